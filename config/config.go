@@ -1,0 +1,264 @@
+// Package config is purgehook's configuration: the YAML schema, strict
+// decoding (an unknown key is an error naming its path), ${ENV} expansion
+// for secrets, defaults, and Validate, which names every problem by its
+// field path. Nothing else in purgehook reads YAML.
+package config
+
+import (
+	"time"
+)
+
+// Defaults, documented here once and applied by Load.
+const (
+	DefaultListen         = "127.0.0.1:8080"
+	DefaultStoreDriver    = "sqlite"
+	DefaultStoreDSN       = "purgehook.db"
+	DefaultMaxBody        = 1 << 20
+	DefaultCoalesce       = time.Second
+	DefaultMaxWait        = 10 * time.Second
+	DefaultWarmConc       = 5
+	DefaultWarmDelay      = 200 * time.Millisecond
+	DefaultWarmTimeout    = 10 * time.Second
+	DefaultJobTimeout     = time.Minute
+	DefaultRescueAfter    = 2 * time.Minute
+	DefaultMaxAttempts    = 10
+	DefaultWorkers        = 10
+	DefaultOnBudget       = "purge_everything"
+	DefaultReplayWindow   = 5 * time.Minute
+	DefaultProviderTimout = 30 * time.Second
+)
+
+// Config is the whole file.
+type Config struct {
+	Store     Store      `yaml:"store"`
+	Listen    string     `yaml:"listen"`
+	Admin     Admin      `yaml:"admin"`
+	Sites     []Site     `yaml:"sites"`
+	Sources   []Source   `yaml:"sources"`
+	Providers []Provider `yaml:"providers"`
+	Rules     []Rule     `yaml:"rules"`
+	// Coalesce is how long targets wait for more targets before they are
+	// planned into calls (default 1s).
+	Coalesce time.Duration `yaml:"coalesce"`
+	// MaxWait bounds how long a target may wait in total (default 10s).
+	MaxWait time.Duration `yaml:"max_wait"`
+	Warm    Warm          `yaml:"warm"`
+	Queue   Queue         `yaml:"queue"`
+	Log     Log           `yaml:"log"`
+}
+
+// Store selects the persistence driver.
+type Store struct {
+	// Driver is sqlite (default, embedded, one replica) or postgres.
+	Driver string `yaml:"driver"`
+	// DSN is a file path for sqlite (default purgehook.db) or a PostgreSQL
+	// connection string.
+	DSN string `yaml:"dsn"`
+}
+
+// Admin configures the admin API and page.
+type Admin struct {
+	Tokens []Token `yaml:"tokens"`
+}
+
+// Token is an admin API credential.
+type Token struct {
+	Name   string `yaml:"name"`
+	Secret string `yaml:"secret"`
+	// Scopes: read, purge, replay, admin.
+	Scopes []string `yaml:"scopes"`
+}
+
+// Site is one website purgehook keeps fresh.
+type Site struct {
+	Name string `yaml:"name"`
+	// BaseURL is the scheme and host that site-relative URLs are made
+	// absolute with.
+	BaseURL string   `yaml:"base_url"`
+	Aliases []string `yaml:"aliases"`
+	// Cultures maps a culture code to its path prefix (pt: /pt).
+	Cultures map[string]string `yaml:"cultures"`
+	// Warm lists the site-relative pages fetched after a purge of the whole
+	// site.
+	Warm []string `yaml:"warm"`
+}
+
+// Basic is HTTP Basic credentials.
+type Basic struct {
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// Source is one webhook endpoint: POST /hooks/{name}.
+type Source struct {
+	Name string `yaml:"name"`
+	Kind string `yaml:"kind"`
+	// Secret (or Secrets, during rotation) is the HMAC key for kinds that
+	// sign.
+	Secret  string   `yaml:"secret"`
+	Secrets []string `yaml:"secrets"`
+	// Token is expected in AuthHeader (default Authorization, as a bearer
+	// token) for kinds whose CMS only sends configured headers.
+	Token      string `yaml:"token"`
+	AuthHeader string `yaml:"auth_header"`
+	Basic      *Basic `yaml:"basic"`
+	// AllowIPs, when set, is the list of CIDRs (or single addresses) that
+	// may call this source; any other client gets 403.
+	AllowIPs []string `yaml:"allow_ips"`
+	// Site is the site changes belong to when the payload does not say.
+	Site string `yaml:"site"`
+	// MaxBody is the largest accepted body (default 1MiB); larger → 413.
+	MaxBody ByteSize `yaml:"max_body"`
+	// ReplayWindow bounds the age of signed timestamps (default 5m; 0
+	// disables the check).
+	ReplayWindow *time.Duration `yaml:"replay_window"`
+	// DeliverySlots lists the Kontent.ai delivery slots that purge (default
+	// [published]).
+	DeliverySlots []string `yaml:"delivery_slots"`
+}
+
+// Provider is one cache layer's API.
+type Provider struct {
+	Name string `yaml:"name"`
+	Kind string `yaml:"kind"`
+	// Layer is app, origin or edge; purges run app → origin → edge.
+	Layer string `yaml:"layer"`
+	// Limits override the provider's declared limits.
+	Limits Limits `yaml:"limits"`
+	Budget Budget `yaml:"budget"`
+	// OnBudgetExhausted is purge_everything (default: one call replaces a
+	// plan the remaining budget cannot cover) or wait (calls beyond the
+	// budget wait for the next window).
+	OnBudgetExhausted string `yaml:"on_budget_exhausted"`
+	// Timeout bounds one call (default 30s).
+	Timeout time.Duration `yaml:"timeout"`
+
+	// APIURL points an HTTP API provider elsewhere than the real service
+	// (tests, self-hosted); Endpoint is CloudFront's equivalent.
+	APIURL   string `yaml:"api_url"`
+	Endpoint string `yaml:"endpoint"`
+	Token    string `yaml:"token"`
+
+	// Cloudflare.
+	Zone string `yaml:"zone"`
+	Plan string `yaml:"plan"`
+	// CloudFront.
+	DistributionID  string `yaml:"distribution_id"`
+	Region          string `yaml:"region"`
+	AccessKeyID     string `yaml:"access_key_id"`
+	SecretAccessKey string `yaml:"secret_access_key"`
+	// Fastly.
+	ServiceID string `yaml:"service_id"`
+	SoftPurge bool   `yaml:"soft_purge"`
+	// Akamai.
+	Host         string `yaml:"host"`
+	ClientToken  string `yaml:"client_token"`
+	ClientSecret string `yaml:"client_secret"`
+	AccessToken  string `yaml:"access_token"`
+	Network      string `yaml:"network"`
+	Action       string `yaml:"action"`
+	// Bunny.
+	APIKey   string `yaml:"api_key"`
+	PullZone string `yaml:"pull_zone"`
+	// Varnish and nginx.
+	Servers []string `yaml:"servers"`
+	// XkeyHeader is the request header Varnish's VCL reads tag purges from
+	// (default xkey-purge).
+	XkeyHeader string `yaml:"xkey_header"`
+	// App fan-out.
+	Instances []string `yaml:"instances"`
+	Secret    string   `yaml:"secret"`
+	// Generic HTTP.
+	Request *Request `yaml:"request"`
+}
+
+// Request is the templated request of the generic http provider.
+type Request struct {
+	Method  string            `yaml:"method"`
+	URL     string            `yaml:"url"`
+	Headers map[string]string `yaml:"headers"`
+	Body    string            `yaml:"body"`
+	// Per is item (one request per item) or batch (one per call).
+	Per string `yaml:"per"`
+}
+
+// Limits override a provider's declared per-call limits; zero keeps the
+// provider's default.
+type Limits struct {
+	FilesPerCall    int     `yaml:"files_per_call"`
+	TagsPerCall     int     `yaml:"tags_per_call"`
+	HostsPerCall    int     `yaml:"hosts_per_call"`
+	PrefixesPerCall int     `yaml:"prefixes_per_call"`
+	BodyBytes       int     `yaml:"body_bytes"`
+	RatePerSecond   float64 `yaml:"rate_per_second"`
+	Burst           int     `yaml:"burst"`
+}
+
+// Budget is a provider's daily call budget; it survives restarts.
+type Budget struct {
+	// CallsPerDay; 0 means the provider's default (often unlimited).
+	CallsPerDay int `yaml:"calls_per_day"`
+}
+
+// Rule adds targets for changes that match.
+type Rule struct {
+	When  Match        `yaml:"when"`
+	Purge []RuleTarget `yaml:"purge"`
+}
+
+// Match selects changes; every set field must match (values are compared
+// case-insensitively; kind is a normalised change kind).
+type Match struct {
+	ContentType string `yaml:"content_type"`
+	Event       string `yaml:"event"`
+	Kind        string `yaml:"kind"`
+	Source      string `yaml:"source"`
+	Site        string `yaml:"site"`
+}
+
+// RuleTarget is one thing a rule purges. URL and prefix values are
+// site-relative paths (or absolute URLs) and may contain {field}
+// placeholders filled from the change ({culture}, {slug}, {codename}, …).
+type RuleTarget struct {
+	URL          string `yaml:"url"`
+	Tag          string `yaml:"tag"`
+	Prefix       string `yaml:"prefix"`
+	Host         string `yaml:"host"`
+	EverythingOn string `yaml:"everything_on"`
+	// ListOf names a list page type; it needs the dependency graph.
+	ListOf string `yaml:"list_of"`
+	// Warm, for url targets, fetches the page again after the purge
+	// (default true).
+	Warm *bool `yaml:"warm"`
+}
+
+// Warm configures the re-fetch after a purge.
+type Warm struct {
+	// Disabled turns warming off.
+	Disabled    bool              `yaml:"disabled"`
+	Concurrency int               `yaml:"concurrency"`
+	Delay       time.Duration     `yaml:"delay"`
+	Header      map[string]string `yaml:"header"`
+	Timeout     time.Duration     `yaml:"timeout"`
+}
+
+// Queue tunes the durable job queue.
+type Queue struct {
+	// Workers is how many jobs run at once (default 10).
+	Workers int `yaml:"workers"`
+	// JobTimeout bounds one job (default 1m).
+	JobTimeout time.Duration `yaml:"job_timeout"`
+	// RescueAfter is when a job left running by a crashed process is run
+	// again (default 2m; must exceed job_timeout).
+	RescueAfter time.Duration `yaml:"rescue_after"`
+	// MaxAttempts before a failing call is given up (default 10).
+	MaxAttempts int `yaml:"max_attempts"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level: debug, info (default), warn, error.
+	Level string `yaml:"level"`
+	// Format: text (default) or json.
+	Format string `yaml:"format"`
+}
