@@ -168,6 +168,9 @@ type Provider struct {
 	// App fan-out.
 	Instances []string `yaml:"instances"`
 	Secret    string   `yaml:"secret"`
+	// Stream also publishes the app provider's invalidations on
+	// /v1/stream for instances that cannot accept inbound calls.
+	Stream bool `yaml:"stream"`
 	// Generic HTTP.
 	Request *Request `yaml:"request"`
 }

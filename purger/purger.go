@@ -58,6 +58,10 @@ const (
 	Snooze
 	// Permanent: the provider refused the call (4xx); retrying cannot help.
 	Permanent
+	// TooLarge: the call carried more than the provider takes at once
+	// (CloudFront's BatchTooLarge, a 413); the queue splits it in two and
+	// retries the halves.
+	TooLarge
 )
 
 func (c Class) String() string {
@@ -68,6 +72,8 @@ func (c Class) String() string {
 		return "rate_limited"
 	case Permanent:
 		return "permanent"
+	case TooLarge:
+		return "too_large"
 	}
 	return "unknown"
 }
