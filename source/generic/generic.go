@@ -127,4 +127,3 @@ func Kind(event string) change.Kind {
 	}
 	return change.Update
 }
-
