@@ -6,16 +6,22 @@
 package source
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
+	"io"
+	"mime"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,7 +64,14 @@ type Options struct {
 	Tolerance time.Duration
 	// Now is the clock (tests set it); nil means time.Now.
 	Now func() time.Time
+	// DeliverySlots are the Kontent.ai delivery slots whose notifications
+	// purge; empty means DefaultDeliverySlots.
+	DeliverySlots []string
 }
+
+// DefaultDeliverySlots: only changes to published content purge caches;
+// preview-slot notifications describe drafts no visitor sees.
+var DefaultDeliverySlots = []string{"published"}
 
 // Clock returns o.Now or time.Now.
 func (o Options) Clock() time.Time {
@@ -206,4 +219,195 @@ func CheckTimestamp(ts, now time.Time, tolerance time.Duration) error {
 func BodyHash(body []byte) string {
 	h := sha256.Sum256(body)
 	return hex.EncodeToString(h[:])
+}
+
+// HasSecret reports whether at least one non-empty secret is configured.
+func (o Options) HasSecret() bool {
+	for _, s := range o.Secrets {
+		if s != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// HasToken reports whether a token or Basic credentials are configured.
+func (o Options) HasToken() bool {
+	return o.Token != "" || o.BasicUser != "" || o.BasicPassword != ""
+}
+
+// Authenticate runs every check a source has configured: signed (the
+// kind's signature check) when it has secrets, CheckToken when it has a
+// token or Basic credentials. Both must pass when both are configured. A
+// source with neither rejects every request, so that a config mistake fails
+// closed; kinds that cannot sign pass signed == nil.
+func Authenticate(o Options, r *http.Request, signed func() error) error {
+	checked := false
+	if signed != nil && o.HasSecret() {
+		if err := signed(); err != nil {
+			return err
+		}
+		checked = true
+	}
+	if o.HasToken() {
+		if err := CheckToken(o, r); err != nil {
+			return err
+		}
+		checked = true
+	}
+	if !checked {
+		return Unauthorized("no credentials configured for this source")
+	}
+	return nil
+}
+
+// Limits on the shape of a webhook body. Bodies are at most 1 MiB (the
+// ingest handler enforces that), but a small body can still nest deeply or
+// hold a huge array of tiny values; parsers reject both before decoding.
+const (
+	MaxDepth      = 64
+	MaxArrayItems = 10000
+)
+
+// CheckShape rejects JSON nested deeper than MaxDepth or with more than
+// MaxArrayItems items in one array. It does not validate the JSON (the
+// decoder does); it only bounds what decoding would allocate, in one pass
+// without allocating itself.
+func CheckShape(body []byte) error {
+	var isArray [MaxDepth]bool
+	var commas [MaxDepth]int
+	depth := 0
+	inString, escaped := false, false
+	for _, c := range body {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			if depth == MaxDepth {
+				return Malformed("JSON nested deeper than %d levels", MaxDepth)
+			}
+			isArray[depth], commas[depth] = c == '[', 0
+			depth++
+		case '}', ']':
+			if depth > 0 {
+				depth--
+			}
+		case ',':
+			if depth > 0 && isArray[depth-1] {
+				commas[depth-1]++
+				// n commas separate n+1 items.
+				if commas[depth-1] >= MaxArrayItems {
+					return Malformed("JSON array with more than %d items", MaxArrayItems)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// DecodeJSON checks the body's shape, then decodes exactly one JSON object
+// into v. Every failure is Malformed with a one-line reason.
+func DecodeJSON(body []byte, v any) error {
+	if err := CheckShape(body); err != nil {
+		return err
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return Malformed("empty body")
+	}
+	if trimmed[0] != '{' {
+		return Malformed("want a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	if err := dec.Decode(v); err != nil {
+		return Malformed("invalid JSON: %s", oneLine(err.Error()))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Malformed("trailing data after the JSON object")
+	}
+	return nil
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+// RequireJSON rejects a Content-Type other than application/json or
+// application/*+json, for kinds whose CMS always sends JSON. A missing
+// header is accepted (the body is still parsed as JSON).
+func RequireJSON(hdr http.Header) error {
+	ct := hdr.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return Malformed("unreadable Content-Type %q", oneLine(ct))
+	}
+	if mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		return nil
+	}
+	return Malformed("Content-Type %s, want application/json", mt)
+}
+
+// Scalar is a JSON string, number or boolean read as text: CMSs send ids
+// as strings in one version and numbers in the next. null reads as "".
+type Scalar string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *Scalar) UnmarshalJSON(b []byte) error {
+	switch {
+	case len(b) == 0:
+		return errors.New("empty value")
+	case string(b) == "null":
+		*s = ""
+	case b[0] == '"':
+		var str string
+		if err := json.Unmarshal(b, &str); err != nil {
+			return err
+		}
+		*s = Scalar(str)
+	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9') || string(b) == "true" || string(b) == "false":
+		*s = Scalar(b)
+	default:
+		return errors.New("want a string or a number")
+	}
+	return nil
+}
+
+// Distinct returns the non-empty values in their first order, without
+// repeats; nil when there are none.
+func Distinct(values ...string) []string {
+	var out []string
+	for _, v := range values {
+		if v != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// ParseMillis reads a Unix timestamp in milliseconds (Contentful, Sanity,
+// Sitefinity sign those).
+func ParseMillis(s string) (time.Time, error) {
+	ms, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || ms <= 0 {
+		return time.Time{}, fmt.Errorf("not a Unix time in milliseconds: %q", oneLine(s))
+	}
+	return time.UnixMilli(ms), nil
 }
