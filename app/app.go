@@ -1,0 +1,273 @@
+// Package app wires purgehook together: config in, a running service out.
+// It is the one place that knows every stage; main only turns flags and
+// signals into Run.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/config"
+	"github.com/purgehook/purgehook/ingest"
+	"github.com/purgehook/purgehook/pipeline"
+	"github.com/purgehook/purgehook/plan"
+	"github.com/purgehook/purgehook/purger"
+	"github.com/purgehook/purgehook/resolve"
+	"github.com/purgehook/purgehook/store"
+	"github.com/purgehook/purgehook/warm"
+)
+
+// Options are what the process gives the service besides its config.
+type Options struct {
+	Logger *slog.Logger
+	// Registry receives every metric; nil means a new registry.
+	Registry *prometheus.Registry
+	// HTTPClient is used for provider APIs and warming; nil means one per
+	// provider with its configured timeout.
+	HTTPClient *http.Client
+}
+
+// Service is a wired purgehook.
+type Service struct {
+	Config   *config.Config
+	Store    *store.Store
+	Pipeline *pipeline.Pipeline
+	Resolver *resolve.Resolver
+	log      *slog.Logger
+	registry *prometheus.Registry
+	mux      *http.ServeMux
+}
+
+// New opens the store and wires every stage; nothing runs until Start.
+func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	res, err := resolve.New(cfg.Sites, cfg.Rules)
+	if err != nil {
+		return nil, err
+	}
+	providers, err := Providers(cfg, o.HTTPClient, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN)
+	if err != nil {
+		return nil, err
+	}
+	var warmer *warm.Warmer
+	if !cfg.Warm.Disabled {
+		client := o.HTTPClient
+		if client == nil {
+			client = &http.Client{Timeout: cfg.Warm.Timeout}
+		}
+		warmer = warm.New(warm.Options{Concurrency: cfg.Warm.Concurrency, Delay: cfg.Warm.Delay, Header: cfg.Warm.Header, Client: client})
+	}
+	sourceSites := map[string]string{}
+	for _, s := range cfg.Sources {
+		sourceSites[s.Name] = s.Site
+	}
+	pl, err := pipeline.New(pipeline.Options{
+		Store:       st,
+		Resolver:    res,
+		Providers:   providers,
+		SourceSites: sourceSites,
+		Coalesce:    cfg.Coalesce,
+		MaxWait:     cfg.MaxWait,
+		Warmer:      warmer,
+		Workers:     cfg.Queue.Workers,
+		JobTimeout:  cfg.Queue.JobTimeout,
+		RescueAfter: cfg.Queue.RescueAfter,
+		MaxAttempts: cfg.Queue.MaxAttempts,
+		Logger:      o.Logger,
+		Registerer:  o.Registry,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	endpoints, err := Endpoints(cfg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	hooks, err := ingest.New(endpoints, pl, o.Logger, o.Registry)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s := &Service{Config: cfg, Store: st, Pipeline: pl, Resolver: res, log: o.Logger, registry: o.Registry, mux: http.NewServeMux()}
+	s.mux.Handle("POST /hooks/{source}", hooks)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintln(w, "ok")
+	})
+	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain")
+		if err := st.Ready(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready:", err)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+	return s, nil
+}
+
+// Handler is the service's HTTP surface.
+func (s *Service) Handler() http.Handler { return s.mux }
+
+// Mux lets the wiring of later features (admin API, stream) add routes.
+func (s *Service) Mux() *http.ServeMux { return s.mux }
+
+// Start starts the job workers.
+func (s *Service) Start(ctx context.Context) error { return s.Pipeline.Start(ctx) }
+
+// Close stops the workers (running jobs get until ctx ends, then are
+// released) and closes the store.
+func (s *Service) Close(ctx context.Context) error {
+	err := s.Pipeline.Stop(ctx)
+	return errors.Join(err, s.Store.Close())
+}
+
+// Run serves until ctx is cancelled (SIGTERM), then stops accepting
+// webhooks, lets in-flight requests and jobs finish for up to grace (jobs
+// still running after that are released for the next start), and closes
+// the store.
+func Run(ctx context.Context, cfg *config.Config, o Options, grace time.Duration) error {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	s, err := New(ctx, cfg, o)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		s.Close(context.Background())
+		return err
+	}
+	if err := s.Start(ctx); err != nil {
+		s.Close(context.Background())
+		return err
+	}
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("purgehook serving", "listen", ln.Addr().String(), "store", cfg.Store.Driver, "sources", len(cfg.Sources), "providers", len(cfg.Providers))
+
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "grace", grace)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	serr := srv.Shutdown(sctx)
+	cerr := s.Close(sctx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	s.log.Info("stopped")
+	return errors.Join(err, serr, cerr)
+}
+
+// Providers builds every configured provider with its effective limits
+// (the adapter's declared limits with config overrides applied).
+func Providers(cfg *config.Config, client *http.Client, logger *slog.Logger) ([]pipeline.Provider, error) {
+	var out []pipeline.Provider
+	for i, pc := range cfg.Providers {
+		c := client
+		if c == nil {
+			c = &http.Client{Timeout: pc.Timeout}
+		}
+		p, err := NewPurger(pc, ProviderDeps{Client: c, Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("providers[%d] (%s): %w", i, pc.Name, err)
+		}
+		layer, _ := change.ParseLayer(pc.Layer)
+		out = append(out, pipeline.Provider{
+			Purger:   p,
+			Provider: plan.Provider{Name: pc.Name, Layer: layer, Limits: EffectiveLimits(p, pc)},
+			Policy:   pc.OnBudgetExhausted,
+			Timeout:  pc.Timeout,
+		})
+	}
+	return out, nil
+}
+
+// EffectiveLimits applies a provider's config overrides to the limits its
+// adapter declares.
+func EffectiveLimits(p purger.Purger, pc config.Provider) change.Limits {
+	l := p.Limits()
+	per := map[change.TargetKind]int{}
+	for k, v := range l.PerCall {
+		per[k] = v
+	}
+	set := func(k change.TargetKind, v int) {
+		if v > 0 {
+			per[k] = v
+		}
+	}
+	set(change.URL, pc.Limits.FilesPerCall)
+	set(change.Tag, pc.Limits.TagsPerCall)
+	set(change.Host, pc.Limits.HostsPerCall)
+	set(change.Prefix, pc.Limits.PrefixesPerCall)
+	l.PerCall = per
+	if pc.Limits.BodyBytes > 0 {
+		l.BodyBytes = pc.Limits.BodyBytes
+	}
+	if pc.Limits.RatePerSecond > 0 {
+		l.RatePerSecond = pc.Limits.RatePerSecond
+	}
+	if pc.Limits.Burst > 0 {
+		l.Burst = pc.Limits.Burst
+	}
+	if pc.Budget.CallsPerDay > 0 {
+		l.CallsPerDay = pc.Budget.CallsPerDay
+	}
+	return l
+}
+
+// Endpoints builds the webhook endpoints from the configured sources.
+func Endpoints(cfg *config.Config) ([]ingest.Endpoint, error) {
+	var out []ingest.Endpoint
+	for i, sc := range cfg.Sources {
+		src, err := NewSource(sc)
+		if err != nil {
+			return nil, fmt.Errorf("sources[%d] (%s): %w", i, sc.Name, err)
+		}
+		e := ingest.Endpoint{Name: sc.Name, Source: src, MaxBody: int64(sc.MaxBody)}
+		for _, a := range sc.AllowIPs {
+			n, err := config.ParseCIDR(a)
+			if err != nil {
+				return nil, fmt.Errorf("sources[%d].allow_ips: %w", i, err)
+			}
+			e.Allow = append(e.Allow, n)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Resolver builds the resolver for a config.
+func Resolver(cfg *config.Config) (*resolve.Resolver, error) {
+	return resolve.New(cfg.Sites, cfg.Rules)
+}

@@ -1,0 +1,218 @@
+// Package ingest is the webhook endpoint, POST /hooks/{source}: it checks
+// the client's address and the body's size, lets the source verify and
+// parse the body, journals the delivery with the job that will process it,
+// and only then acknowledges. Nothing else runs inside the request, and a
+// rejected webhook is never written anywhere.
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/source"
+	"github.com/purgehook/purgehook/store"
+)
+
+// Endpoint is one configured source.
+type Endpoint struct {
+	Name    string
+	Source  source.Source
+	MaxBody int64
+	// Allow, when non-empty, lists the networks that may call.
+	Allow []*net.IPNet
+}
+
+// Journal durably records an accepted delivery (pipeline.Pipeline).
+type Journal interface {
+	Accept(ctx context.Context, p store.DeliveryInsertParams) (id int64, inserted bool, err error)
+}
+
+// Handler serves POST /hooks/{source}.
+type Handler struct {
+	endpoints map[string]Endpoint
+	journal   Journal
+	log       *slog.Logger
+	total     *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+}
+
+// New builds the handler and registers its metrics.
+func New(endpoints []Endpoint, j Journal, logger *slog.Logger, reg prometheus.Registerer) (*Handler, error) {
+	h := &Handler{
+		endpoints: map[string]Endpoint{},
+		journal:   j,
+		log:       logger.With("component", "ingest"),
+		total: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "purgehook_webhooks_total",
+			Help: "Webhooks received by source and outcome (accepted, duplicate, unauthorized, malformed, too_large, forbidden, unknown_source, error).",
+		}, []string{"source", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "purgehook_webhook_duration_seconds",
+			Help:    "Time from request to acknowledgement, journal write included.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"source"}),
+	}
+	for _, e := range endpoints {
+		h.endpoints[e.Name] = e
+	}
+	for _, c := range []prometheus.Collector{h.total, h.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// ServeHTTP handles one webhook. The route is "POST /hooks/{source}".
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	name := r.PathValue("source")
+	e, ok := h.endpoints[name]
+	if !ok {
+		h.total.WithLabelValues("", "unknown_source").Inc()
+		reply(w, http.StatusNotFound, map[string]any{"error": fmt.Sprintf("no source named %q", name)})
+		return
+	}
+	defer func() { h.duration.WithLabelValues(name).Observe(time.Since(start).Seconds()) }()
+	log := h.log.With("source", name, "remote", r.RemoteAddr)
+	outcome := func(o string) { h.total.WithLabelValues(name, o).Inc() }
+
+	if len(e.Allow) > 0 && !allowed(e.Allow, r.RemoteAddr) {
+		outcome("forbidden")
+		log.Warn("webhook rejected", "status", 403, "reason", "client address not in allow_ips")
+		reply(w, http.StatusForbidden, map[string]any{"error": "client address not allowed"})
+		return
+	}
+	if r.ContentLength > e.MaxBody {
+		outcome("too_large")
+		log.Warn("webhook rejected", "status", 413, "reason", "body too large", "bytes", r.ContentLength)
+		reply(w, http.StatusRequestEntityTooLarge, map[string]any{"error": fmt.Sprintf("body larger than %d bytes", e.MaxBody)})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, e.MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			outcome("too_large")
+			log.Warn("webhook rejected", "status", 413, "reason", "body too large")
+			reply(w, http.StatusRequestEntityTooLarge, map[string]any{"error": fmt.Sprintf("body larger than %d bytes", e.MaxBody)})
+			return
+		}
+		outcome("malformed")
+		reply(w, http.StatusBadRequest, map[string]any{"error": "could not read body"})
+		return
+	}
+	if err := e.Source.Verify(r, body); err != nil {
+		h.reject(w, log, outcome, err)
+		return
+	}
+	changes, err := e.Source.Parse(body, r.Header)
+	if err != nil {
+		h.reject(w, log, outcome, err)
+		return
+	}
+	id := ""
+	if d, ok := e.Source.(source.DeliveryIDer); ok {
+		id = d.DeliveryID(r.Header, body)
+	}
+	if id == "" {
+		id = source.BodyHash(body)
+	}
+	for i := range changes {
+		changes[i].Source = name
+		changes[i].Delivery = id
+	}
+	_, inserted, err := h.journal.Accept(r.Context(), store.DeliveryInsertParams{
+		Source:     name,
+		DeliveryID: id,
+		Remote:     r.RemoteAddr,
+		BodySHA256: source.BodyHash(body),
+		Changes:    changes,
+	})
+	if err != nil {
+		// Not durable, so not acknowledged: the CMS will retry.
+		outcome("error")
+		log.Error("journal write failed", "delivery", id, "err", err)
+		reply(w, http.StatusServiceUnavailable, map[string]any{"error": "could not record the delivery; retry later"})
+		return
+	}
+	if !inserted {
+		outcome("duplicate")
+		log.Info("redelivery ignored", "delivery", id)
+		reply(w, http.StatusOK, map[string]any{"delivery": id, "duplicate": true})
+		return
+	}
+	outcome("accepted")
+	log.Info("webhook accepted", "delivery", id, "changes", len(changes), "kinds", kinds(changes))
+	reply(w, http.StatusAccepted, map[string]any{"delivery": id, "changes": len(changes)})
+}
+
+func (h *Handler) reject(w http.ResponseWriter, log *slog.Logger, outcome func(string), err error) {
+	status := source.StatusOf(err)
+	public := err.Error()
+	var se *source.Error
+	if errors.As(err, &se) {
+		public = se.Public
+	}
+	switch status {
+	case http.StatusUnauthorized:
+		outcome("unauthorized")
+	case http.StatusRequestEntityTooLarge:
+		outcome("too_large")
+	default:
+		outcome("malformed")
+	}
+	// The log says which check failed; the client only what it may know.
+	log.Warn("webhook rejected", "status", status, "reason", err.Error())
+	reply(w, status, map[string]any{"error": oneLine(public)})
+}
+
+func kinds(cs []change.Change) string {
+	var ks []string
+	for _, c := range cs {
+		ks = append(ks, string(c.Kind))
+	}
+	return strings.Join(ks, ",")
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+func allowed(nets []*net.IPNet, remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return false
+	}
+	for _, n := range nets {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func reply(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,306 @@
+// Package pipeline runs purgehook's stages after a webhook is journaled, as
+// durable River jobs in the same database as the journal:
+//
+//	delivery → resolve its changes into targets, queue them for a batch
+//	flush    → after the coalescing window, take every queued target into a
+//	           batch and plan the innermost layer's provider calls
+//	call     → make one provider call; when the last call of a layer is done,
+//	           plan the next layer; after the outermost, queue the warm-up
+//	warm     → fetch the batch's pages again, a bounded number at a time
+//
+// Every hand-over between stages is one transaction: the state it records
+// and the job that continues the work commit together, so a crash at any
+// point loses nothing and a restart continues where the process stopped.
+package pipeline
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+
+	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/plan"
+	"github.com/purgehook/purgehook/purger"
+	"github.com/purgehook/purgehook/resolve"
+	"github.com/purgehook/purgehook/store"
+	"github.com/purgehook/purgehook/warm"
+)
+
+// Provider is a configured provider as the pipeline uses it.
+type Provider struct {
+	Purger purger.Purger
+	plan.Provider
+	// Policy is what to do when the daily budget cannot cover a plan
+	// (plan.PurgeEverything or plan.Wait).
+	Policy  string
+	Timeout time.Duration
+}
+
+// Options wire a Pipeline.
+type Options struct {
+	Store     *store.Store
+	Resolver  *resolve.Resolver
+	Providers []Provider
+	// SourceSites maps a source name to its configured site.
+	SourceSites map[string]string
+	Coalesce    time.Duration
+	MaxWait     time.Duration
+	// Warmer is nil when warming is disabled.
+	Warmer      *warm.Warmer
+	Workers     int
+	JobTimeout  time.Duration
+	RescueAfter time.Duration
+	MaxAttempts int
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
+}
+
+// Pipeline owns the job queue and its workers.
+type Pipeline struct {
+	o         Options
+	st        *store.Store
+	providers map[string]*Provider
+	layers    []change.Layer
+	client    *river.Client[*sql.Tx]
+	log       *slog.Logger
+	m         *metrics
+}
+
+// Job kinds.
+const (
+	kindDelivery = "purgehook_delivery"
+	kindFlush    = "purgehook_flush"
+	kindCall     = "purgehook_call"
+	kindWarm     = "purgehook_warm"
+)
+
+// DeliveryArgs is the job that resolves a delivery.
+type DeliveryArgs struct {
+	Delivery int64 `json:"delivery"`
+}
+
+// Kind names the job.
+func (DeliveryArgs) Kind() string { return kindDelivery }
+
+// FlushArgs is the job that closes the coalescing window.
+type FlushArgs struct{}
+
+// Kind names the job.
+func (FlushArgs) Kind() string { return kindFlush }
+
+// CallArgs is the job that makes one provider call.
+type CallArgs struct {
+	Call     int64  `json:"call"`
+	Provider string `json:"provider"`
+}
+
+// Kind names the job.
+func (CallArgs) Kind() string { return kindCall }
+
+// WarmArgs is the job that warms a batch's pages.
+type WarmArgs struct {
+	Batch int64 `json:"batch"`
+}
+
+// Kind names the job.
+func (WarmArgs) Kind() string { return kindWarm }
+
+// flushKey is the ph_state key that says a flush job is queued.
+const flushKey = "flush_queued"
+
+// warmChunk bounds one warm job, so that a job stays well inside its
+// timeout and a crash re-fetches at most this many pages.
+const warmChunk = 100
+
+// New builds the pipeline and its River client (not yet started).
+func New(o Options) (*Pipeline, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	p := &Pipeline{o: o, st: o.Store, providers: map[string]*Provider{}, log: o.Logger.With("component", "pipeline")}
+	var pps []plan.Provider
+	for i := range o.Providers {
+		pr := &o.Providers[i]
+		p.providers[pr.Name] = pr
+		pps = append(pps, pr.Provider)
+	}
+	p.layers = plan.Layers(pps)
+	m, err := newMetrics(o.Registerer, o.Store)
+	if err != nil {
+		return nil, err
+	}
+	p.m = m
+
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &deliveryWorker{p: p})
+	river.AddWorker(workers, &flushWorker{p: p})
+	river.AddWorker(workers, &callWorker{p: p})
+	river.AddWorker(workers, &warmWorker{p: p})
+	client, err := river.NewClient(riversqlite.New(o.Store.DB), &river.Config{
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: max(o.Workers, 1)}},
+		Workers:              workers,
+		JobTimeout:           o.JobTimeout,
+		RescueStuckJobsAfter: o.RescueAfter,
+		MaxAttempts:          o.MaxAttempts,
+		// SQLite has no LISTEN/NOTIFY: new jobs are found by polling, so
+		// poll often enough that a stage hand-over is not the slow part.
+		FetchPollInterval: 100 * time.Millisecond,
+		FetchCooldown:     20 * time.Millisecond,
+		Logger:            o.Logger.With("component", "river"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	p.client = client
+	for _, pr := range o.Providers {
+		p.m.budgetRemaining.WithLabelValues(pr.Name).Set(float64(p.remaining(context.Background(), pr)))
+	}
+	return p, nil
+}
+
+// Start starts working jobs.
+func (p *Pipeline) Start(ctx context.Context) error {
+	if err := p.client.Start(ctx); err != nil {
+		return fmt.Errorf("pipeline: start: %w", err)
+	}
+	return nil
+}
+
+// Stop lets running jobs finish until ctx ends, then cancels them; a
+// cancelled job is released (snoozed with no delay) so the next start
+// runs it again without counting an attempt.
+func (p *Pipeline) Stop(ctx context.Context) error {
+	err := p.client.Stop(ctx)
+	if err == nil {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return p.client.StopAndCancel(cctx)
+}
+
+// AcceptParams is a verified, parsed webhook.
+type AcceptParams = store.DeliveryInsertParams
+
+// Accept journals a delivery and its resolve job in one transaction. It
+// returns the delivery's row id and whether it was new; a redelivery of an
+// accepted (source, delivery id) changes nothing.
+func (p *Pipeline) Accept(ctx context.Context, a AcceptParams) (int64, bool, error) {
+	var id int64
+	var inserted bool
+	err := p.st.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		id, inserted, err = p.st.DeliveryInsert(ctx, tx, a)
+		if err != nil || !inserted {
+			return err
+		}
+		if err := p.st.EventAdd(ctx, tx, id, 0, "accepted", fmt.Sprintf("%s delivery %s with %d change(s)", a.Source, a.DeliveryID, len(a.Changes))); err != nil {
+			return err
+		}
+		_, err = p.client.InsertTx(ctx, tx, DeliveryArgs{Delivery: id}, nil)
+		return err
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("journal: %w", err)
+	}
+	return id, inserted, nil
+}
+
+// Manual queues targets that did not come from a webhook (the admin API,
+// the CLI) as a delivery of the pseudo-source "manual".
+func (p *Pipeline) Manual(ctx context.Context, id string, targets []change.Target) (int64, error) {
+	var row int64
+	err := p.st.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		var inserted bool
+		row, inserted, err = p.st.DeliveryInsert(ctx, tx, store.DeliveryInsertParams{Source: "manual", DeliveryID: id})
+		if err != nil || !inserted {
+			return err
+		}
+		if err := p.st.EventAdd(ctx, tx, row, 0, "accepted", fmt.Sprintf("manual purge of %d target(s)", len(targets))); err != nil {
+			return err
+		}
+		return p.queueTargets(ctx, tx, row, targets)
+	})
+	return row, err
+}
+
+// queueTargets adds targets to the next batch and makes sure a flush job
+// is queued for it.
+func (p *Pipeline) queueTargets(ctx context.Context, tx *sql.Tx, delivery int64, targets []change.Target) error {
+	if err := p.st.PendingInsert(ctx, tx, delivery, targets); err != nil {
+		return err
+	}
+	if len(targets) == 0 {
+		return p.st.DeliverySetState(ctx, tx, delivery, "nothing to purge")
+	}
+	if err := p.st.DeliverySetState(ctx, tx, delivery, "resolved"); err != nil {
+		return err
+	}
+	queued, err := p.st.StateGet(ctx, tx, flushKey)
+	if err != nil {
+		return err
+	}
+	if queued == "1" {
+		return nil
+	}
+	if _, err := p.client.InsertTx(ctx, tx, FlushArgs{}, nil); err != nil {
+		return err
+	}
+	return p.st.StateSet(ctx, tx, flushKey, "1")
+}
+
+// Explain resolves and plans changes without calling anything: what would
+// each provider be asked to do. The budget is assumed full.
+func Explain(r *resolve.Resolver, providers []plan.Provider, sourceSite string, changes []change.Change) (resolve.Result, map[string][]change.Call, []plan.Note) {
+	var all resolve.Result
+	for _, c := range changes {
+		res := r.Resolve(c, sourceSite)
+		all.Targets = append(all.Targets, res.Targets...)
+		all.Dropped = append(all.Dropped, res.Dropped...)
+	}
+	calls := map[string][]change.Call{}
+	var notes []plan.Note
+	for _, pr := range providers {
+		c, n := plan.Calls(pr, all.Targets)
+		calls[pr.Name] = c
+		notes = append(notes, n...)
+	}
+	return all, calls, notes
+}
+
+// remaining is a provider's budget left today (-1: unlimited).
+func (p *Pipeline) remaining(ctx context.Context, pr Provider) int {
+	if pr.Limits.CallsPerDay <= 0 {
+		return -1
+	}
+	spent, err := p.st.BudgetSpent(ctx, p.st.DB, pr.Name, store.Day(p.st.Now()))
+	if err != nil {
+		return 0
+	}
+	return max(pr.Limits.CallsPerDay-spent, 0)
+}
+
+// Client exposes the River client (status, tests).
+func (p *Pipeline) Client() *river.Client[*sql.Tx] { return p.client }
+
+func complete[T river.JobArgs](ctx context.Context, tx *sql.Tx, job *river.Job[T]) error {
+	_, err := river.JobCompleteTx[*riversqlite.Driver](ctx, tx, job)
+	return err
+}
+
+// released reports whether err is the process shutting down, in which case
+// the job is handed back without counting an attempt.
+func released(ctx context.Context, err error) bool {
+	return errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled)
+}

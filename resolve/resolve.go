@@ -1,0 +1,360 @@
+// Package resolve turns Changes into Targets: the URLs the payload names
+// made absolute with the right site's base URL, the pages the payload says
+// depend on the content, the tags it carries, and what the configured rules
+// add. A target outside every configured site is dropped (and reported), so
+// that purgehook never purges or fetches a host nobody configured.
+package resolve
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/config"
+)
+
+// Site is a configured site with its hosts parsed.
+type Site struct {
+	config.Site
+	scheme string
+	host   string   // lower-cased host[:port] of base_url
+	hosts  []string // base host and alias hosts
+}
+
+// Host is the site's canonical host.
+func (s *Site) Host() string { return s.host }
+
+// Hosts are the canonical host and every alias host.
+func (s *Site) Hosts() []string { return s.hosts }
+
+// Abs makes a site-relative path absolute with the site's base URL.
+func (s *Site) Abs(path string) string {
+	return strings.TrimSuffix(s.BaseURL, "/") + path
+}
+
+// Resolver resolves changes with the configured sites and rules.
+type Resolver struct {
+	sites []*Site
+	rules []config.Rule
+}
+
+// New builds a resolver; the config must have passed Validate.
+func New(sites []config.Site, rules []config.Rule) (*Resolver, error) {
+	r := &Resolver{rules: rules}
+	for _, cs := range sites {
+		u, err := url.Parse(cs.BaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("resolve: site %s: %w", cs.Name, err)
+		}
+		s := &Site{Site: cs, scheme: u.Scheme, host: strings.ToLower(u.Host)}
+		s.hosts = append(s.hosts, s.host)
+		for _, a := range cs.Aliases {
+			if au, err := url.Parse(a); err == nil && !slices.Contains(s.hosts, strings.ToLower(au.Host)) {
+				s.hosts = append(s.hosts, strings.ToLower(au.Host))
+			}
+		}
+		r.sites = append(r.sites, s)
+	}
+	return r, nil
+}
+
+// Sites returns the configured sites.
+func (r *Resolver) Sites() []*Site { return r.sites }
+
+// Site returns the named site or nil.
+func (r *Resolver) Site(name string) *Site {
+	for _, s := range r.sites {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// SiteOfURL returns the site whose canonical or alias host serves an
+// absolute URL, or nil.
+func (r *Resolver) SiteOfURL(raw string) *Site {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil
+	}
+	host := strings.ToLower(u.Host)
+	for _, s := range r.sites {
+		if slices.Contains(s.hosts, host) {
+			return s
+		}
+	}
+	return nil
+}
+
+// Dropped is a target that was not kept, with why.
+type Dropped struct {
+	Value  string `json:"value"`
+	Reason string `json:"reason"`
+}
+
+// Result is what a change resolved to.
+type Result struct {
+	Targets []change.Target `json:"targets"`
+	Dropped []Dropped       `json:"dropped,omitempty"`
+}
+
+// Resolve resolves one change. sourceSite is the source's configured site
+// ("" when it has none).
+func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
+	var res Result
+	seen := map[string]int{}
+	add := func(t change.Target) {
+		if i, ok := seen[t.Key()]; ok {
+			// The same target from two reasons: keep the first reason, but
+			// warm it if either asked for warming.
+			res.Targets[i].Warm = res.Targets[i].Warm || t.Warm
+			return
+		}
+		seen[t.Key()] = len(res.Targets)
+		res.Targets = append(res.Targets, t)
+	}
+	drop := func(v, why string) { res.Dropped = append(res.Dropped, Dropped{Value: v, Reason: why}) }
+
+	home := r.changeSite(c, sourceSite)
+	url := func(raw, reason string, warm bool) {
+		abs, site, why := r.absolute(raw, c, home)
+		if why != "" {
+			drop(raw, why)
+			return
+		}
+		add(change.Target{Kind: change.URL, Value: abs, Site: site.Name, Warm: warm, Reason: reason})
+	}
+	for _, u := range c.URLs {
+		url(u, "payload", true)
+	}
+	for _, u := range c.Dependencies {
+		url(u, "dependency", true)
+	}
+	siteName := ""
+	if home != nil {
+		siteName = home.Name
+	}
+	for _, t := range c.Tags {
+		if t = strings.TrimSpace(t); t != "" {
+			add(change.Target{Kind: change.Tag, Value: t, Site: siteName, Reason: "payload"})
+		}
+	}
+
+	for i, rule := range r.rules {
+		if !matches(rule.When, c, siteName) {
+			continue
+		}
+		reason := fmt.Sprintf("rule %d", i)
+		for _, rt := range rule.Purge {
+			switch {
+			case rt.URL != "":
+				vs, err := fillAll(rt.URL, c)
+				if err != nil {
+					drop(rt.URL, reason+": "+err.Error())
+					continue
+				}
+				for _, v := range vs {
+					url(v, reason, rt.Warm == nil || *rt.Warm)
+				}
+			case rt.Tag != "":
+				vs, err := fillAll(rt.Tag, c)
+				if err != nil {
+					drop(rt.Tag, reason+": "+err.Error())
+					continue
+				}
+				for _, v := range vs {
+					add(change.Target{Kind: change.Tag, Value: v, Site: siteName, Reason: reason})
+				}
+			case rt.Prefix != "":
+				vs, err := fillAll(rt.Prefix, c)
+				if err != nil {
+					drop(rt.Prefix, reason+": "+err.Error())
+					continue
+				}
+				for _, v := range vs {
+					abs, site, why := r.absolute(v, c, home)
+					if why != "" {
+						drop(v, reason+": "+why)
+						continue
+					}
+					add(change.Target{Kind: change.Prefix, Value: abs, Site: site.Name, Reason: reason})
+				}
+			case rt.Host != "":
+				s := r.siteOfHost(rt.Host)
+				if s == nil {
+					drop(rt.Host, reason+": host of no configured site")
+					continue
+				}
+				add(change.Target{Kind: change.Host, Value: strings.ToLower(rt.Host), Site: s.Name, Reason: reason})
+			case rt.EverythingOn == "this_site":
+				if home == nil {
+					drop("everything_on: this_site", reason+": the change belongs to no configured site")
+					continue
+				}
+				for _, h := range home.hosts {
+					add(change.Target{Kind: change.Host, Value: h, Site: home.Name, Reason: reason})
+				}
+			case rt.EverythingOn == "all_sites":
+				add(change.Target{Kind: change.Everything, Reason: reason})
+			}
+		}
+	}
+	return res
+}
+
+// changeSite picks the site a change's relative URLs belong to: the
+// payload's own site name, else the host of an absolute URL in it, else a
+// culture prefix that only one site has, else the source's site, else the
+// only site.
+func (r *Resolver) changeSite(c change.Change, sourceSite string) *Site {
+	if s := r.Site(c.Site); s != nil {
+		return s
+	}
+	for _, u := range append(slices.Clone(c.URLs), c.Dependencies...) {
+		if s := r.SiteOfURL(u); s != nil {
+			return s
+		}
+	}
+	for _, u := range append(slices.Clone(c.URLs), c.Dependencies...) {
+		if s := r.uniqueCultureSite(u); s != nil {
+			return s
+		}
+	}
+	if s := r.Site(sourceSite); s != nil {
+		return s
+	}
+	if len(r.sites) == 1 {
+		return r.sites[0]
+	}
+	return nil
+}
+
+func (r *Resolver) uniqueCultureSite(path string) *Site {
+	var found *Site
+	for _, s := range r.sites {
+		for _, prefix := range s.Cultures {
+			p := strings.TrimSuffix(prefix, "/")
+			if p != "" && (path == p || strings.HasPrefix(path, p+"/")) {
+				if found != nil && found != s {
+					return nil
+				}
+				found = s
+			}
+		}
+	}
+	return found
+}
+
+func (r *Resolver) siteOfHost(host string) *Site {
+	host = strings.ToLower(host)
+	for _, s := range r.sites {
+		if slices.Contains(s.hosts, host) {
+			return s
+		}
+	}
+	return nil
+}
+
+// absolute makes raw absolute and finds its site; why is non-empty when the
+// URL cannot be used.
+func (r *Resolver) absolute(raw string, c change.Change, home *Site) (string, *Site, string) {
+	raw = strings.TrimSpace(raw)
+	if strings.Contains(raw, "://") {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return "", nil, "not an http(s) URL"
+		}
+		s := r.SiteOfURL(raw)
+		if s == nil {
+			return "", nil, "outside every configured site"
+		}
+		u.Host = strings.ToLower(u.Host)
+		u.Fragment = ""
+		return u.String(), s, ""
+	}
+	if !strings.HasPrefix(raw, "/") {
+		raw = "/" + raw
+	}
+	if strings.HasPrefix(raw, "//") {
+		return "", nil, "protocol-relative URLs are ambiguous"
+	}
+	s := home
+	if s == nil {
+		s = r.uniqueCultureSite(raw)
+	}
+	if s == nil {
+		return "", nil, "no site for a relative URL (set the source's site or the payload's host)"
+	}
+	u, err := url.Parse(s.Abs(raw))
+	if err != nil {
+		return "", nil, "invalid path"
+	}
+	u.Fragment = ""
+	return u.String(), s, ""
+}
+
+func matches(m config.Match, c change.Change, site string) bool {
+	eq := func(want, got string) bool { return want == "" || strings.EqualFold(want, got) }
+	return eq(m.ContentType, c.ContentType) && eq(m.Event, c.Event) && eq(m.Kind, string(c.Kind)) &&
+		eq(m.Source, c.Source) && eq(m.Site, site)
+}
+
+var placeholder = regexp.MustCompile(`\{([a-z_]+)\}`)
+
+// fillAll fills a template once per culture of the change when the
+// template names the culture, since a page published in pt and en lives at
+// two URLs; otherwise once.
+func fillAll(tmpl string, c change.Change) ([]string, error) {
+	perCulture := strings.Contains(tmpl, "{culture}") || strings.Contains(tmpl, "{language}") || strings.Contains(tmpl, "{locale}")
+	if !perCulture || len(c.Cultures) < 2 {
+		v, err := fill(tmpl, c)
+		if err != nil {
+			return nil, err
+		}
+		return []string{v}, nil
+	}
+	var out []string
+	for _, cu := range c.Cultures {
+		one := c
+		one.Cultures = []string{cu}
+		v, err := fill(tmpl, one)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// fill replaces {field} placeholders with the change's values; a field the
+// change does not have is an error, since a template filled with nothing
+// would purge the wrong page.
+func fill(tmpl string, c change.Change) (string, error) {
+	var missing []string
+	out := placeholder.ReplaceAllStringFunc(tmpl, func(m string) string {
+		name := m[1 : len(m)-1]
+		v, ok := c.Field(name)
+		if !ok {
+			missing = append(missing, name)
+			return m
+		}
+		if strings.HasPrefix(tmpl, "/") || strings.Contains(tmpl, "://") {
+			// Values go into a path: escape everything but slashes, so a
+			// slug like "a/b" keeps its segments.
+			parts := strings.Split(v, "/")
+			for i := range parts {
+				parts[i] = url.PathEscape(parts[i])
+			}
+			return strings.Join(parts, "/")
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("the change has no %s for %q", strings.Join(missing, ", "), tmpl)
+	}
+	return out, nil
+}

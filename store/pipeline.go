@@ -1,0 +1,475 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/purgehook/purgehook/change"
+)
+
+// PendingTarget is a resolved target waiting for the next batch.
+type PendingTarget struct {
+	Delivery int64
+	Target   change.Target
+}
+
+// PendingInsert queues targets resolved from a delivery.
+func (s *Store) PendingInsert(ctx context.Context, q Querier, delivery int64, targets []change.Target) error {
+	now := ms(s.now())
+	for _, t := range targets {
+		data, err := json.Marshal(t)
+		if err != nil {
+			return err
+		}
+		if _, err := q.ExecContext(ctx, `INSERT INTO ph_pending (delivery, data, created_at) VALUES (?, ?, ?)`, delivery, string(data), now); err != nil {
+			return fmt.Errorf("store: pending: %w", err)
+		}
+	}
+	return nil
+}
+
+// PendingWindow returns how many targets wait and when the oldest and
+// newest arrived.
+func (s *Store) PendingWindow(ctx context.Context, q Querier) (n int, oldest, newest time.Time, err error) {
+	var o, nw sql.NullInt64
+	err = q.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM ph_pending`).Scan(&n, &o, &nw)
+	return n, fromMS(o), fromMS(nw), err
+}
+
+// PendingTake removes and returns every waiting target.
+func (s *Store) PendingTake(ctx context.Context, q Querier) ([]PendingTarget, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, delivery, data FROM ph_pending ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: take pending: %w", err)
+	}
+	var out []PendingTarget
+	var maxID int64
+	for rows.Next() {
+		var id int64
+		var p PendingTarget
+		var data string
+		if err := rows.Scan(&id, &p.Delivery, &data); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(data), &p.Target); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		maxID = max(maxID, id)
+		out = append(out, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if _, err := q.ExecContext(ctx, `DELETE FROM ph_pending WHERE id <= ?`, maxID); err != nil {
+		return nil, fmt.Errorf("store: take pending: %w", err)
+	}
+	return out, nil
+}
+
+// StateGet reads a coordination value ("" when unset).
+func (s *Store) StateGet(ctx context.Context, q Querier, key string) (string, error) {
+	var v string
+	err := q.QueryRowContext(ctx, `SELECT value FROM ph_state WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+// StateSet writes a coordination value.
+func (s *Store) StateSet(ctx context.Context, q Querier, key, value string) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO ph_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	return err
+}
+
+// Batch states.
+const (
+	BatchPurging = "purging"
+	BatchWarming = "warming"
+	BatchDone    = "done"
+	BatchFailed  = "failed"
+)
+
+// Batch is a set of targets purged together, layer by layer.
+type Batch struct {
+	ID        int64     `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	State     string    `json:"state"`
+	Layer     int       `json:"layer"`
+	Error     string    `json:"error,omitempty"`
+}
+
+// BatchInsert creates a batch from taken targets.
+func (s *Store) BatchInsert(ctx context.Context, q Querier, targets []PendingTarget) (int64, error) {
+	res, err := q.ExecContext(ctx, `INSERT INTO ph_batch (created_at, state) VALUES (?, ?)`, ms(s.now()), BatchPurging)
+	if err != nil {
+		return 0, fmt.Errorf("store: batch: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range targets {
+		data, err := json.Marshal(t.Target)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := q.ExecContext(ctx, `INSERT INTO ph_batch_target (batch, delivery, data) VALUES (?, ?, ?)`, id, t.Delivery, string(data)); err != nil {
+			return 0, fmt.Errorf("store: batch target: %w", err)
+		}
+	}
+	return id, nil
+}
+
+// BatchGet reads a batch.
+func (s *Store) BatchGet(ctx context.Context, q Querier, id int64) (Batch, error) {
+	var b Batch
+	var at int64
+	err := q.QueryRowContext(ctx, `SELECT id, created_at, state, layer, error FROM ph_batch WHERE id = ?`, id).Scan(&b.ID, &at, &b.State, &b.Layer, &b.Error)
+	b.CreatedAt = time.UnixMilli(at)
+	if err != nil {
+		return b, fmt.Errorf("store: batch %d: %w", id, err)
+	}
+	return b, nil
+}
+
+// BatchList lists the newest batches first.
+func (s *Store) BatchList(ctx context.Context, q Querier, limit int) ([]Batch, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, created_at, state, layer, error FROM ph_batch ORDER BY id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Batch
+	for rows.Next() {
+		var b Batch
+		var at int64
+		if err := rows.Scan(&b.ID, &at, &b.State, &b.Layer, &b.Error); err != nil {
+			return nil, err
+		}
+		b.CreatedAt = time.UnixMilli(at)
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// BatchTargets reads a batch's targets with the deliveries they came from.
+func (s *Store) BatchTargets(ctx context.Context, q Querier, batch int64) ([]PendingTarget, error) {
+	rows, err := q.QueryContext(ctx, `SELECT delivery, data FROM ph_batch_target WHERE batch = ? ORDER BY id`, batch)
+	if err != nil {
+		return nil, fmt.Errorf("store: batch targets: %w", err)
+	}
+	defer rows.Close()
+	var out []PendingTarget
+	for rows.Next() {
+		var p PendingTarget
+		var data string
+		if err := rows.Scan(&p.Delivery, &data); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(data), &p.Target); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// BatchDeliveries lists the distinct deliveries a batch serves.
+func (s *Store) BatchDeliveries(ctx context.Context, q Querier, batch int64) ([]int64, error) {
+	rows, err := q.QueryContext(ctx, `SELECT DISTINCT delivery FROM ph_batch_target WHERE batch = ? ORDER BY delivery`, batch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// BatchSet moves a batch to a state and layer; msg is kept as its error
+// for failed batches.
+func (s *Store) BatchSet(ctx context.Context, q Querier, id int64, state string, layer int, msg string) error {
+	var done any
+	if state == BatchDone || state == BatchFailed {
+		done = ms(s.now())
+	}
+	_, err := q.ExecContext(ctx, `UPDATE ph_batch SET state = ?, layer = ?, error = ?, done_at = ? WHERE id = ?`, state, layer, msg, done, id)
+	if err != nil {
+		return fmt.Errorf("store: batch %d: %w", id, err)
+	}
+	return nil
+}
+
+// Call states.
+const (
+	CallPending  = "pending"
+	CallWaiting  = "waiting" // accepted by an asynchronous provider, not yet complete
+	CallDone     = "done"
+	CallFailed   = "failed"
+	CallSplit    = "split"
+	CallSkipped  = "skipped"
+	CallDeferred = "deferred" // waiting for the next budget window
+)
+
+// CallRow is a planned or made provider call with its outcome.
+type CallRow struct {
+	change.Call
+	State     string    `json:"state"`
+	Attempts  int       `json:"attempts"`
+	Error     string    `json:"error,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	NotBefore time.Time `json:"not_before,omitzero"`
+	CreatedAt time.Time `json:"created_at"`
+	DoneAt    time.Time `json:"done_at,omitzero"`
+}
+
+// CallInsert records a planned call and returns it with its id and key.
+func (s *Store) CallInsert(ctx context.Context, q Querier, c change.Call, reason string, notBefore time.Time) (change.Call, error) {
+	items, err := json.Marshal(c.Items)
+	if err != nil {
+		return c, err
+	}
+	var nb int64
+	if !notBefore.IsZero() {
+		nb = ms(notBefore)
+	}
+	state := CallPending
+	if nb > ms(s.now()) {
+		state = CallDeferred
+	}
+	res, err := q.ExecContext(ctx, `INSERT INTO ph_call (batch, provider, layer, kind, items, n_items, call_key, state, reason, not_before, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?)`,
+		c.Batch, c.Provider, int(c.Layer), string(c.Kind), string(items), len(c.Items), state, reason, nb, ms(s.now()))
+	if err != nil {
+		return c, fmt.Errorf("store: insert call: %w", err)
+	}
+	c.ID, err = res.LastInsertId()
+	if err != nil {
+		return c, err
+	}
+	if c.Key == "" {
+		// Stable across retries of this call, unique across calls.
+		c.Key = fmt.Sprintf("purgehook-%d-%d", c.Batch, c.ID)
+	}
+	if _, err := q.ExecContext(ctx, `UPDATE ph_call SET call_key = ? WHERE id = ?`, c.Key, c.ID); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+const callCols = `id, batch, provider, layer, kind, items, call_key, ref, state, attempts, error, reason, not_before, created_at, done_at`
+
+func scanCall(sc interface{ Scan(...any) error }) (CallRow, error) {
+	var r CallRow
+	var layer int
+	var kind, items string
+	var nb, at int64
+	var done sql.NullInt64
+	if err := sc.Scan(&r.ID, &r.Batch, &r.Provider, &layer, &kind, &items, &r.Key, &r.Ref, &r.State, &r.Attempts, &r.Error, &r.Reason, &nb, &at, &done); err != nil {
+		return r, err
+	}
+	r.Layer, r.Kind = change.Layer(layer), change.TargetKind(kind)
+	if err := json.Unmarshal([]byte(items), &r.Items); err != nil {
+		return r, err
+	}
+	if nb != 0 {
+		r.NotBefore = time.UnixMilli(nb)
+	}
+	r.CreatedAt, r.DoneAt = time.UnixMilli(at), fromMS(done)
+	return r, nil
+}
+
+// CallGet reads a call.
+func (s *Store) CallGet(ctx context.Context, q Querier, id int64) (CallRow, error) {
+	r, err := scanCall(q.QueryRowContext(ctx, `SELECT `+callCols+` FROM ph_call WHERE id = ?`, id))
+	if err != nil {
+		return r, fmt.Errorf("store: call %d: %w", id, err)
+	}
+	return r, nil
+}
+
+// CallList lists a batch's calls (batch 0: the newest calls of all).
+func (s *Store) CallList(ctx context.Context, q Querier, batch int64, limit int) ([]CallRow, error) {
+	query := `SELECT ` + callCols + ` FROM ph_call`
+	var args []any
+	if batch != 0 {
+		query += ` WHERE batch = ? ORDER BY id`
+		args = append(args, batch)
+	} else {
+		query += ` ORDER BY id DESC`
+	}
+	query += ` LIMIT ?`
+	args = append(args, limit)
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []CallRow
+	for rows.Next() {
+		r, err := scanCall(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// CallUpdateParams is an outcome to record.
+type CallUpdateParams struct {
+	ID    int64
+	State string
+	Ref   string
+	Error string
+	// Attempted counts this as an attempt.
+	Attempted bool
+}
+
+// CallUpdate records a call's outcome.
+func (s *Store) CallUpdate(ctx context.Context, q Querier, p CallUpdateParams) error {
+	var done any
+	if p.State == CallDone || p.State == CallFailed || p.State == CallSplit || p.State == CallSkipped {
+		done = ms(s.now())
+	}
+	inc := 0
+	if p.Attempted {
+		inc = 1
+	}
+	_, err := q.ExecContext(ctx, `UPDATE ph_call SET state = ?, ref = CASE WHEN ? = '' THEN ref ELSE ? END, error = ?, attempts = attempts + ?, done_at = ? WHERE id = ?`,
+		p.State, p.Ref, p.Ref, p.Error, inc, done, p.ID)
+	if err != nil {
+		return fmt.Errorf("store: call %d: %w", p.ID, err)
+	}
+	return nil
+}
+
+// CallsOpen counts a batch layer's calls that have not finished.
+func (s *Store) CallsOpen(ctx context.Context, q Querier, batch int64, layer change.Layer) (int, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_call WHERE batch = ? AND layer = ? AND state IN (?, ?, ?)`,
+		batch, int(layer), CallPending, CallWaiting, CallDeferred).Scan(&n)
+	return n, err
+}
+
+// CallStats counts calls by provider and state (for status and metrics).
+func (s *Store) CallStats(ctx context.Context, q Querier) (map[string]map[string]int, error) {
+	rows, err := q.QueryContext(ctx, `SELECT provider, state, COUNT(*) FROM ph_call GROUP BY provider, state`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]map[string]int{}
+	for rows.Next() {
+		var p, st string
+		var n int
+		if err := rows.Scan(&p, &st, &n); err != nil {
+			return nil, err
+		}
+		if out[p] == nil {
+			out[p] = map[string]int{}
+		}
+		out[p][st] = n
+	}
+	return out, rows.Err()
+}
+
+// Day is the budget window a time falls in: the UTC calendar day.
+func Day(t time.Time) string { return t.UTC().Format("2006-01-02") }
+
+// NextDay is when the budget window after t's begins.
+func NextDay(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
+}
+
+// BudgetSpent is how many calls a provider made (or has planned) in a day.
+func (s *Store) BudgetSpent(ctx context.Context, q Querier, provider, day string) (int, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT spent FROM ph_budget WHERE provider = ? AND day = ?`, provider, day).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return n, err
+}
+
+// BudgetSpend charges n calls to a provider's day.
+func (s *Store) BudgetSpend(ctx context.Context, q Querier, provider, day string, n int) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO ph_budget (provider, day, spent) VALUES (?, ?, ?)
+		ON CONFLICT (provider, day) DO UPDATE SET spent = ph_budget.spent + excluded.spent`, provider, day, n)
+	if err != nil {
+		return fmt.Errorf("store: budget %s: %w", provider, err)
+	}
+	return nil
+}
+
+// Warm is one warm-up fetch.
+type Warm struct {
+	ID       int64         `json:"id"`
+	Batch    int64         `json:"batch"`
+	URL      string        `json:"url"`
+	State    string        `json:"state"`
+	Status   int           `json:"status,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	Duration time.Duration `json:"duration"`
+}
+
+// WarmInsert queues URLs to fetch after a batch.
+func (s *Store) WarmInsert(ctx context.Context, q Querier, batch int64, urls []string) error {
+	for _, u := range urls {
+		if _, err := q.ExecContext(ctx, `INSERT INTO ph_warm (batch, url) VALUES (?, ?)`, batch, u); err != nil {
+			return fmt.Errorf("store: warm: %w", err)
+		}
+	}
+	return nil
+}
+
+// WarmList returns a batch's warm rows in a state ("" for all), oldest
+// first.
+func (s *Store) WarmList(ctx context.Context, q Querier, batch int64, state string, limit int) ([]Warm, error) {
+	query := `SELECT id, batch, url, state, status, error, duration_ms FROM ph_warm WHERE batch = ?`
+	args := []any{batch}
+	if state != "" {
+		query += ` AND state = ?`
+		args = append(args, state)
+	}
+	query += ` ORDER BY id LIMIT ?`
+	args = append(args, limit)
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Warm
+	for rows.Next() {
+		var w Warm
+		var d int64
+		if err := rows.Scan(&w.ID, &w.Batch, &w.URL, &w.State, &w.Status, &w.Error, &d); err != nil {
+			return nil, err
+		}
+		w.Duration = time.Duration(d) * time.Millisecond
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+// WarmRecord stores a fetch's outcome.
+func (s *Store) WarmRecord(ctx context.Context, q Querier, w Warm) error {
+	_, err := q.ExecContext(ctx, `UPDATE ph_warm SET state = ?, status = ?, error = ?, duration_ms = ?, done_at = ? WHERE id = ?`,
+		w.State, w.Status, w.Error, w.Duration.Milliseconds(), ms(s.now()), w.ID)
+	return err
+}
