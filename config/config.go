@@ -183,6 +183,9 @@ type Request struct {
 	Body    string            `yaml:"body"`
 	// Per is item (one request per item) or batch (one per call).
 	Per string `yaml:"per"`
+	// Kinds are the target kinds the endpoint understands (default [url]);
+	// the planner escalates or drops the others.
+	Kinds []string `yaml:"kinds"`
 }
 
 // Limits override a provider's declared per-call limits; zero keeps the

@@ -35,6 +35,14 @@ func Load(path string) (*Config, error) {
 
 // Parse is Load for bytes already read.
 func Parse(data []byte) (*Config, error) {
+	// ${...} references are swapped for plain tokens before parsing: in
+	// YAML's flow style ({token: ${TOKEN}}) the braces would otherwise end
+	// the mapping. They are expanded after parsing, in scalar values only.
+	var refs []string
+	data = envRef.ReplaceAllFunc(data, func(m []byte) []byte {
+		refs = append(refs, string(m))
+		return []byte(fmt.Sprintf("PHENVREF%dX", len(refs)-1))
+	})
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("yaml: %w", err)
@@ -45,7 +53,7 @@ func Parse(data []byte) (*Config, error) {
 	}
 	doc := root.Content[0]
 	probs = append(probs, checkKnown(doc, reflect.TypeOf(Config{}), "")...)
-	probs = append(probs, expand(doc, "")...)
+	probs = append(probs, expand(doc, "", refs)...)
 	if len(probs) > 0 {
 		return nil, probs
 	}
@@ -138,13 +146,16 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-var envRef = regexp.MustCompile(`\$\{([^}]*)\}`)
+var (
+	envRef   = regexp.MustCompile(`\$\{([^}]*)\}`)
+	refToken = regexp.MustCompile(`PHENVREF[0-9]+X`)
+)
 
 // expand replaces ${VAR}, ${VAR:-default} and ${file:PATH} in every scalar
 // value. Expansion happens on the parsed tree, so a secret containing YAML
 // syntax cannot change the file's structure. An unset variable without a
 // default is a problem: a silently empty secret would disable a check.
-func expand(n *yaml.Node, path string) Problems {
+func expand(n *yaml.Node, path string, refs []string) Problems {
 	var probs Problems
 	switch n.Kind {
 	case yaml.DocumentNode, yaml.SequenceNode:
@@ -153,17 +164,22 @@ func expand(n *yaml.Node, path string) Problems {
 			if n.Kind == yaml.SequenceNode {
 				p = fmt.Sprintf("%s[%d]", path, i)
 			}
-			probs = append(probs, expand(c, p)...)
+			probs = append(probs, expand(c, p, refs)...)
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			probs = append(probs, expand(n.Content[i+1], join(path, n.Content[i].Value))...)
+			probs = append(probs, expand(n.Content[i+1], join(path, n.Content[i].Value), refs)...)
 		}
 	case yaml.ScalarNode:
-		if !strings.Contains(n.Value, "${") {
+		if !strings.Contains(n.Value, "PHENVREF") {
 			return nil
 		}
-		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
+		n.Value = refToken.ReplaceAllStringFunc(n.Value, func(tok string) string {
+			i, _ := strconv.Atoi(tok[len("PHENVREF") : len(tok)-1])
+			if i >= len(refs) {
+				return tok
+			}
+			ref := refs[i]
 			expr := ref[2 : len(ref)-1]
 			if file, ok := strings.CutPrefix(expr, "file:"); ok {
 				b, err := os.ReadFile(file)

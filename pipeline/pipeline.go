@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 
@@ -41,6 +42,8 @@ type Provider struct {
 	// (plan.PurgeEverything or plan.Wait).
 	Policy  string
 	Timeout time.Duration
+
+	limiter *rate.Limiter
 }
 
 // Options wire a Pipeline.
@@ -131,6 +134,9 @@ func New(o Options) (*Pipeline, error) {
 	var pps []plan.Provider
 	for i := range o.Providers {
 		pr := &o.Providers[i]
+		if l := pr.Limits; l.RatePerSecond > 0 {
+			pr.limiter = rate.NewLimiter(rate.Limit(l.RatePerSecond), max(l.Burst, 1))
+		}
 		p.providers[pr.Name] = pr
 		pps = append(pps, pr.Provider)
 	}

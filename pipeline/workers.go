@@ -362,6 +362,11 @@ func (w *callWorker) Work(ctx context.Context, job *river.Job[CallArgs]) error {
 		return p.succeed(ctx, job, row, "")
 	}
 
+	if wait := pr.pace(); wait > 0 {
+		// Over the provider's rate: hand the job back rather than hold a
+		// worker; the provider would only answer 429.
+		return river.JobSnooze(wait)
+	}
 	res, err := pr.Purger.Purge(cctx, row.Call)
 	if err != nil {
 		return p.failed(ctx, job, row, err)
@@ -565,4 +570,18 @@ func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 		}
 		return complete(ctx, tx, job)
 	})
+}
+
+// pace takes a token from the provider's rate limiter; it returns how long
+// to wait when none is available (0 when the call may go now).
+func (pr *Provider) pace() time.Duration {
+	if pr.limiter == nil {
+		return 0
+	}
+	r := pr.limiter.Reserve()
+	d := r.Delay()
+	if d > 0 {
+		r.Cancel()
+	}
+	return d
 }

@@ -14,18 +14,22 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 	_ "modernc.org/sqlite" // the embedded driver
 )
 
@@ -44,6 +48,7 @@ type Store struct {
 	DB     *sql.DB
 	Driver string
 	now    func() time.Time
+	lock   *os.File
 }
 
 // Open opens (creating if needed) the database and runs purgehook's and
@@ -54,8 +59,16 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("store: driver %q is not available in this build (want sqlite)", driver)
 	}
+	var lock *os.File
+	if path := sqlitePath(dsn); path != "" {
+		var err error
+		if lock, err = lockFile(path + ".lock"); err != nil {
+			return nil, err
+		}
+	}
 	db, err := sql.Open("sqlite", sqliteDSN(dsn))
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("store: open %s: %w", dsn, err)
 	}
 	// SQLite allows one writer; River's SQLite driver documents that one
@@ -63,12 +76,57 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 	// Everything that uses the pool must therefore finish a query before
 	// starting the next one.
 	db.SetMaxOpenConns(1)
-	s := &Store{DB: db, Driver: driver, now: time.Now}
+	s := &Store{DB: db, Driver: driver, now: time.Now, lock: lock}
 	if err := s.migrate(ctx); err != nil {
-		db.Close()
+		s.Close()
+		return nil, err
+	}
+	if err := s.rescueOrphans(ctx); err != nil {
+		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// sqlitePath is the file behind a DSN, or "" for an in-memory database.
+func sqlitePath(dsn string) string {
+	p := strings.TrimPrefix(dsn, "file:")
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	if p == "" || p == ":memory:" || strings.Contains(dsn, "mode=memory") {
+		return ""
+	}
+	return p
+}
+
+// rescueOrphans makes every job left running by a process that died
+// available again at once. The store's lock guarantees no other process
+// is working them, so there is no need to wait for River's rescuer (which
+// waits rescue_after, then up to its own interval).
+func (s *Store) rescueOrphans(ctx context.Context) error {
+	exec := riversqlite.New(s.DB).GetExecutor()
+	now := s.now().UTC()
+	jobs, err := exec.JobGetStuck(ctx, &riverdriver.JobGetStuckParams{Max: 100_000, StuckHorizon: now.Add(time.Second)})
+	if err != nil {
+		return fmt.Errorf("store: find orphaned jobs: %w", err)
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	p := &riverdriver.JobRescueManyParams{StuckHorizon: now.Add(time.Second)}
+	for _, j := range jobs {
+		e, _ := json.Marshal(rivertype.AttemptError{At: now, Attempt: j.Attempt, Error: "purgehook stopped while the job was running; rescued at start"})
+		p.ID = append(p.ID, j.ID)
+		p.Error = append(p.Error, e)
+		p.FinalizedAt = append(p.FinalizedAt, nil)
+		p.ScheduledAt = append(p.ScheduledAt, now)
+		p.State = append(p.State, string(rivertype.JobStateAvailable))
+	}
+	if _, err := exec.JobRescueMany(ctx, p); err != nil {
+		return fmt.Errorf("store: rescue orphaned jobs: %w", err)
+	}
+	return nil
 }
 
 func sqliteDSN(dsn string) string {
@@ -84,8 +142,14 @@ func sqliteDSN(dsn string) string {
 	return "file:" + dsn + "?" + v.Encode()
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.DB.Close() }
+// Close closes the database and releases the lock.
+func (s *Store) Close() error {
+	err := s.DB.Close()
+	if s.lock != nil {
+		s.lock.Close()
+	}
+	return err
+}
 
 // SetClock replaces the clock (tests).
 func (s *Store) SetClock(now func() time.Time) { s.now = now }

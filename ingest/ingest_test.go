@@ -1,0 +1,173 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/purgehook/purgehook/config"
+	"github.com/purgehook/purgehook/ingest"
+	"github.com/purgehook/purgehook/pipeline"
+	"github.com/purgehook/purgehook/resolve"
+	"github.com/purgehook/purgehook/source"
+	"github.com/purgehook/purgehook/source/generic"
+	"github.com/purgehook/purgehook/store"
+)
+
+const secret = "ingest-test-secret"
+
+type env struct {
+	st  *store.Store
+	srv *httptest.Server
+}
+
+func newEnv(t *testing.T, allow []string) *env {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "ph.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r, _ := resolve.New([]config.Site{{Name: "a", BaseURL: "https://a.example"}}, nil)
+	pl, err := pipeline.New(pipeline.Options{Store: st, Resolver: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := ingest.Endpoint{Name: "cms", Source: generic.New(source.Options{Name: "cms", Secrets: []string{secret}}), MaxBody: 4096}
+	for _, a := range allow {
+		n, _ := config.ParseCIDR(a)
+		e.Allow = append(e.Allow, n)
+	}
+	h, err := ingest.New([]ingest.Endpoint{e}, pl, slogDiscard(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /hooks/{source}", h)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return &env{st: st, srv: srv}
+}
+
+func (e *env) post(t *testing.T, path, body string, hdr map[string]string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(body))
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+// journaled counts what a request may have written: deliveries, changes
+// and queued jobs.
+func (e *env) journaled(t *testing.T) int {
+	t.Helper()
+	total := 0
+	for _, q := range []string{`SELECT COUNT(*) FROM ph_delivery`, `SELECT COUNT(*) FROM ph_change`, `SELECT COUNT(*) FROM river_job`, `SELECT COUNT(*) FROM ph_event`} {
+		var n int
+		if err := e.st.DB.QueryRow(q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		total += n
+	}
+	return total
+}
+
+const good = `{"event":"ContentPublished","timestamp":"2026-03-05T14:30:00Z","content":{"id":"g1","contentType":"roomDetailPage","cultures":["pt","en"],"urls":["/pt/a","/en/a"]},"dependencies":["/pt/","/en/"]}`
+
+func sig(body string) map[string]string {
+	return map[string]string{generic.SignatureHeader: generic.Sign(secret, []byte(body))}
+}
+
+func TestAcceptAndRedelivery(t *testing.T) {
+	e := newEnv(t, nil)
+	status, m := e.post(t, "/hooks/cms", good, sig(good))
+	if status != http.StatusAccepted || m["changes"] != 1.0 || m["delivery"] != source.BodyHash([]byte(good)) {
+		t.Fatalf("status %d body %v", status, m)
+	}
+	before := e.journaled(t)
+	status, m = e.post(t, "/hooks/cms", good, sig(good))
+	if status != http.StatusOK || m["duplicate"] != true {
+		t.Fatalf("redelivery: status %d body %v", status, m)
+	}
+	if after := e.journaled(t); after != before {
+		t.Errorf("redelivery wrote %d rows", after-before)
+	}
+	// X-Webhook-Id is the delivery id when present; the sha256= prefix
+	// is accepted.
+	h := map[string]string{generic.SignatureHeader: "sha256=" + generic.Sign(secret, []byte(good)), generic.IDHeader: "evt-1"}
+	status, m = e.post(t, "/hooks/cms", good, h)
+	if status != http.StatusAccepted || m["delivery"] != "evt-1" {
+		t.Fatalf("with id: status %d body %v", status, m)
+	}
+}
+
+func TestBadInputIsNotJournaled(t *testing.T) {
+	big := `{"event":"x","content":{"id":"1","urls":["/` + strings.Repeat("a", 5000) + `"]}}`
+	tests := []struct {
+		name   string
+		path   string
+		body   string
+		hdr    map[string]string
+		status int
+		reason string
+	}{
+		{"missing signature", "/hooks/cms", good, nil, 401, "authentication failed"},
+		{"bad signature", "/hooks/cms", good, map[string]string{generic.SignatureHeader: strings.Repeat("0", 64)}, 401, "authentication failed"},
+		{"signature of another body", "/hooks/cms", good, sig(good + " "), 401, "authentication failed"},
+		{"signed with another secret", "/hooks/cms", good, map[string]string{generic.SignatureHeader: generic.Sign("other", []byte(good))}, 401, "authentication failed"},
+		{"malformed JSON", "/hooks/cms", `{"event":`, sig(`{"event":`), 400, "malformed payload: invalid JSON"},
+		{"missing event", "/hooks/cms", `{"content":{"id":"1"}}`, sig(`{"content":{"id":"1"}}`), 400, "missing field event"},
+		{"missing content.id", "/hooks/cms", `{"event":"x","content":{}}`, sig(`{"event":"x","content":{}}`), 400, "missing field content.id"},
+		{"too large", "/hooks/cms", big, sig(big), 413, "body larger than 4096 bytes"},
+		{"unknown source", "/hooks/nope", good, sig(good), 404, `no source named "nope"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			status, m := e.post(t, tt.path, tt.body, tt.hdr)
+			if status != tt.status {
+				t.Errorf("status %d, want %d (%v)", status, tt.status, m)
+			}
+			msg, _ := m["error"].(string)
+			if !strings.Contains(msg, tt.reason) || strings.Contains(msg, "\n") {
+				t.Errorf("reason %q, want one line containing %q", msg, tt.reason)
+			}
+			if strings.Contains(msg, secret) {
+				t.Error("the secret leaked into the response")
+			}
+			if n := e.journaled(t); n != 0 {
+				t.Errorf("%d rows journaled for a rejected webhook", n)
+			}
+		})
+	}
+}
+
+func TestAllowIPs(t *testing.T) {
+	e := newEnv(t, []string{"20.0.0.0/8"})
+	status, m := e.post(t, "/hooks/cms", good, sig(good))
+	if status != http.StatusForbidden {
+		t.Fatalf("status %d (%v), want 403", status, m)
+	}
+	if n := e.journaled(t); n != 0 {
+		t.Errorf("%d rows journaled", n)
+	}
+	e = newEnv(t, []string{"127.0.0.1", "::1"})
+	if status, m := e.post(t, "/hooks/cms", good, sig(good)); status != http.StatusAccepted {
+		t.Fatalf("allowed client: status %d (%v)", status, m)
+	}
+}
