@@ -22,9 +22,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"golang.org/x/time/rate"
 
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/plan"
