@@ -411,3 +411,21 @@ func ParseMillis(s string) (time.Time, error) {
 	}
 	return time.UnixMilli(ms), nil
 }
+
+// Loose is an optional value from a payload the user shapes (a Sanity
+// projection, a Strapi entry, Contentful fields): a string, number or
+// boolean reads as text, anything else (an object, an array, null) as "".
+// A field of an unexpected type must not fail a delivery the CMS would
+// never retry.
+type Loose string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (l *Loose) UnmarshalJSON(b []byte) error {
+	var s Scalar
+	if s.UnmarshalJSON(b) != nil {
+		*l = ""
+		return nil
+	}
+	*l = Loose(s)
+	return nil
+}
