@@ -5,9 +5,16 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/config"
 	"github.com/purgehook/purgehook/purger"
+	"github.com/purgehook/purgehook/purger/akamai"
+	"github.com/purgehook/purgehook/purger/bunny"
+	"github.com/purgehook/purgehook/purger/cloudfront"
 	"github.com/purgehook/purgehook/purger/dryrun"
+	"github.com/purgehook/purgehook/purger/fastly"
+	"github.com/purgehook/purgehook/purger/httpcall"
+	"github.com/purgehook/purgehook/purger/nginx"
 	"github.com/purgehook/purgehook/source"
 	"github.com/purgehook/purgehook/source/generic"
 )
@@ -58,6 +65,57 @@ func NewPurger(cfg config.Provider, d ProviderDeps) (purger.Purger, error) {
 	switch cfg.Kind {
 	case "log":
 		return dryrun.New(cfg.Name, d.Logger), nil
+	case "cloudfront":
+		// The AWS SDK keeps its own HTTP client, which applies
+		// AWS_CA_BUNDLE and the AWS proxy settings; only the timeout
+		// comes from config.
+		p, err := cloudfront.New(cloudfront.Options{Name: cfg.Name, DistributionID: cfg.DistributionID, Region: cfg.Region,
+			Endpoint: cfg.Endpoint, AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey,
+			Timeout: cfg.Timeout, Logger: d.Logger})
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	case "akamai":
+		p, err := akamai.New(akamai.Options{Name: cfg.Name, Host: cfg.Host, ClientToken: cfg.ClientToken,
+			ClientSecret: cfg.ClientSecret, AccessToken: cfg.AccessToken, Network: cfg.Network, Action: cfg.Action,
+			CPCodes: cfg.CPCodes, APIURL: cfg.APIURL, Client: d.Client, Logger: d.Logger})
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	case "bunny":
+		p, err := bunny.New(bunny.Options{Name: cfg.Name, APIKey: cfg.APIKey, PullZone: cfg.PullZone,
+			APIURL: cfg.APIURL, Client: d.Client, Logger: d.Logger})
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	case "fastly":
+		return built(fastly.New(fastly.Options{Name: cfg.Name, APIURL: cfg.APIURL, ServiceID: cfg.ServiceID,
+			Token: cfg.Token, SoftPurge: cfg.SoftPurge, Client: d.Client, Logger: d.Logger}))
+	case "nginx":
+		return built(nginx.New(nginx.Options{Name: cfg.Name, Servers: cfg.Servers, Client: d.Client, Logger: d.Logger}))
+	case "http":
+		if cfg.Request == nil {
+			return nil, fmt.Errorf("providers: %s: request is required for kind http", cfg.Name)
+		}
+		r := cfg.Request
+		kinds := make([]change.TargetKind, len(r.Kinds))
+		for i, k := range r.Kinds {
+			kinds[i] = change.TargetKind(k)
+		}
+		return built(httpcall.New(httpcall.Options{Name: cfg.Name, Method: r.Method, URL: r.URL, Headers: r.Headers,
+			Body: r.Body, Per: r.Per, Kinds: kinds, Client: d.Client, Logger: d.Logger}))
 	}
 	return nil, fmt.Errorf("providers: kind %q is not built into this purgehook", cfg.Kind)
+}
+
+// built turns an adapter constructor's result into the seam, so that a
+// failed constructor yields a nil interface rather than a typed nil.
+func built[P purger.Purger](p P, err error) (purger.Purger, error) {
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }

@@ -27,6 +27,12 @@ var ProviderKinds = map[string]struct {
 	"log":        {nil, "edge"},
 	"cloudflare": {[]string{"zone", "token"}, "edge"},
 	"varnish":    {[]string{"servers"}, "origin"},
+	"cloudfront": {[]string{"distribution_id"}, "edge"},
+	"akamai":     {[]string{"host", "client_token", "client_secret", "access_token"}, "edge"},
+	"bunny":      {[]string{"api_key"}, "edge"},
+	"fastly":     {[]string{"service_id", "token"}, "edge"},
+	"nginx":      {[]string{"servers"}, "origin"},
+	"http":       {[]string{"request"}, "edge"},
 }
 
 // SetDefaults fills every unset field with its documented default.

@@ -95,6 +95,11 @@ func New(o Options) (*Fastly, error) {
 	if o.Client == nil {
 		o.Client = http.DefaultClient
 	}
+	// A redirected POST would arrive as a GET and purge nothing; a redirect
+	// is answered as a misconfigured api_url instead.
+	client := *o.Client
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	o.Client = &client
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

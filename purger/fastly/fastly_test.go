@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -360,5 +361,26 @@ func TestNewValidates(t *testing.T) {
 	f, err := New(Options{Name: "x", ServiceID: "s", Token: "t"})
 	if err != nil || f.o.APIURL != DefaultAPIURL {
 		t.Errorf("default api_url = %q, %v", f.o.APIURL, err)
+	}
+}
+
+func TestRedirectIsNotFollowed(t *testing.T) {
+	t.Parallel()
+	_, fake := newPair(t, false)
+	redirect := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, fake.URL+r.URL.Path, http.StatusMovedPermanently)
+	})
+	srv := httptest.NewServer(redirect)
+	t.Cleanup(srv.Close)
+	f, err := New(Options{Name: "prod", APIURL: srv.URL, ServiceID: testService, Token: testToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Purge(context.Background(), change.Call{Kind: change.Tag, Items: []string{"a"}})
+	if c, _ := purger.Classify(err); err == nil || c != purger.Permanent || !strings.Contains(err.Error(), "301") {
+		t.Errorf("err = %v, want a permanent 301", err)
+	}
+	if n := len(fake.Received()); n != 0 {
+		t.Errorf("the redirect was followed: %d requests reached the API", n)
 	}
 }

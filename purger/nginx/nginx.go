@@ -94,6 +94,10 @@ func New(o Options) (*Nginx, error) {
 	if o.Client == nil {
 		o.Client = http.DefaultClient
 	}
+	// A followed redirect would turn the PURGE into a GET of some page.
+	client := *o.Client
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	o.Client = &client
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -252,17 +256,20 @@ func (n *Nginx) purgeOne(ctx context.Context, srv, u *url.URL) error {
 // classify turns one answer into nil or a *purger.Error.
 func classify(label string, status int, h http.Header, body []byte, now time.Time) error {
 	switch {
-	case status == http.StatusOK:
-		if !strings.Contains(string(body), "Successful purge") {
-			// The request reached something other than ngx_cache_purge: a
-			// location without proxy_cache_purge passed it to the
-			// application. Nothing was purged; retrying will not help.
-			return &purger.Error{Provider: label, Class: purger.Permanent, Status: status,
-				Msg: "answered 200 without ngx_cache_purge's \"Successful purge\" page: the server path does not reach a proxy_cache_purge location"}
-		}
+	case status == http.StatusOK && strings.Contains(string(body), "Successful purge"):
 		return nil
 	case status == http.StatusNotFound:
 		return nil // not cached: nothing to purge
+	case status < 300:
+		// Only the module's page says a purge happened. Anything else came
+		// from something other than ngx_cache_purge: a location without
+		// proxy_cache_purge passed the request on to the application.
+		// Nothing was purged, and retrying will not change that.
+		return &purger.Error{Provider: label, Class: purger.Permanent, Status: status,
+			Msg: fmt.Sprintf("answered %d without ngx_cache_purge's \"Successful purge\" page: the server URL does not reach a proxy_cache_purge location", status)}
+	case status < 400:
+		return &purger.Error{Provider: label, Class: purger.Permanent, Status: status,
+			Msg: fmt.Sprintf("redirected to %q: the server URL does not reach a proxy_cache_purge location", h.Get("Location"))}
 	case status == http.StatusForbidden:
 		return &purger.Error{Provider: label, Class: purger.Permanent, Status: status,
 			Msg: message(status, body) + " (purgehook's address is not allowed by the purge location)"}

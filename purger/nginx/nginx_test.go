@@ -303,6 +303,8 @@ func TestClassify(t *testing.T) {
 	}{
 		{status: 200, body: page("Successful purge"), ok: true},
 		{status: 404, body: page("404 Not Found"), ok: true},
+		{status: 204, wantClass: purger.Permanent, wantMsg: "answered 204 without"},
+		{status: 301, hdr: http.Header{"Location": {"https://www.example.com/news/"}}, body: page("301 Moved Permanently"), wantClass: purger.Permanent, wantMsg: `redirected to "https://www.example.com/news/"`},
 		{status: 200, body: []byte("GET /news/a v1"), wantClass: purger.Permanent, wantMsg: "Successful purge"},
 		{status: 403, body: page("403 Forbidden"), wantClass: purger.Permanent, wantMsg: "403 Forbidden (purgehook's address"},
 		{status: 405, body: page("405 Not Allowed"), wantClass: purger.Permanent, wantMsg: "405 Not Allowed"},
