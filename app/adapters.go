@@ -69,28 +69,16 @@ func NewPurger(cfg config.Provider, d ProviderDeps) (purger.Purger, error) {
 		// The AWS SDK keeps its own HTTP client, which applies
 		// AWS_CA_BUNDLE and the AWS proxy settings; only the timeout
 		// comes from config.
-		p, err := cloudfront.New(cloudfront.Options{Name: cfg.Name, DistributionID: cfg.DistributionID, Region: cfg.Region,
+		return built(cloudfront.New(cloudfront.Options{Name: cfg.Name, DistributionID: cfg.DistributionID, Region: cfg.Region,
 			Endpoint: cfg.Endpoint, AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey,
-			Timeout: cfg.Timeout, Logger: d.Logger})
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
+			Timeout: cfg.Timeout, Logger: d.Logger}))
 	case "akamai":
-		p, err := akamai.New(akamai.Options{Name: cfg.Name, Host: cfg.Host, ClientToken: cfg.ClientToken,
+		return built(akamai.New(akamai.Options{Name: cfg.Name, Host: cfg.Host, ClientToken: cfg.ClientToken,
 			ClientSecret: cfg.ClientSecret, AccessToken: cfg.AccessToken, Network: cfg.Network, Action: cfg.Action,
-			CPCodes: cfg.CPCodes, APIURL: cfg.APIURL, Client: d.Client, Logger: d.Logger})
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
+			CPCodes: cfg.CPCodes, APIURL: cfg.APIURL, Client: d.Client, Logger: d.Logger}))
 	case "bunny":
-		p, err := bunny.New(bunny.Options{Name: cfg.Name, APIKey: cfg.APIKey, PullZone: cfg.PullZone,
-			APIURL: cfg.APIURL, Client: d.Client, Logger: d.Logger})
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
+		return built(bunny.New(bunny.Options{Name: cfg.Name, APIKey: cfg.APIKey, PullZone: cfg.PullZone,
+			APIURL: cfg.APIURL, Client: d.Client, Logger: d.Logger}))
 	case "fastly":
 		return built(fastly.New(fastly.Options{Name: cfg.Name, APIURL: cfg.APIURL, ServiceID: cfg.ServiceID,
 			Token: cfg.Token, SoftPurge: cfg.SoftPurge, Client: d.Client, Logger: d.Logger}))

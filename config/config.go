@@ -157,6 +157,9 @@ type Provider struct {
 	AccessToken  string `yaml:"access_token"`
 	Network      string `yaml:"network"`
 	Action       string `yaml:"action"`
+	// CPCodes are the CP codes an everything purge invalidates; without
+	// them an Akamai provider purges only urls and tags.
+	CPCodes []string `yaml:"cpcodes"`
 	// Bunny.
 	APIKey   string `yaml:"api_key"`
 	PullZone string `yaml:"pull_zone"`
