@@ -10,6 +10,7 @@ import (
 	"github.com/purgehook/purgehook/purger"
 	"github.com/purgehook/purgehook/purger/akamai"
 	"github.com/purgehook/purgehook/purger/bunny"
+	"github.com/purgehook/purgehook/purger/cloudflare"
 	"github.com/purgehook/purgehook/purger/cloudfront"
 	"github.com/purgehook/purgehook/purger/dryrun"
 	"github.com/purgehook/purgehook/purger/fastly"
@@ -65,6 +66,15 @@ func NewPurger(cfg config.Provider, d ProviderDeps) (purger.Purger, error) {
 	switch cfg.Kind {
 	case "log":
 		return dryrun.New(cfg.Name, d.Logger), nil
+	case "cloudflare":
+		// The per-call overrides go to the adapter too: it refuses calls
+		// above its limits, so it must know the configured ones.
+		return built(cloudflare.New(cloudflare.Options{Name: cfg.Name, Zone: cfg.Zone, Token: cfg.Token,
+			APIURL: cfg.APIURL, Plan: cfg.Plan, PerCall: map[change.TargetKind]int{
+				change.URL: cfg.Limits.FilesPerCall, change.Tag: cfg.Limits.TagsPerCall,
+				change.Host: cfg.Limits.HostsPerCall, change.Prefix: cfg.Limits.PrefixesPerCall},
+			RatePerSecond: cfg.Limits.RatePerSecond, Burst: cfg.Limits.Burst, CallsPerDay: cfg.Budget.CallsPerDay,
+			Client: d.Client, Logger: d.Logger}))
 	case "cloudfront":
 		// The AWS SDK keeps its own HTTP client, which applies
 		// AWS_CA_BUNDLE and the AWS proxy settings; only the timeout
