@@ -43,9 +43,10 @@ const (
 	// MaxBodyBytes is Fast Purge's request body limit; above it the API
 	// answers 413.
 	MaxBodyBytes = 50000
-	// DefaultBodyBytes is the item bytes the planner may put in one call.
-	// JSON adds three bytes per item and 14 for the envelope, so with at
-	// most DefaultPerCall items a call stays under MaxBodyBytes.
+	// DefaultBodyBytes bounds the body the planner plans for (it counts
+	// quotes and commas and an envelope). The 2,000 bytes below
+	// MaxBodyBytes absorb the percent-encoding of non-ASCII characters in
+	// URLs; a body that still comes out larger is split, never sent.
 	DefaultBodyBytes = 48000
 	// DefaultPerCall bounds URL and tag objects per call: 500 URLs is 1/20
 	// of the URL object bucket (10,000), 500 tags 1/10 of the tag bucket.
