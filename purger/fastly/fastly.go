@@ -122,8 +122,10 @@ func (f *Fastly) Name() string { return f.o.Name }
 // URL calls carry one URL because Fastly purges one URL per request: one
 // call is then one request, so retries, budgets and the audit trail count
 // what Fastly saw, and a failure names the URL that failed. Key calls carry
-// up to 256 keys whose Surrogate-Key header (keys joined by single spaces)
-// fits in 16,384 bytes; BodyBytes leaves room for the 255 separators.
+// up to 256 keys, and BodyBytes asks the planner to keep their bytes within
+// the 16,384-byte Surrogate-Key header. The planner's byte count is
+// approximate (it counts a JSON envelope), so Purge re-chunks whatever
+// arrives by both limits and never sends a header Fastly would truncate.
 func (f *Fastly) Limits() change.Limits {
 	return change.Limits{
 		Kinds: []change.TargetKind{change.URL, change.Tag, change.Everything},
@@ -131,7 +133,7 @@ func (f *Fastly) Limits() change.Limits {
 			change.URL: URLsPerCall,
 			change.Tag: MaxKeysPerRequest,
 		},
-		BodyBytes: MaxKeyHeaderBytes - (MaxKeysPerRequest - 1),
+		BodyBytes: MaxKeyHeaderBytes,
 	}
 }
 
