@@ -61,6 +61,8 @@ type Options struct {
 	JobTimeout  time.Duration
 	RescueAfter time.Duration
 	MaxAttempts int
+	// RetryPolicy overrides River's exponential backoff (tests).
+	RetryPolicy river.ClientRetryPolicy
 	Logger      *slog.Logger
 	Registerer  prometheus.Registerer
 }
@@ -158,6 +160,7 @@ func New(o Options) (*Pipeline, error) {
 		JobTimeout:           o.JobTimeout,
 		RescueStuckJobsAfter: o.RescueAfter,
 		MaxAttempts:          o.MaxAttempts,
+		RetryPolicy:          o.RetryPolicy,
 		// SQLite has no LISTEN/NOTIFY: new jobs are found by polling, so
 		// poll often enough that a stage hand-over is not the slow part.
 		FetchPollInterval: 100 * time.Millisecond,

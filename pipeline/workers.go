@@ -299,6 +299,10 @@ func (p *Pipeline) queueWarm(ctx context.Context, tx *sql.Tx, batch int64, targe
 	return p.st.BatchSet(ctx, tx, batch, store.BatchWarming, -1, "")
 }
 
+// minPoll bounds how often an asynchronous provider is asked for
+// completion, whatever it suggests.
+const minPoll = 250 * time.Millisecond
+
 type callWorker struct {
 	river.WorkerDefaults[CallArgs]
 	p *Pipeline
@@ -357,7 +361,7 @@ func (w *callWorker) Work(ctx context.Context, job *river.Job[CallArgs]) error {
 			return p.failed(ctx, job, row, err)
 		}
 		if !done {
-			return river.JobSnooze(max(after, time.Second))
+			return river.JobSnooze(max(after, minPoll))
 		}
 		return p.succeed(ctx, job, row, "")
 	}
@@ -376,7 +380,7 @@ func (w *callWorker) Work(ctx context.Context, job *river.Job[CallArgs]) error {
 			return err
 		}
 		p.m.calls.WithLabelValues(row.Provider, "accepted").Inc()
-		return river.JobSnooze(max(res.CheckAfter, time.Second))
+		return river.JobSnooze(max(res.CheckAfter, minPoll))
 	}
 	return p.succeed(ctx, job, row, res.Ref)
 }
