@@ -169,7 +169,10 @@ func (f *Fastly) purgeAll(ctx context.Context) (purger.Result, error) {
 }
 
 func (f *Fastly) purgeURLs(ctx context.Context, items []string) (purger.Result, error) {
-	var res purger.Result
+	if len(items) == 0 {
+		return purger.Result{}, nil
+	}
+	var ref string
 	for i, item := range items {
 		u, err := url.Parse(item)
 		if err != nil || u.Host == "" {
@@ -194,13 +197,19 @@ func (f *Fastly) purgeURLs(ctx context.Context, items []string) (purger.Result, 
 		if err := f.post(ctx, what, p, nil, f.o.SoftPurge, &r); err != nil {
 			return purger.Result{}, err
 		}
-		res.Ref = r.ID
+		ref = r.ID
 	}
 	f.logger.DebugContext(ctx, "purged urls", "items", len(items), "soft", f.o.SoftPurge)
-	if len(items) != 1 {
-		res.Ref = ""
+	return refIfOne(len(items), ref), nil
+}
+
+// refIfOne is the Result of a call: Fastly's purge id when the call was one
+// request that returned one, nothing otherwise.
+func refIfOne(requests int, ref string) purger.Result {
+	if requests != 1 {
+		return purger.Result{}
 	}
-	return res, nil
+	return purger.Result{Ref: ref}
 }
 
 func (f *Fastly) purgeKeys(ctx context.Context, items []string) (purger.Result, error) {
@@ -216,7 +225,7 @@ func (f *Fastly) purgeKeys(ctx context.Context, items []string) (purger.Result, 
 			bad = append(bad, k)
 		}
 	}
-	var res purger.Result
+	var ref string
 	chunks := chunkKeys(keys, MaxKeysPerRequest, MaxKeyHeaderBytes)
 	for i, chunk := range chunks {
 		what := fmt.Sprintf("purge %d tags", len(chunk))
@@ -228,21 +237,19 @@ func (f *Fastly) purgeKeys(ctx context.Context, items []string) (purger.Result, 
 			if err := f.post(ctx, "purge tag "+chunk[0], f.servicePath("purge", chunk[0]), nil, f.o.SoftPurge, &r); err != nil {
 				return purger.Result{}, err
 			}
-			res.Ref = r.ID
+			ref = r.ID
 			continue
 		}
 		// Bulk purge with the Surrogate-Key header (as go-fastly does); the
-		// answer maps each key to its purge id.
+		// answer maps each key to its own purge id, so there is no one Ref.
 		hdr := http.Header{"Surrogate-Key": {strings.Join(chunk, " ")}}
 		var ids map[string]string
 		if err := f.post(ctx, what, f.servicePath("purge"), hdr, f.o.SoftPurge, &ids); err != nil {
 			return purger.Result{}, err
 		}
-		res.Ref = ""
+		ref = ""
 	}
-	if len(chunks) != 1 {
-		res.Ref = ""
-	}
+	res := refIfOne(len(chunks), ref)
 	f.logger.DebugContext(ctx, "purged tags", "items", len(keys), "requests", len(chunks), "soft", f.o.SoftPurge)
 	if len(bad) > 0 {
 		// The valid keys are purged; the invalid ones never can be, since

@@ -14,6 +14,7 @@
 package nginx
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -146,6 +148,7 @@ func (n *Nginx) Purge(ctx context.Context, call change.Call) (purger.Result, err
 	}
 
 	type failure struct {
+		srv, idx     int // for a stable order
 		server, item string
 		err          error
 	}
@@ -157,7 +160,7 @@ func (n *Nginx) Purge(ctx context.Context, call change.Call) (purger.Result, err
 	)
 	total := 0
 send:
-	for _, srv := range n.servers {
+	for s, srv := range n.servers {
 		for i, u := range targets {
 			select {
 			case sem <- struct{}{}:
@@ -171,7 +174,7 @@ send:
 				defer func() { <-sem }()
 				if err := n.purgeOne(ctx, srv, u); err != nil {
 					mu.Lock()
-					failures = append(failures, failure{server: srv.Redacted(), item: call.Items[i], err: err})
+					failures = append(failures, failure{srv: s, idx: i, server: srv.Redacted(), item: call.Items[i], err: err})
 					mu.Unlock()
 				}
 			}()
@@ -188,8 +191,12 @@ send:
 
 	// One verdict for the call: a refusal that no retry can fix wins over
 	// a rate limit (snooze for the longest wait), which wins over a
-	// transient failure. The message names the request that decided it.
-	rank := map[purger.Class]int{purger.Retry: 1, purger.Snooze: 2, purger.TooLarge: 3, purger.Permanent: 3}
+	// transient failure. The message names the first request (in server,
+	// then item order) that decided it.
+	slices.SortFunc(failures, func(a, b failure) int {
+		return cmp.Or(cmp.Compare(a.srv, b.srv), cmp.Compare(a.idx, b.idx))
+	})
+	rank := map[purger.Class]int{purger.Retry: 1, purger.Snooze: 2, purger.Permanent: 3}
 	var (
 		worst *purger.Error
 		which failure

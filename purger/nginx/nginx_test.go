@@ -363,3 +363,62 @@ func TestNewValidates(t *testing.T) {
 		}
 	}
 }
+
+// TestVerdictAcrossServers checks how the answers of several servers make
+// one verdict, with stand-ins that answer as nginx does.
+func TestVerdictAcrossServers(t *testing.T) {
+	t.Parallel()
+	answer := func(status int, retryAfter string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != Method {
+				t.Errorf("method %s, want %s", r.Method, Method)
+			}
+			if retryAfter != "" {
+				w.Header().Set("Retry-After", retryAfter)
+			}
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(status)
+			title := fmt.Sprintf("%d %s", status, http.StatusText(status))
+			if status == http.StatusOK {
+				title = "Successful purge"
+			}
+			fmt.Fprintf(w, "<html>\r\n<head><title>%s</title></head>\r\n<body></body></html>\r\n", title)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	ok, gone := answer(200, ""), answer(404, "")
+	slow5, slow20 := answer(429, "5"), answer(429, "20")
+	broken, denied := answer(502, ""), answer(403, "")
+	tests := []struct {
+		name      string
+		servers   []string
+		wantClass purger.Class
+		wantAfter time.Duration
+		wantMsg   string
+	}{
+		{"all acknowledged", []string{ok, gone}, -1, 0, ""},
+		{"one broken retries", []string{ok, broken}, purger.Retry, 0, "2 of 4 requests failed; " + broken},
+		{"a rate limit outranks a retry, longest wait", []string{broken, slow5, slow20}, purger.Snooze, 20 * time.Second, "429 Too Many Requests"},
+		{"a refusal outranks everything", []string{slow20, broken, denied, ok}, purger.Permanent, 0, "403 Forbidden"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			items := []string{"https://www.example.com/a", "https://www.example.com/b"}
+			_, err := mustNew(t, tt.servers...).Purge(t.Context(), change.Call{Kind: change.URL, Items: items})
+			if tt.wantClass < 0 {
+				if err != nil {
+					t.Fatalf("err = %v, want success", err)
+				}
+				return
+			}
+			var pe *purger.Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v, want *purger.Error", err)
+			}
+			if pe.Class != tt.wantClass || pe.After != tt.wantAfter || !strings.Contains(pe.Msg, tt.wantMsg) {
+				t.Errorf("err = %v (%s after %s), want %s after %s with %q", err, pe.Class, pe.After, tt.wantClass, tt.wantAfter, tt.wantMsg)
+			}
+		})
+	}
+}
