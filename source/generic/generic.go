@@ -5,8 +5,6 @@
 package generic
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -77,12 +75,8 @@ type payload struct {
 // dependencies, cultures and tags are optional.
 func (s *Source) Parse(body []byte, _ http.Header) ([]change.Change, error) {
 	var p payload
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&p); err != nil {
-		return nil, source.Malformed("invalid JSON: %v", err)
-	}
-	if dec.More() {
-		return nil, source.Malformed("trailing data after the JSON object")
+	if err := source.DecodeJSON(body, &p); err != nil {
+		return nil, err
 	}
 	switch {
 	case p.Event == nil || *p.Event == "":
