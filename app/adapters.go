@@ -17,7 +17,15 @@ import (
 	"github.com/purgehook/purgehook/purger/httpcall"
 	"github.com/purgehook/purgehook/purger/nginx"
 	"github.com/purgehook/purgehook/source"
+	"github.com/purgehook/purgehook/source/contentful"
 	"github.com/purgehook/purgehook/source/generic"
+	"github.com/purgehook/purgehook/source/kontent"
+	"github.com/purgehook/purgehook/source/sanity"
+	"github.com/purgehook/purgehook/source/sitefinity"
+	"github.com/purgehook/purgehook/source/standard"
+	"github.com/purgehook/purgehook/source/storyblok"
+	"github.com/purgehook/purgehook/source/strapi"
+	"github.com/purgehook/purgehook/source/umbraco"
 )
 
 // This file is the one place that maps config kind strings to adapters. The
@@ -37,9 +45,13 @@ func SourceOptions(cfg config.Source) source.Options {
 	if cfg.Basic != nil {
 		o.BasicUser, o.BasicPassword = cfg.Basic.Username, cfg.Basic.Password
 	}
+	// An unset window is the default, not "disabled": only an explicit 0
+	// turns the check off.
+	o.Tolerance = source.DefaultTolerance
 	if cfg.ReplayWindow != nil {
 		o.Tolerance = *cfg.ReplayWindow
 	}
+	o.DeliverySlots = cfg.DeliverySlots
 	return o
 }
 
@@ -49,6 +61,22 @@ func NewSource(cfg config.Source) (source.Source, error) {
 	switch cfg.Kind {
 	case "generic":
 		return generic.New(opts), nil
+	case "umbraco":
+		return sourceBuilt(umbraco.New(opts))
+	case "sitefinity":
+		return sourceBuilt(sitefinity.New(opts))
+	case "kontent":
+		return sourceBuilt(kontent.New(opts))
+	case "contentful":
+		return sourceBuilt(contentful.New(opts))
+	case "strapi":
+		return sourceBuilt(strapi.New(opts))
+	case "sanity":
+		return sourceBuilt(sanity.New(opts))
+	case "storyblok":
+		return sourceBuilt(storyblok.New(opts))
+	case "standard":
+		return sourceBuilt(standard.New(opts))
 	}
 	return nil, fmt.Errorf("sources: kind %q is not built into this purgehook", cfg.Kind)
 }
@@ -107,6 +135,14 @@ func NewPurger(cfg config.Provider, d ProviderDeps) (purger.Purger, error) {
 			Body: r.Body, Per: r.Per, Kinds: kinds, Client: d.Client, Logger: d.Logger}))
 	}
 	return nil, fmt.Errorf("providers: kind %q is not built into this purgehook", cfg.Kind)
+}
+
+// sourceBuilt is built for sources.
+func sourceBuilt[S source.Source](s S, err error) (source.Source, error) {
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // built turns an adapter constructor's result into the seam, so that a

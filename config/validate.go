@@ -15,7 +15,15 @@ import (
 // kinds need a secret, "token" kinds need a token or basic credentials, and
 // "any" kinds accept either.
 var SourceKinds = map[string]string{
-	"generic": "hmac",
+	"generic":    "hmac",
+	"umbraco":    "token",
+	"sitefinity": "any",
+	"kontent":    "hmac",
+	"contentful": "any",
+	"strapi":     "token",
+	"sanity":     "any",
+	"storyblok":  "hmac",
+	"standard":   "hmac",
 }
 
 // ProviderKinds lists the provider kinds with the fields each requires and
