@@ -164,7 +164,10 @@ func Run(ctx context.Context, cfg *config.Config, o Options, grace time.Duration
 		s.Close(context.Background())
 		return err
 	}
-	if err := s.Start(ctx); err != nil {
+	// The workers get a context that SIGTERM does not cancel: River
+	// cancels running jobs when its start context ends, and shutdown is
+	// supposed to let them finish first (Close below, within grace).
+	if err := s.Start(context.WithoutCancel(ctx)); err != nil {
 		s.Close(context.Background())
 		return err
 	}

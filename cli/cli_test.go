@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Execute(context.Background(), args, &out, &errb)
+	return code, out.String() + errb.String()
+}
+
+func TestExamplesPassCheckConfig(t *testing.T) {
+	for k, v := range map[string]string{"PUBLISH_SECRET": "s", "CF_ZONE": "023e105f4ecef8ad9ca31a8372d0c353", "CF_TOKEN": "t", "FASTLY_TOKEN": "t", "AWS_DISTRIBUTION_ID": "E1", "APP_SECRET": "s"} {
+		t.Setenv(k, v)
+	}
+	files, _ := filepath.Glob("../examples/*.yaml")
+	if len(files) < 3 {
+		t.Fatalf("found %d example configs", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			code, out := run(t, "check-config", "--config", f)
+			if code != 0 || !strings.Contains(out, ": ok: ") {
+				t.Errorf("exit %d:\n%s", code, out)
+			}
+		})
+	}
+}
+
+func TestCheckConfigReportsEveryProblem(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(f, []byte(`
+sites: [{name: a, base_url: https://a.example}]
+sources: [{name: cms, kind: generic}]
+providers:
+  - {name: p, kind: log}
+  - {name: q, kind: log, limts: {files_per_call: 3}}
+`), 0o600)
+	code, out := run(t, "check-config", "--config", f)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if !strings.Contains(out, "providers[1].limts: unknown field") {
+		t.Errorf("output lacks the unknown field:\n%s", out)
+	}
+	f2 := filepath.Join(t.TempDir(), "bad2.yaml")
+	os.WriteFile(f2, []byte(`
+sites: [{name: a, base_url: https://a.example}]
+sources: [{name: cms, kind: generic}]
+providers: [{name: p, kind: log, layer: core}]
+`), 0o600)
+	code, out = run(t, "check-config", "--config", f2)
+	if code != 1 || !strings.Contains(out, "sources[0].secret: required") || !strings.Contains(out, "providers[0].layer: unknown layer") {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfg, []byte(`
+sites: [{name: a, base_url: https://a.example, cultures: {en: /en}}]
+sources: [{name: cms, kind: generic, secret: s}]
+providers:
+  - {name: edge, kind: log, limits: {files_per_call: 2}}
+rules:
+  - when: {content_type: article}
+    purge: [{url: /en/news}, {tag: news}]
+`), 0o600)
+	payload := filepath.Join(dir, "p.json")
+	os.WriteFile(payload, []byte(`{"event":"ContentPublished","content":{"id":"1","contentType":"article","urls":["/en/news/a","https://evil.example/x"]},"dependencies":["/en/"]}`), 0o600)
+	code, out := run(t, "explain", "--config", cfg, "--source", "cms", payload)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	for _, want := range []string{
+		"url        https://a.example/en/news/a  [payload]",
+		"url        https://a.example/en/  [dependency]",
+		"url        https://a.example/en/news  [rule 0]",
+		"tag        news  [rule 0]",
+		"dropped    https://evil.example/x  (outside every configured site)",
+		"edge (edge): 3 call(s)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out = run(t, "explain", "--config", cfg, "--source", "cms", "--json", payload)
+	if code != 0 || !strings.Contains(out, `"calls"`) {
+		t.Errorf("json: exit %d %s", code, out)
+	}
+}

@@ -1,0 +1,309 @@
+// Package e2e tests purgehook whole: a signed webhook in, provider calls
+// and warm-up requests out, against fakes that enforce the providers'
+// documented contracts, a real Varnish, and a real process that is killed
+// mid-work.
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/purgehook/purgehook/app"
+	"github.com/purgehook/purgehook/config"
+	"github.com/purgehook/purgehook/purger/cloudflare/cloudflaretest"
+	"github.com/purgehook/purgehook/source/generic"
+	"github.com/purgehook/purgehook/store"
+)
+
+const secret = "e2e-secret-9f1c"
+
+// origin is a test website: it counts requests per path and remembers the
+// warm-up header.
+type origin struct {
+	*httptest.Server
+	mu      sync.Mutex
+	hits    map[string]int
+	warmups map[string]int
+	version map[string]int
+}
+
+func newOrigin(t *testing.T) *origin {
+	o := &origin{hits: map[string]int{}, warmups: map[string]int{}, version: map[string]int{}}
+	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.mu.Lock()
+		o.hits[r.URL.Path]++
+		if r.Header.Get("X-Warmup") == "true" {
+			o.warmups[r.URL.Path]++
+		}
+		v := o.version[r.URL.Path]
+		o.mu.Unlock()
+		w.Header().Set("Cache-Control", "public, max-age=0, s-maxage=31536000")
+		w.Header().Set("xkey", "page:"+strings.Trim(r.URL.Path, "/"))
+		fmt.Fprintf(w, "%s v%d\n", r.URL.Path, v)
+	}))
+	t.Cleanup(o.Close)
+	return o
+}
+
+func (o *origin) publish(path string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.version[path]++
+}
+
+func (o *origin) warmed(path string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.warmups[path]
+}
+
+// service runs purgehook in-process on a temporary SQLite store.
+type service struct {
+	*app.Service
+	hooks *httptest.Server
+	dir   string
+	once  sync.Once
+}
+
+func startService(t *testing.T, yaml string) *service {
+	t.Helper()
+	return startServiceIn(t, t.TempDir(), yaml)
+}
+
+// startServiceIn starts purgehook on the store in dir; Stop and start
+// again on the same dir is a restart.
+func startServiceIn(t *testing.T, dir, yaml string) *service {
+	t.Helper()
+	yaml = strings.ReplaceAll(yaml, "$DIR", dir)
+	cfg, err := config.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	ctx := context.Background()
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	s, err := app.New(ctx, cfg, app.Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hooks := httptest.NewServer(s.Handler())
+	svc := &service{Service: s, hooks: hooks, dir: dir}
+	t.Cleanup(svc.stop)
+	return svc
+}
+
+// stop shuts the service down; it is safe to call twice.
+func (s *service) stop() {
+	s.once.Do(func() {
+		s.hooks.Close()
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.Close(cctx)
+	})
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+type payload struct {
+	Event   string `json:"event"`
+	Content struct {
+		ID          string   `json:"id"`
+		ContentType string   `json:"contentType,omitempty"`
+		Cultures    []string `json:"cultures,omitempty"`
+		URLs        []string `json:"urls"`
+		Tags        []string `json:"tags,omitempty"`
+	} `json:"content"`
+	Dependencies []string `json:"dependencies,omitempty"`
+}
+
+func publishPayload(id string, urls ...string) payload {
+	var p payload
+	p.Event = "ContentPublished"
+	p.Content.ID = id
+	p.Content.URLs = urls
+	return p
+}
+
+// send posts a signed generic webhook and returns the status.
+func send(t *testing.T, base, src string, p payload) (int, map[string]any) {
+	t.Helper()
+	body, _ := json.Marshal(p)
+	req, _ := http.NewRequest(http.MethodPost, base+"/hooks/"+src, strings.NewReader(string(body)))
+	req.Header.Set(generic.SignatureHeader, generic.Sign(secret, body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(b, &m)
+	return resp.StatusCode, m
+}
+
+// waitBatches waits until every batch is settled and nothing is queued.
+func waitBatches(t *testing.T, st *store.Store, timeout time.Duration) []store.Batch {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var pending, open int
+		st.DB.QueryRow(`SELECT COUNT(*) FROM ph_pending`).Scan(&pending)
+		st.DB.QueryRow(`SELECT COUNT(*) FROM river_job WHERE state NOT IN ('completed','cancelled','discarded')`).Scan(&open)
+		bs, err := st.BatchList(context.Background(), st.DB, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		settled := pending == 0 && open == 0 && len(bs) > 0
+		for _, b := range bs {
+			if b.State != store.BatchDone && b.State != store.BatchFailed {
+				settled = false
+			}
+		}
+		if settled {
+			return bs
+		}
+		if time.Now().After(deadline) {
+			var jobs []string
+			rows, _ := st.DB.Query(`SELECT id, kind, state, attempt, CAST(args AS TEXT), CAST(errors AS TEXT) FROM river_job WHERE state NOT IN ('completed','cancelled','discarded')`)
+			for rows != nil && rows.Next() {
+				var id, attempt int
+				var kind, state, args string
+				var errs sql.NullString
+				rows.Scan(&id, &kind, &state, &attempt, &args, &errs)
+				jobs = append(jobs, fmt.Sprintf("%d %s %s attempt=%d args=%s errors=%s", id, kind, state, attempt, args, errs.String))
+			}
+			if rows != nil {
+				rows.Close()
+			}
+			t.Fatalf("not settled after %s: %d pending targets, %d open jobs %q, batches %+v", timeout, pending, open, jobs, bs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestWebhookToCloudflareToWarm(t *testing.T) {
+	cf := cloudflaretest.NewServer(t, cloudflaretest.Options{})
+	o := newOrigin(t)
+	s := startService(t, fmt.Sprintf(`
+store: {driver: sqlite, dsn: $DIR/ph.db}
+sites:
+  - {name: site, base_url: %s, warm: [/]}
+sources:
+  - {name: cms, kind: generic, secret: %s, site: site}
+providers:
+  - {name: cf, kind: cloudflare, zone: %s, token: %s, api_url: %s}
+coalesce: 200ms
+warm: {concurrency: 5, delay: 10ms}
+`, o.URL, secret, cf.Zone(), cf.Token(), cf.APIURL()))
+
+	var urls []string
+	for i := range 70 {
+		urls = append(urls, fmt.Sprintf("/en/rooms/%d", i))
+	}
+	start := time.Now()
+	status, body := send(t, s.hooks.URL, "cms", publishPayload("room-1", urls...))
+	if status != http.StatusAccepted || body["changes"] != 1.0 {
+		t.Fatalf("status %d body %v", status, body)
+	}
+	bs := waitBatches(t, s.Store, 30*time.Second)
+	elapsed := time.Since(start)
+	if len(bs) != 1 || bs[0].State != store.BatchDone {
+		t.Fatalf("batches %+v", bs)
+	}
+
+	got := map[string]int{}
+	calls := cf.Accepted()
+	for _, c := range calls {
+		if c.Key != "files" {
+			t.Errorf("unexpected %s call", c.Key)
+		}
+		if len(c.Items) > 30 {
+			t.Errorf("a call carried %d URLs (limit 30)", len(c.Items))
+		}
+		for _, it := range c.Items {
+			got[it]++
+		}
+	}
+	for _, u := range urls {
+		if got[o.URL+u] == 0 {
+			t.Errorf("%s never purged", u)
+		}
+		if o.warmed(u) == 0 {
+			t.Errorf("%s never warmed with X-Warmup: true", u)
+		}
+	}
+	if len(calls) != 3 {
+		t.Errorf("%d calls for 70 URLs, want 3", len(calls))
+	}
+	t.Logf("measured: 70 URLs → %d Cloudflare calls; webhook → last warm-up in %s", len(calls), elapsed.Round(time.Millisecond))
+
+	warms, _ := s.Store.WarmList(context.Background(), s.Store.DB, bs[0].ID, "", 1000)
+	if len(warms) != 70 {
+		t.Errorf("%d warm outcomes recorded, want 70", len(warms))
+	}
+	for _, w := range warms {
+		if w.State != "done" || w.Status != 200 {
+			t.Errorf("warm %s: %s %d %s", w.URL, w.State, w.Status, w.Error)
+		}
+	}
+	metrics := scrape(t, s.hooks.URL)
+	for _, want := range []string{
+		`purgehook_webhooks_total{outcome="accepted",source="cms"} 1`,
+		`purgehook_purge_calls_total{outcome="done",provider="cf"} 3`,
+		`purgehook_purge_items_total{kind="url",provider="cf"} 70`,
+		`purgehook_warm_requests_total{outcome="ok"} 70`,
+		`purgehook_queue_jobs{state="completed"}`,
+		`purgehook_webhook_duration_seconds_count{source="cms"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func scrape(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestHealthAndReady(t *testing.T) {
+	s := startService(t, `
+store: {driver: sqlite, dsn: $DIR/ph.db}
+sites: [{name: a, base_url: https://a.example}]
+sources: [{name: cms, kind: generic, secret: x}]
+providers: [{name: dry, kind: log}]
+`)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(s.hooks.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: %d", path, resp.StatusCode)
+		}
+	}
+}

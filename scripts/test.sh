@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every test purgehook has, from a fresh Debian machine with Go: installs
+# the real parts the tests use (Varnish with xkey, nginx with ngx_cache_purge)
+# when they are missing, then go vet, the whole suite under the race detector,
+# and a short fuzz run of every webhook parser.
+#
+#   bash scripts/test.sh            # everything (what CI runs)
+#   FUZZTIME=0 bash scripts/test.sh # skip the fuzz runs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(varnish varnish-modules nginx libnginx-mod-http-cache-purge)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  echo "installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The Debian packages start services where systemd runs; the tests start
+# their own private instances on free ports and need none of them.
+
+# Tests that need a real part fail (rather than skip) when it is missing.
+export CI="${CI:-true}"
+
+go vet ./...
+go test -race -count=1 -timeout 20m ./...
+
+fuzztime="${FUZZTIME:-10s}"
+if [ "$fuzztime" != "0" ]; then
+  # One target per package per run: `go test -fuzz` takes one at a time.
+  while read -r pkg target; do
+    [ -n "$pkg" ] || continue
+    go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "./$pkg"
+  done < <(grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
+      grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed "s|^func ||; s|^|$(dirname "${f#./}") |"
+    done | sort -u)
+fi
