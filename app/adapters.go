@@ -16,6 +16,7 @@ import (
 	"github.com/purgehook/purgehook/purger/fastly"
 	"github.com/purgehook/purgehook/purger/httpcall"
 	"github.com/purgehook/purgehook/purger/nginx"
+	"github.com/purgehook/purgehook/purger/varnish"
 	"github.com/purgehook/purgehook/source"
 	"github.com/purgehook/purgehook/source/contentful"
 	"github.com/purgehook/purgehook/source/generic"
@@ -120,6 +121,12 @@ func NewPurger(cfg config.Provider, d ProviderDeps) (purger.Purger, error) {
 	case "fastly":
 		return built(fastly.New(fastly.Options{Name: cfg.Name, APIURL: cfg.APIURL, ServiceID: cfg.ServiceID,
 			Token: cfg.Token, SoftPurge: cfg.SoftPurge, Client: d.Client, Logger: d.Logger}))
+	case "varnish":
+		return built(varnish.New(varnish.Options{Name: cfg.Name, Servers: cfg.Servers, XkeyHeader: cfg.XkeyHeader,
+			SoftPurge: cfg.SoftPurge, PerCall: map[change.TargetKind]int{
+				change.URL: cfg.Limits.FilesPerCall, change.Tag: cfg.Limits.TagsPerCall,
+				change.Host: cfg.Limits.HostsPerCall, change.Prefix: cfg.Limits.PrefixesPerCall},
+			Client: d.Client, Logger: d.Logger}))
 	case "nginx":
 		return built(nginx.New(nginx.Options{Name: cfg.Name, Servers: cfg.Servers, Client: d.Client, Logger: d.Logger}))
 	case "http":

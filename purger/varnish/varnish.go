@@ -1,0 +1,423 @@
+// Package varnish purges one or more Varnish servers over HTTP, speaking
+// the requests that examples/varnish/purgehook.vcl understands:
+//
+//   - url: PURGE with the URL's path and query, Host set to the URL's host
+//     (one request per URL: Varnish purges one hash per request);
+//   - tag: PURGE with the tags space-separated in the xkey header
+//     (xkey-purge unless configured), one request per batch;
+//   - prefix: BAN with x-ban-host and x-ban-url (an anchored regex of the
+//     escaped path), matched by the VCL against obj.http.x-host and
+//     obj.http.x-url so that the ban lurker can work them off;
+//   - host: BAN with x-ban-host only;
+//   - everything: BAN with x-ban-all: true.
+//
+// With SoftPurge, PURGE requests carry "purge-mode: soft" and the VCL uses
+// xkey.softpurge / purge.soft: objects expire but stay in grace.
+//
+// Every request goes to every configured server; a call succeeds only when
+// every server acknowledged it, and a failure names the servers that did
+// not. Varnish's built-in vcl_synth sets Retry-After: 5 on every synthetic
+// response, the 200 "Purged" too, so Retry-After is read only on a 429.
+package varnish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/purger"
+)
+
+// Defaults.
+const (
+	// DefaultXkeyHeader is the request header the VCL reads tags from.
+	DefaultXkeyHeader = "xkey-purge"
+	// DefaultURLsPerCall bounds a URL call: each URL is one request per
+	// server, so this bounds a call's duration, not a Varnish limit.
+	DefaultURLsPerCall = 100
+	// DefaultTagsPerCall bounds the tags of a call.
+	DefaultTagsPerCall = 100
+	// DefaultBansPerCall bounds prefix and host calls (one BAN each).
+	DefaultBansPerCall = 50
+	// MaxXkeyHeader is the most bytes of tags sent in one request; Varnish
+	// refuses request headers beyond http_req_hdr_len (8 KiB by default),
+	// so longer tag lists are sent in several requests.
+	MaxXkeyHeader = 4096
+)
+
+// Options configure a Varnish purger.
+type Options struct {
+	// Name is the configured provider name.
+	Name string
+	// Servers are the Varnish base URLs (http://10.0.0.5:6081).
+	Servers []string
+	// XkeyHeader is the header for tag purges (default xkey-purge).
+	XkeyHeader string
+	// SoftPurge asks the VCL to expire objects instead of removing them.
+	SoftPurge bool
+	// PerCall overrides the per-call limit of a kind (0 keeps the default).
+	PerCall map[change.TargetKind]int
+	// Client makes the requests; its Timeout bounds one request. Nil means
+	// a client with a 10 s timeout. Redirects are never followed.
+	Client *http.Client
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Purger purges a set of Varnish servers.
+type Purger struct {
+	name    string
+	label   string
+	servers []*url.URL
+	xkey    string
+	soft    bool
+	limits  change.Limits
+	client  *http.Client
+	logger  *slog.Logger
+}
+
+var _ purger.Purger = (*Purger)(nil)
+
+// New checks the options and returns a purger.
+func New(o Options) (*Purger, error) {
+	label := "varnish[" + o.Name + "]"
+	if len(o.Servers) == 0 {
+		return nil, fmt.Errorf("%s: servers: at least one server is required", label)
+	}
+	p := &Purger{name: o.Name, label: label, xkey: o.XkeyHeader, soft: o.SoftPurge}
+	for i, s := range o.Servers {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("%s: servers[%d]: want an http(s) URL, got %q", label, i, s)
+		}
+		p.servers = append(p.servers, &url.URL{Scheme: u.Scheme, Host: u.Host})
+	}
+	if p.xkey == "" {
+		p.xkey = DefaultXkeyHeader
+	}
+	if http.CanonicalHeaderKey(p.xkey) == "" || strings.ContainsAny(p.xkey, " :\t\r\n") {
+		return nil, fmt.Errorf("%s: xkey_header: %q is not a header name", label, p.xkey)
+	}
+	p.limits = change.Limits{
+		Kinds: []change.TargetKind{change.URL, change.Tag, change.Prefix, change.Host, change.Everything},
+		PerCall: map[change.TargetKind]int{
+			change.URL: DefaultURLsPerCall, change.Tag: DefaultTagsPerCall,
+			change.Prefix: DefaultBansPerCall, change.Host: DefaultBansPerCall,
+		},
+	}
+	for k, n := range o.PerCall {
+		if n > 0 {
+			p.limits.PerCall[k] = n
+		}
+	}
+	base := o.Client
+	if base == nil {
+		base = &http.Client{Timeout: 10 * time.Second}
+	}
+	// A copy that never follows redirects: a redirect to a PURGE would
+	// purge somewhere else, or nowhere.
+	c := *base
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	p.client = &c
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	p.logger = logger.With("component", "provider", "provider", o.Name, "kind", "varnish")
+	return p, nil
+}
+
+// Name is the configured name.
+func (p *Purger) Name() string { return p.name }
+
+// Limits: every kind; per-call sizes bound the requests of one call.
+// Varnish has no rate limit or budget.
+func (p *Purger) Limits() change.Limits {
+	l := p.limits
+	l.Kinds = slices.Clone(l.Kinds)
+	l.PerCall = make(map[change.TargetKind]int, len(p.limits.PerCall))
+	for k, n := range p.limits.PerCall {
+		l.PerCall[k] = n
+	}
+	return l
+}
+
+// request is one HTTP request to make on every server.
+type request struct {
+	method string
+	uri    string // path and query
+	host   string // Host header; "" keeps the server's
+	header http.Header
+	what   string // for messages: the item
+}
+
+// Purge sends the call's requests to every server.
+func (p *Purger) Purge(ctx context.Context, call change.Call) (purger.Result, error) {
+	if !p.limits.Supports(call.Kind) {
+		return purger.Result{}, p.fail(purger.Permanent, fmt.Sprintf("kind %s is not supported", call.Kind))
+	}
+	if call.Kind != change.Everything && len(call.Items) == 0 {
+		return purger.Result{}, nil
+	}
+	if n := p.limits.Max(call.Kind); n > 0 && len(call.Items) > n {
+		return purger.Result{}, p.fail(purger.TooLarge, fmt.Sprintf("%d %s items in one call; the limit is %d", len(call.Items), call.Kind, n))
+	}
+	reqs, err := p.requests(call)
+	if err != nil {
+		return purger.Result{}, p.fail(purger.Permanent, err.Error())
+	}
+	if err := ctx.Err(); err != nil {
+		return purger.Result{}, &purger.Error{Provider: p.label, Class: purger.Retry, Err: err}
+	}
+
+	errs := make([]error, len(p.servers))
+	var wg sync.WaitGroup
+	for i, srv := range p.servers {
+		wg.Go(func() {
+			for _, r := range reqs {
+				if err := p.send(ctx, srv, r); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := p.combine(ctx, errs); err != nil {
+		return purger.Result{}, err
+	}
+	p.logger.Debug("purged", "call", call.ID, "kind", call.Kind, "items", len(call.Items), "servers", len(p.servers), "requests", len(reqs)*len(p.servers))
+	return purger.Result{}, nil
+}
+
+// requests turns a call into the requests each server gets.
+func (p *Purger) requests(call change.Call) ([]request, error) {
+	var out []request
+	mode := http.Header{}
+	if p.soft {
+		mode.Set("Purge-Mode", "soft")
+	}
+	switch call.Kind {
+	case change.URL:
+		for _, it := range call.Items {
+			u, err := absURL(it)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, request{method: "PURGE", uri: u.RequestURI(), host: u.Host, header: mode, what: it})
+		}
+	case change.Tag:
+		var batch []string
+		size := 0
+		flush := func() {
+			if len(batch) == 0 {
+				return
+			}
+			h := mode.Clone()
+			h.Set(p.xkey, strings.Join(batch, " "))
+			out = append(out, request{method: "PURGE", uri: "/", header: h, what: fmt.Sprintf("%d tags", len(batch))})
+			batch, size = nil, 0
+		}
+		for _, tag := range call.Items {
+			if tag == "" || strings.ContainsAny(tag, " ,\t\r\n") || len(tag) > MaxXkeyHeader {
+				return nil, fmt.Errorf("tag %q is empty, too long or contains a space or comma (xkey separators)", tag)
+			}
+			if size+len(tag)+1 > MaxXkeyHeader {
+				flush()
+			}
+			batch = append(batch, tag)
+			size += len(tag) + 1
+		}
+		flush()
+	case change.Prefix:
+		for _, it := range call.Items {
+			u, err := absURL(it)
+			if err != nil {
+				return nil, err
+			}
+			h := http.Header{}
+			h.Set("X-Ban-Host", strings.ToLower(u.Hostname()))
+			h.Set("X-Ban-Url", PrefixRegex(u.RequestURI()))
+			out = append(out, request{method: "BAN", uri: "/", header: h, what: it})
+		}
+	case change.Host:
+		for _, it := range call.Items {
+			host := it
+			if strings.Contains(it, "://") {
+				u, err := url.Parse(it)
+				if err != nil {
+					return nil, fmt.Errorf("host item %q is not a host name", it)
+				}
+				host = u.Hostname()
+			}
+			if host == "" || strings.ContainsAny(host, "/?#\" \t") {
+				return nil, fmt.Errorf("host item %q is not a host name", it)
+			}
+			h := http.Header{}
+			h.Set("X-Ban-Host", strings.ToLower(host))
+			out = append(out, request{method: "BAN", uri: "/", header: h, what: it})
+		}
+	case change.Everything:
+		h := http.Header{}
+		h.Set("X-Ban-All", "true")
+		out = append(out, request{method: "BAN", uri: "/", header: h, what: "everything"})
+	}
+	return out, nil
+}
+
+func absURL(it string) (*url.URL, error) {
+	u, err := url.Parse(it)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("item %q is not an absolute http(s) URL", it)
+	}
+	if strings.ContainsAny(u.RequestURI(), "\"\\") {
+		return nil, fmt.Errorf("item %q contains a quote or backslash", it)
+	}
+	return u, nil
+}
+
+// PrefixRegex is the anchored regex the VCL bans with for a path prefix.
+// Metacharacters are escaped as one-character classes ([.]), never with
+// backslashes, and the result has no spaces or quotes: the VCL passes it
+// to std.ban unquoted (std.ban would take quotes literally), where a space
+// would end the argument and a backslash would be an escape.
+func PrefixRegex(path string) string {
+	var b strings.Builder
+	b.WriteString("^")
+	for _, r := range path {
+		switch r {
+		case '.', '$', '(', ')', '*', '+', '?', '|', '{', '}', '[':
+			b.WriteString("[" + string(r) + "]")
+		case ']':
+			b.WriteString("[]]")
+		case '^':
+			b.WriteString("[]^]")
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// send makes one request to one server and classifies the answer.
+func (p *Purger) send(ctx context.Context, srv *url.URL, r request) error {
+	target := srv.String() + r.uri
+	req, err := http.NewRequestWithContext(ctx, r.method, target, nil)
+	if err != nil {
+		return &serverError{server: srv.String(), class: purger.Permanent, msg: err.Error()}
+	}
+	if r.host != "" {
+		req.Host = r.host
+	}
+	for k, v := range r.header {
+		req.Header[k] = v
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return &serverError{server: srv.String(), class: purger.Retry, err: cerr}
+		}
+		return &serverError{server: srv.String(), class: purger.Retry, msg: err.Error()}
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	// Varnish's synth puts the VCL's message in the reason phrase.
+	reason := strings.TrimSpace(strings.TrimPrefix(resp.Status, fmt.Sprint(resp.StatusCode)))
+	msg := fmt.Sprintf("%s %s: %s", r.method, r.what, reason)
+	var after time.Duration
+	if resp.StatusCode == http.StatusTooManyRequests {
+		after = purger.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	var pe *purger.Error
+	errors.As(purger.FromStatus(p.label, resp.StatusCode, after, msg), &pe)
+	if pe == nil { // 3xx, not followed
+		return &serverError{server: srv.String(), class: purger.Permanent, status: resp.StatusCode, msg: msg + " (redirect not followed)"}
+	}
+	return &serverError{server: srv.String(), class: pe.Class, status: resp.StatusCode, after: pe.After, msg: msg}
+}
+
+// serverError is one server's failure.
+type serverError struct {
+	server string
+	class  purger.Class
+	status int
+	after  time.Duration
+	msg    string
+	err    error
+}
+
+func (e *serverError) Error() string {
+	if e.err != nil {
+		return e.server + ": " + e.err.Error()
+	}
+	return e.server + ": " + e.msg
+}
+
+func (e *serverError) Unwrap() error { return e.err }
+
+// combine folds the servers' failures into one purger.Error naming every
+// failed server. The class is the gravest: Permanent over Snooze over
+// Retry, since retrying cannot fix a refusal; the wait is the longest.
+func (p *Purger) combine(ctx context.Context, errs []error) error {
+	var (
+		parts  []string
+		worst  = purger.Retry
+		status int
+		after  time.Duration
+		cause  error
+		failed int
+	)
+	rank := map[purger.Class]int{purger.Retry: 0, purger.Snooze: 1, purger.Permanent: 2}
+	for _, err := range errs {
+		var se *serverError
+		if !errors.As(err, &se) {
+			continue
+		}
+		failed++
+		detail := se.msg
+		if se.err != nil {
+			detail = se.err.Error()
+			cause = se.err
+		}
+		if se.status != 0 {
+			detail = fmt.Sprintf("%d %s", se.status, detail)
+		}
+		parts = append(parts, se.server+": "+detail)
+		if rank[se.class] > rank[worst] {
+			worst = se.class
+		}
+		if rank[se.class] >= rank[worst] && se.status != 0 {
+			status = se.status
+		}
+		after = max(after, se.after)
+	}
+	if failed == 0 {
+		return nil
+	}
+	if cause == nil && ctx.Err() != nil {
+		cause = ctx.Err()
+	}
+	if failed > 1 || len(p.servers) > 1 {
+		parts = append(parts, fmt.Sprintf("(%d of %d servers failed)", failed, len(p.servers)))
+	}
+	if worst != purger.Snooze {
+		after = 0
+	}
+	return &purger.Error{Provider: p.label, Class: worst, Status: status, After: after, Msg: strings.Join(parts, "; "), Err: cause}
+}
+
+func (p *Purger) fail(c purger.Class, msg string) error {
+	return &purger.Error{Provider: p.label, Class: c, Msg: msg}
+}
