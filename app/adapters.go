@@ -27,6 +27,7 @@ import (
 	"github.com/purgehook/purgehook/source/storyblok"
 	"github.com/purgehook/purgehook/source/strapi"
 	"github.com/purgehook/purgehook/source/umbraco"
+	"github.com/purgehook/purgehook/stream"
 )
 
 // This file is the one place that maps config kind strings to adapters. The
@@ -88,6 +89,9 @@ type ProviderDeps struct {
 	// provider's configured timeout).
 	Client *http.Client
 	Logger *slog.Logger
+	// Hub is where the app provider publishes when stream is true (nil
+	// for commands that only plan).
+	Hub *stream.Hub
 }
 
 // NewPurger builds the adapter for a configured provider.

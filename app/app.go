@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/purgehook/purgehook/admin"
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/config"
 	"github.com/purgehook/purgehook/ingest"
@@ -24,6 +25,7 @@ import (
 	"github.com/purgehook/purgehook/purger"
 	"github.com/purgehook/purgehook/resolve"
 	"github.com/purgehook/purgehook/store"
+	"github.com/purgehook/purgehook/stream"
 	"github.com/purgehook/purgehook/warm"
 )
 
@@ -61,12 +63,21 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	providers, err := Providers(cfg, o.HTTPClient, o.Logger)
+	st, err := store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN)
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN)
+	tokens := admin.Tokens(cfg.Admin.Tokens)
+	// The stream keeps a week of invalidations: an instance offline longer
+	// than that gets one invalidate-everything instead.
+	hub, err := stream.NewHub(stream.Options{Log: st.StreamLog(7 * 24 * time.Hour), Authorize: tokens.Allow(admin.ScopeRead), Logger: o.Logger, Registerer: o.Registry})
 	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	providers, err := providers(cfg, ProviderDeps{Client: o.HTTPClient, Logger: o.Logger, Hub: hub})
+	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	var warmer *warm.Warmer
@@ -128,6 +139,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		fmt.Fprintln(w, "ready")
 	})
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+	admin.Register(s.mux, admin.Options{Tokens: tokens, Store: st, Pipeline: pl, Resolver: res, Providers: providers, Stream: hub, Logger: o.Logger})
 	return s, nil
 }
 
@@ -193,15 +205,20 @@ func Run(ctx context.Context, cfg *config.Config, o Options, grace time.Duration
 }
 
 // Providers builds every configured provider with its effective limits
-// (the adapter's declared limits with config overrides applied).
+// (the adapter's declared limits with config overrides applied), for
+// commands that only plan (explain, check-config).
 func Providers(cfg *config.Config, client *http.Client, logger *slog.Logger) ([]pipeline.Provider, error) {
+	return providers(cfg, ProviderDeps{Client: client, Logger: logger})
+}
+
+func providers(cfg *config.Config, d ProviderDeps) ([]pipeline.Provider, error) {
 	var out []pipeline.Provider
 	for i, pc := range cfg.Providers {
-		c := client
-		if c == nil {
-			c = &http.Client{Timeout: pc.Timeout}
+		pd := d
+		if pd.Client == nil {
+			pd.Client = &http.Client{Timeout: pc.Timeout}
 		}
-		p, err := NewPurger(pc, ProviderDeps{Client: c, Logger: logger})
+		p, err := NewPurger(pc, pd)
 		if err != nil {
 			return nil, fmt.Errorf("providers[%d] (%s): %w", i, pc.Name, err)
 		}

@@ -244,6 +244,32 @@ func (p *Pipeline) Manual(ctx context.Context, id string, targets []change.Targe
 	return row, err
 }
 
+// Replay purges a journaled delivery again: a webhook's changes are
+// resolved again with the current rules and sites; a manual purge, which
+// has no changes, queues the targets it had.
+func (p *Pipeline) Replay(ctx context.Context, delivery int64) error {
+	changes, err := p.st.ChangeList(ctx, p.st.DB, delivery)
+	if err != nil {
+		return err
+	}
+	var targets []change.Target
+	if len(changes) == 0 {
+		if targets, err = p.st.DeliveryTargets(ctx, p.st.DB, delivery); err != nil {
+			return err
+		}
+	}
+	return p.st.InTx(ctx, func(tx *sql.Tx) error {
+		if err := p.st.EventAdd(ctx, tx, delivery, 0, "replay", "replay requested"); err != nil {
+			return err
+		}
+		if len(changes) == 0 {
+			return p.queueTargets(ctx, tx, delivery, targets)
+		}
+		_, err := p.client.InsertTx(ctx, tx, DeliveryArgs{Delivery: delivery}, nil)
+		return err
+	})
+}
+
 // queueTargets adds targets to the next batch and makes sure a flush job
 // is queued for it.
 func (p *Pipeline) queueTargets(ctx context.Context, tx *sql.Tx, delivery int64, targets []change.Target) error {

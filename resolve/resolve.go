@@ -358,3 +358,78 @@ func fill(tmpl string, c change.Change) (string, error) {
 	}
 	return out, nil
 }
+
+// ManualRequest is a purge asked for by a person or a deploy pipeline.
+type ManualRequest struct {
+	// Site resolves relative URLs and prefixes ("" means the only site).
+	Site       string
+	URLs       []string
+	Tags       []string
+	Prefixes   []string
+	Hosts      []string
+	Everything bool
+	Warm       bool
+	Reason     string
+}
+
+// Manual resolves a manual purge with the same rules as webhooks: URLs
+// outside every configured site are dropped.
+func (r *Resolver) Manual(m ManualRequest) Result {
+	var res Result
+	reason := "manual"
+	if m.Reason != "" {
+		reason = "manual: " + m.Reason
+	}
+	home := r.Site(m.Site)
+	if home == nil && m.Site == "" && len(r.sites) == 1 {
+		home = r.sites[0]
+	}
+	if m.Site != "" && home == nil {
+		res.Dropped = append(res.Dropped, Dropped{Value: m.Site, Reason: "unknown site"})
+		return res
+	}
+	seen := map[string]bool{}
+	add := func(t change.Target) {
+		if !seen[t.Key()] {
+			seen[t.Key()] = true
+			res.Targets = append(res.Targets, t)
+		}
+	}
+	for _, u := range m.URLs {
+		abs, site, why := r.absolute(u, change.Change{}, home)
+		if why != "" {
+			res.Dropped = append(res.Dropped, Dropped{Value: u, Reason: why})
+			continue
+		}
+		add(change.Target{Kind: change.URL, Value: abs, Site: site.Name, Warm: m.Warm, Reason: reason})
+	}
+	for _, p := range m.Prefixes {
+		abs, site, why := r.absolute(p, change.Change{}, home)
+		if why != "" {
+			res.Dropped = append(res.Dropped, Dropped{Value: p, Reason: why})
+			continue
+		}
+		add(change.Target{Kind: change.Prefix, Value: abs, Site: site.Name, Reason: reason})
+	}
+	for _, h := range m.Hosts {
+		s := r.siteOfHost(h)
+		if s == nil {
+			res.Dropped = append(res.Dropped, Dropped{Value: h, Reason: "host of no configured site"})
+			continue
+		}
+		add(change.Target{Kind: change.Host, Value: strings.ToLower(h), Site: s.Name, Reason: reason})
+	}
+	site := ""
+	if home != nil {
+		site = home.Name
+	}
+	for _, t := range m.Tags {
+		if t = strings.TrimSpace(t); t != "" {
+			add(change.Target{Kind: change.Tag, Value: t, Site: site, Reason: reason})
+		}
+	}
+	if m.Everything {
+		add(change.Target{Kind: change.Everything, Site: site, Reason: reason})
+	}
+	return res
+}

@@ -182,6 +182,29 @@ func (s *Store) BatchTargets(ctx context.Context, q Querier, batch int64) ([]Pen
 	return out, rows.Err()
 }
 
+// DeliveryTargets returns the distinct targets a delivery was purged for,
+// across every batch that served it.
+func (s *Store) DeliveryTargets(ctx context.Context, q Querier, delivery int64) ([]change.Target, error) {
+	rows, err := q.QueryContext(ctx, `SELECT data FROM ph_batch_target WHERE delivery = ? GROUP BY data ORDER BY MIN(id)`, delivery)
+	if err != nil {
+		return nil, fmt.Errorf("store: delivery targets: %w", err)
+	}
+	defer rows.Close()
+	var out []change.Target
+	for rows.Next() {
+		var data string
+		if err := rows.Scan(&data); err != nil {
+			return nil, err
+		}
+		var t change.Target
+		if err := json.Unmarshal([]byte(data), &t); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
 // BatchDeliveries lists the distinct deliveries a batch serves.
 func (s *Store) BatchDeliveries(ctx context.Context, q Querier, batch int64) ([]int64, error) {
 	rows, err := q.QueryContext(ctx, `SELECT DISTINCT delivery FROM ph_batch_target WHERE batch = ? ORDER BY delivery`, batch)

@@ -1,0 +1,334 @@
+// Package admin is purgehook's admin API under /v1: what arrived, what was
+// purged and why, budgets, manual purges and replays, and the invalidation
+// stream for application instances. Every route needs a bearer token from
+// config with the route's scope (read, purge, replay; admin implies all).
+package admin
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/config"
+	"github.com/purgehook/purgehook/pipeline"
+	"github.com/purgehook/purgehook/resolve"
+	"github.com/purgehook/purgehook/store"
+)
+
+// Scopes.
+const (
+	ScopeRead   = "read"
+	ScopePurge  = "purge"
+	ScopeReplay = "replay"
+	ScopeAdmin  = "admin"
+)
+
+// API serves /v1.
+type API struct {
+	tokens    Tokens
+	st        *store.Store
+	pl        *pipeline.Pipeline
+	res       *resolve.Resolver
+	providers []pipeline.Provider
+	log       *slog.Logger
+}
+
+// Options wire the API.
+type Options struct {
+	Tokens    Tokens
+	Store     *store.Store
+	Pipeline  *pipeline.Pipeline
+	Resolver  *resolve.Resolver
+	Providers []pipeline.Provider
+	// Stream serves GET /v1/stream (nil: not routed).
+	Stream http.Handler
+	Logger *slog.Logger
+}
+
+// Register adds the API's routes to mux.
+func Register(mux *http.ServeMux, o Options) *API {
+	a := &API{tokens: o.Tokens, st: o.Store, pl: o.Pipeline, res: o.Resolver, providers: o.Providers, log: o.Logger.With("component", "admin")}
+	mux.Handle("GET /v1/deliveries", a.need(ScopeRead, a.deliveries))
+	mux.Handle("GET /v1/deliveries/{id}", a.need(ScopeRead, a.delivery))
+	mux.Handle("POST /v1/deliveries/{id}/replay", a.need(ScopeReplay, a.replay))
+	mux.Handle("GET /v1/batches", a.need(ScopeRead, a.batches))
+	mux.Handle("GET /v1/batches/{id}", a.need(ScopeRead, a.batch))
+	mux.Handle("GET /v1/events", a.need(ScopeRead, a.events))
+	mux.Handle("GET /v1/budgets", a.need(ScopeRead, a.budgets))
+	mux.Handle("POST /v1/purge", a.need(ScopePurge, a.purge))
+	if o.Stream != nil {
+		mux.Handle("GET /v1/stream", o.Stream)
+	}
+	return a
+}
+
+// Tokens are the configured admin tokens.
+type Tokens []config.Token
+
+// Authorize reports whether r carries a token with scope, and the token's
+// name when it carries a known one.
+func (ts Tokens) Authorize(r *http.Request, scope string) (string, bool) {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || got == "" {
+		return "", false
+	}
+	for _, t := range ts {
+		if t.Secret != "" && subtle.ConstantTimeCompare([]byte(got), []byte(t.Secret)) == 1 {
+			return t.Name, slices.Contains(t.Scopes, scope) || slices.Contains(t.Scopes, ScopeAdmin)
+		}
+	}
+	return "", false
+}
+
+func (a *API) need(scope string, h func(w http.ResponseWriter, r *http.Request)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name, ok := a.tokens.Authorize(r, scope)
+		if !ok {
+			status, msg := http.StatusUnauthorized, "a bearer token is required"
+			if name != "" {
+				status, msg = http.StatusForbidden, fmt.Sprintf("token %q lacks the %s scope", name, scope)
+			}
+			if status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="purgehook"`)
+			}
+			writeJSON(w, status, map[string]string{"error": msg})
+			return
+		}
+		h(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func limit(r *http.Request) int {
+	n, err := strconv.Atoi(r.URL.Query().Get("limit"))
+	if err != nil || n <= 0 {
+		return 50
+	}
+	return min(n, 1000)
+}
+
+func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "id must be a positive integer"})
+		return 0, false
+	}
+	return id, true
+}
+
+func (a *API) fail(w http.ResponseWriter, err error) {
+	if errors.Is(err, errNotFound) || strings.Contains(err.Error(), "no rows") {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+		return
+	}
+	a.log.Error("admin", "err", err)
+	writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+}
+
+var errNotFound = errors.New("not found")
+
+func (a *API) deliveries(w http.ResponseWriter, r *http.Request) {
+	ds, err := a.st.DeliveryList(r.Context(), a.st.DB, limit(r))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deliveries": nonNil(ds)})
+}
+
+func (a *API) delivery(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	d, err := a.st.DeliveryGet(ctx, a.st.DB, id)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	changes, err := a.st.ChangeList(ctx, a.st.DB, id)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	events, err := a.st.EventList(ctx, a.st.DB, id, 0, 1000)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	slices.Reverse(events)
+	writeJSON(w, http.StatusOK, map[string]any{"delivery": d, "changes": nonNil(changes), "events": nonNil(events)})
+}
+
+func (a *API) replay(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	if _, err := a.st.DeliveryGet(r.Context(), a.st.DB, id); err != nil {
+		a.fail(w, err)
+		return
+	}
+	if err := a.pl.Replay(r.Context(), id); err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"delivery": id, "replayed": true})
+}
+
+func (a *API) batches(w http.ResponseWriter, r *http.Request) {
+	bs, err := a.st.BatchList(r.Context(), a.st.DB, limit(r))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"batches": nonNil(bs)})
+}
+
+func (a *API) batch(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	b, err := a.st.BatchGet(ctx, a.st.DB, id)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	targets, err := a.st.BatchTargets(ctx, a.st.DB, id)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	calls, err := a.st.CallList(ctx, a.st.DB, id, 10_000)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	warms, err := a.st.WarmList(ctx, a.st.DB, id, "", 10_000)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	events, err := a.st.EventList(ctx, a.st.DB, 0, id, 1000)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	slices.Reverse(events)
+	ts := make([]change.Target, len(targets))
+	for i, t := range targets {
+		ts[i] = t.Target
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"batch": b, "targets": ts, "calls": nonNil(calls), "warm": nonNil(warms), "events": nonNil(events)})
+}
+
+func (a *API) events(w http.ResponseWriter, r *http.Request) {
+	es, err := a.st.EventList(r.Context(), a.st.DB, 0, 0, limit(r))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": nonNil(es)})
+}
+
+// Budget is one provider's budget today.
+type Budget struct {
+	Provider  string `json:"provider"`
+	Layer     string `json:"layer"`
+	Day       string `json:"day"`
+	PerDay    int    `json:"per_day"`
+	Spent     int    `json:"spent"`
+	Remaining int    `json:"remaining"`
+}
+
+func (a *API) budgets(w http.ResponseWriter, r *http.Request) {
+	day := store.Day(a.st.Now())
+	var out []Budget
+	for _, p := range a.providers {
+		spent, err := a.st.BudgetSpent(r.Context(), a.st.DB, p.Name, day)
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		b := Budget{Provider: p.Name, Layer: p.Layer.String(), Day: day, PerDay: p.Limits.CallsPerDay, Spent: spent, Remaining: -1}
+		if b.PerDay > 0 {
+			b.Remaining = max(b.PerDay-spent, 0)
+		}
+		out = append(out, b)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"budgets": nonNil(out)})
+}
+
+// PurgeRequest is a manual purge. URLs and prefixes are absolute or
+// relative to Site (default: the only site).
+type PurgeRequest struct {
+	Site       string   `json:"site,omitempty"`
+	URLs       []string `json:"urls,omitempty"`
+	Tags       []string `json:"tags,omitempty"`
+	Prefixes   []string `json:"prefixes,omitempty"`
+	Hosts      []string `json:"hosts,omitempty"`
+	Everything bool     `json:"everything,omitempty"`
+	// Warm fetches purged URLs again (default true).
+	Warm *bool `json:"warm,omitempty"`
+	// Reason is kept in the audit trail (e.g. "deploy 1.4.2").
+	Reason string `json:"reason,omitempty"`
+}
+
+func (a *API) purge(w http.ResponseWriter, r *http.Request) {
+	var req PurgeRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed request: " + err.Error()})
+		return
+	}
+	res := a.res.Manual(resolve.ManualRequest{Site: req.Site, URLs: req.URLs, Tags: req.Tags, Prefixes: req.Prefixes, Hosts: req.Hosts, Everything: req.Everything, Warm: req.Warm == nil || *req.Warm, Reason: req.Reason})
+	if len(res.Targets) == 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "nothing to purge", "dropped": res.Dropped})
+		return
+	}
+	name, _ := a.tokens.Authorize(r, ScopePurge)
+	id := fmt.Sprintf("manual-%s-%d", name, time.Now().UnixNano())
+	row, err := a.pl.Manual(r.Context(), id, res.Targets)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.log.Info("manual purge", "token", name, "delivery", row, "targets", len(res.Targets), "reason", req.Reason)
+	writeJSON(w, http.StatusAccepted, map[string]any{"delivery": row, "targets": res.Targets, "dropped": nonNil(res.Dropped)})
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// Allow returns a func that accepts requests with scope (for the stream
+// hub).
+func (ts Tokens) Allow(scope string) func(r *http.Request) bool {
+	return func(r *http.Request) bool {
+		_, ok := ts.Authorize(r, scope)
+		return ok
+	}
+}
+
