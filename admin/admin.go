@@ -331,4 +331,3 @@ func (ts Tokens) Allow(scope string) func(r *http.Request) bool {
 		return ok
 	}
 }
-
