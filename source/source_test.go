@@ -191,3 +191,14 @@ func TestMatchAny(t *testing.T) {
 		t.Error("matched what it should not")
 	}
 }
+
+func TestLoose(t *testing.T) {
+	t.Parallel()
+	var v struct{ A, B, C, D, E source.Loose }
+	if err := json.Unmarshal([]byte(`{"A":"x","B":12,"C":{"k":1},"D":[1],"E":null}`), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.A != "x" || v.B != "12" || v.C != "" || v.D != "" || v.E != "" {
+		t.Fatalf("got %+v", v)
+	}
+}

@@ -65,6 +65,7 @@ type payload struct {
 	Name        string            `json:"name"`
 	ContentType string            `json:"contentType"`
 	MediaType   string            `json:"mediaType"`
+	Alias       source.Loose      `json:"alias"` // document and media type events
 	URL         string            `json:"url"`
 	Route       *route            `json:"route"`
 	Cultures    map[string]*route `json:"cultures"`
@@ -150,6 +151,9 @@ func (s *Source) Parse(body []byte, hdr http.Header) ([]change.Change, error) {
 	}
 	if base.ContentType == "" {
 		base.ContentType = p.MediaType
+	}
+	if kind == change.TypeChanged && p.Alias != "" {
+		base.ContentType = string(p.Alias)
 	}
 	fields := map[string]string{"name": p.Name, "retry_count": strings.TrimSpace(hdr.Get(RetryHeader))}
 	var routePath string
