@@ -51,7 +51,7 @@ func Root(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(), checkConfigCmd(), explainCmd())
+	root.AddCommand(serveCmd(), checkConfigCmd(), explainCmd(), purgeCmd(), statusCmd(), replayCmd())
 	return root
 }
 

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -306,4 +307,13 @@ providers: [{name: dry, kind: log}]
 			t.Errorf("%s: %d", path, resp.StatusCode)
 		}
 	}
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := t.TempDir() + "/" + name
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
