@@ -236,11 +236,8 @@ func providers(cfg *config.Config, d ProviderDeps) ([]pipeline.Provider, error) 
 // EffectiveLimits applies a provider's config overrides to the limits its
 // adapter declares.
 func EffectiveLimits(p purger.Purger, pc config.Provider) change.Limits {
-	l := p.Limits()
-	per := map[change.TargetKind]int{}
-	for k, v := range l.PerCall {
-		per[k] = v
-	}
+	l := p.Limits().Clone()
+	per := l.PerCall
 	set := func(k change.TargetKind, v int) {
 		if v > 0 {
 			per[k] = v

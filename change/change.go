@@ -189,6 +189,18 @@ type Limits struct {
 	Async bool
 }
 
+// Clone returns a copy that shares no slice or map with l, so a provider
+// can hand out its limits without callers changing them.
+func (l Limits) Clone() Limits {
+	c := l
+	c.Kinds = slices.Clone(l.Kinds)
+	c.PerCall = make(map[TargetKind]int, len(l.PerCall))
+	for k, n := range l.PerCall {
+		c.PerCall[k] = n
+	}
+	return c
+}
+
 // Supports reports whether the provider can purge targets of kind k.
 func (l Limits) Supports(k TargetKind) bool { return slices.Contains(l.Kinds, k) }
 

@@ -179,6 +179,19 @@ func Redact(s string, secrets ...string) string {
 	return s
 }
 
+// NoRedirects returns a copy of c (http.DefaultClient when nil) that does
+// not follow redirects. A followed redirect turns a POST or a PURGE into a
+// GET of some other page: the call would seem to succeed and purge nothing,
+// so adapters see the 3xx instead and report it.
+func NoRedirects(c *http.Client) *http.Client {
+	if c == nil {
+		c = http.DefaultClient
+	}
+	cp := *c
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cp
+}
+
 // Truncate shortens a provider's message to n bytes so that an HTML error
 // page does not become a log line of several kilobytes.
 func Truncate(s string, n int) string {

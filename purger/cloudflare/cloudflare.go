@@ -183,13 +183,7 @@ func (p *Purger) Name() string { return p.name }
 
 // Limits are the plan's (or the safe defaults), with config overrides.
 func (p *Purger) Limits() change.Limits {
-	l := p.limits
-	l.Kinds = append([]change.TargetKind(nil), l.Kinds...)
-	l.PerCall = make(map[change.TargetKind]int, len(p.limits.PerCall))
-	for k, n := range p.limits.PerCall {
-		l.PerCall[k] = n
-	}
-	return l
+	return p.limits.Clone()
 }
 
 // Purge makes one purge_cache request for the call.

@@ -92,14 +92,8 @@ func New(o Options) (*Fastly, error) {
 		return nil, fmt.Errorf("%s: api_url: want an http(s) URL, got %q", label, o.APIURL)
 	}
 	o.APIURL = strings.TrimRight(o.APIURL, "/")
-	if o.Client == nil {
-		o.Client = http.DefaultClient
-	}
-	// A redirected POST would arrive as a GET and purge nothing; a redirect
-	// is answered as a misconfigured api_url instead.
-	client := *o.Client
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	o.Client = &client
+	// A redirect is answered as a misconfigured api_url.
+	o.Client = purger.NoRedirects(o.Client)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

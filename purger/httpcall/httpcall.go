@@ -219,12 +219,7 @@ func New(o Options) (*HTTP, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.Client == nil {
-		o.Client = http.DefaultClient
-	}
-	client := *o.Client
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	h.client = &client
+	h.client = purger.NoRedirects(o.Client)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

@@ -93,13 +93,7 @@ func New(o Options) (*Nginx, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
 	}
-	if o.Client == nil {
-		o.Client = http.DefaultClient
-	}
-	// A followed redirect would turn the PURGE into a GET of some page.
-	client := *o.Client
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	o.Client = &client
+	o.Client = purger.NoRedirects(o.Client)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

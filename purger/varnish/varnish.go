@@ -28,7 +28,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -123,11 +122,7 @@ func New(o Options) (*Purger, error) {
 	if base == nil {
 		base = &http.Client{Timeout: 10 * time.Second}
 	}
-	// A copy that never follows redirects: a redirect to a PURGE would
-	// purge somewhere else, or nowhere.
-	c := *base
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	p.client = &c
+	p.client = purger.NoRedirects(base)
 	logger := o.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -142,13 +137,7 @@ func (p *Purger) Name() string { return p.name }
 // Limits: every kind; per-call sizes bound the requests of one call.
 // Varnish has no rate limit or budget.
 func (p *Purger) Limits() change.Limits {
-	l := p.limits
-	l.Kinds = slices.Clone(l.Kinds)
-	l.PerCall = make(map[change.TargetKind]int, len(p.limits.PerCall))
-	for k, n := range p.limits.PerCall {
-		l.PerCall[k] = n
-	}
-	return l
+	return p.limits.Clone()
 }
 
 // request is one HTTP request to make on every server.
