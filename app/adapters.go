@@ -9,6 +9,7 @@ import (
 	"github.com/purgehook/purgehook/config"
 	"github.com/purgehook/purgehook/purger"
 	"github.com/purgehook/purgehook/purger/akamai"
+	appprovider "github.com/purgehook/purgehook/purger/app"
 	"github.com/purgehook/purgehook/purger/bunny"
 	"github.com/purgehook/purgehook/purger/cloudflare"
 	"github.com/purgehook/purgehook/purger/cloudfront"
@@ -131,6 +132,19 @@ func NewPurger(cfg config.Provider, d ProviderDeps) (purger.Purger, error) {
 				change.URL: cfg.Limits.FilesPerCall, change.Tag: cfg.Limits.TagsPerCall,
 				change.Host: cfg.Limits.HostsPerCall, change.Prefix: cfg.Limits.PrefixesPerCall},
 			Client: d.Client, Logger: d.Logger}))
+	case "app":
+		o := appprovider.Options{Name: cfg.Name, Instances: cfg.Instances, Secret: cfg.Secret,
+			PerCall: map[change.TargetKind]int{
+				change.URL: cfg.Limits.FilesPerCall, change.Tag: cfg.Limits.TagsPerCall,
+				change.Host: cfg.Limits.HostsPerCall, change.Prefix: cfg.Limits.PrefixesPerCall},
+			BodyBytes: cfg.Limits.BodyBytes, Client: d.Client, Logger: d.Logger}
+		if cfg.Stream {
+			o.Stream = appprovider.NoStream
+			if d.Hub != nil {
+				o.Stream = d.Hub
+			}
+		}
+		return built(appprovider.New(o))
 	case "nginx":
 		return built(nginx.New(nginx.Options{Name: cfg.Name, Servers: cfg.Servers, Client: d.Client, Logger: d.Logger}))
 	case "http":

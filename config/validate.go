@@ -41,6 +41,9 @@ var ProviderKinds = map[string]struct {
 	"fastly":     {[]string{"service_id", "token"}, "edge"},
 	"nginx":      {[]string{"servers"}, "origin"},
 	"http":       {[]string{"request"}, "edge"},
+	// app needs neither instances nor secret when stream is true and no
+	// instance is listed (every instance follows /v1/stream); see Validate.
+	"app": {[]string{"instances", "secret"}, "app"},
 }
 
 // SetDefaults fills every unset field with its documented default.
@@ -242,6 +245,9 @@ func (c *Config) Validate() Problems {
 			add(path+".layer", "unknown layer %q (want app, origin or edge)", pr.Layer)
 		}
 		for _, f := range kind.Required {
+			if pr.Kind == "app" && pr.Stream && len(pr.Instances) == 0 {
+				break
+			}
 			if isEmpty(pr, f) {
 				add(path+"."+f, "required for kind %s", pr.Kind)
 			}
@@ -269,6 +275,11 @@ func (c *Config) Validate() Problems {
 		for j, s := range pr.Servers {
 			if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				add(fmt.Sprintf("%s.servers[%d]", path, j), "want an http(s) URL, got %q", s)
+			}
+		}
+		for j, s := range pr.Instances {
+			if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add(fmt.Sprintf("%s.instances[%d]", path, j), "want an http(s) URL")
 			}
 		}
 		if pr.APIURL != "" {

@@ -1,0 +1,331 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/depcache/httpinvalidate"
+	"github.com/purgehook/purgehook/purger"
+	"github.com/purgehook/purgehook/purger/app"
+	"github.com/purgehook/purgehook/purger/purgertest"
+	"github.com/purgehook/purgehook/stream"
+)
+
+const secret = "app-secret-5f2c9e"
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	purgertest.Run(t, purgertest.Harness{
+		New: func(t *testing.T, logger *slog.Logger) (purger.Purger, purgertest.Fake) {
+			f := newFakeInstance(t, secret, app.DefaultPerCall)
+			p, err := app.New(app.Options{Name: "conf", Instances: []string{f.url()}, Secret: secret, Logger: logger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p, f
+		},
+		Secrets: []string{secret},
+	})
+}
+
+func newPurger(t *testing.T, o app.Options) *app.Purger {
+	t.Helper()
+	if o.Name == "" {
+		o.Name = "apps"
+	}
+	p, err := app.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func call(kind change.TargetKind, items ...string) change.Call {
+	return change.Call{ID: 7, Batch: 3, Provider: "apps", Kind: kind, Items: items, Key: "batch-3-call-7"}
+}
+
+func TestFanOutToEveryInstance(t *testing.T) {
+	t.Parallel()
+	var insts []*fakeInstance
+	var urls []string
+	for range 3 {
+		f := newFakeInstance(t, secret, app.DefaultPerCall)
+		insts = append(insts, f)
+		urls = append(urls, f.url())
+	}
+	p := newPurger(t, app.Options{Instances: urls, Secret: secret})
+	if _, err := p.Purge(t.Context(), call(change.Tag, "item:deluxe", "type:room")); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range insts {
+		items, _ := f.cache.snapshot()
+		if strings.Join(items, ",") != "item:deluxe,type:room" {
+			t.Errorf("instance %d invalidated %v", i, items)
+		}
+		h := f.headers[0]
+		if h.Get("Content-Type") != "application/json" {
+			t.Errorf("Content-Type %q", h.Get("Content-Type"))
+		}
+		ts, err := strconv.ParseInt(h.Get(httpinvalidate.TimestampHeader), 10, 64)
+		if err != nil || time.Since(time.Unix(ts, 0)).Abs() > time.Hour {
+			t.Errorf("timestamp header %q", h.Get(httpinvalidate.TimestampHeader))
+		}
+		if got, want := h.Get(httpinvalidate.SignatureHeader), httpinvalidate.Sign(secret, ts, f.lastBody()); got != want {
+			t.Errorf("signature %q, want %q", got, want)
+		}
+	}
+	var m map[string]any
+	if err := json.Unmarshal(insts[0].lastBody(), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["id"] != "batch-3-call-7" || m["kind"] != "tag" || len(m) != 3 {
+		t.Errorf("body %s", insts[0].lastBody())
+	}
+	// A retry of the same call is a duplicate for instances that applied it.
+	if _, err := p.Purge(t.Context(), call(change.Tag, "item:deluxe", "type:room")); err != nil {
+		t.Fatal(err)
+	}
+	if items, _ := insts[0].cache.snapshot(); len(items) != 2 {
+		t.Errorf("a retried call was applied again: %v", items)
+	}
+}
+
+// TestInstancesInParallel: each instance holds its answer until every
+// instance has the request, which only parallel calls can satisfy.
+func TestInstancesInParallel(t *testing.T) {
+	t.Parallel()
+	const n = 4
+	var arrived atomic.Int32
+	all := make(chan struct{})
+	var once sync.Once
+	var urls []string
+	for range n {
+		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if arrived.Add(1) == n {
+				once.Do(func() { close(all) })
+			}
+			select {
+			case <-all:
+				w.Write([]byte(`{"invalidated":1}`))
+			case <-time.After(10 * time.Second): // fails the test instead of hanging it
+				w.WriteHeader(http.StatusGatewayTimeout)
+			}
+		}))
+		urls = append(urls, srv.URL+"/x")
+	}
+	p := newPurger(t, app.Options{Instances: urls, Secret: secret})
+	if _, err := p.Purge(t.Context(), call(change.URL, "https://www.example.com/")); err != nil {
+		t.Fatalf("instances were not called in parallel: %v", err)
+	}
+}
+
+func TestFailureClasses(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		statuses []int // per instance; 0 answers normally, -1 is down
+		class    purger.Class
+		status   int
+		after    time.Duration
+	}{
+		{"one of three down", []int{0, -1, 0}, purger.Retry, 0, 0},
+		{"5xx", []int{503, 0}, purger.Retry, 503, 0},
+		{"429 everywhere it failed", []int{429, 0, 429}, purger.Snooze, 429, 30 * time.Second},
+		{"4xx", []int{0, 404}, purger.Permanent, 404, 0},
+		{"4xx everywhere", []int{400, 401}, purger.Permanent, 0, 0},
+		{"413", []int{413, 0}, purger.TooLarge, 413, 0},
+		{"413 and 400", []int{413, 400}, purger.Permanent, 0, 0},
+		{"4xx beside 5xx retries", []int{401, 502}, purger.Retry, 0, 0},
+		{"4xx beside 429 retries", []int{401, 429}, purger.Retry, 0, 0},
+		{"429 beside 5xx retries", []int{429, 500}, purger.Retry, 0, 0},
+		{"redirect", []int{302}, purger.Permanent, 302, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var urls, failing []string
+			for _, st := range tc.statuses {
+				switch st {
+				case -1:
+					l, err := net.Listen("tcp", "127.0.0.1:0")
+					if err != nil {
+						t.Fatal(err)
+					}
+					u := "http://" + l.Addr().String() + "/down"
+					l.Close() // nothing listens there now
+					urls, failing = append(urls, u), append(failing, u)
+				default:
+					f := newFakeInstance(t, secret, app.DefaultPerCall)
+					f.answer(st)
+					urls = append(urls, f.url())
+					if st != 0 {
+						failing = append(failing, f.url())
+					}
+				}
+			}
+			p := newPurger(t, app.Options{Instances: urls, Secret: secret})
+			_, err := p.Purge(t.Context(), call(change.Tag, "item:x"))
+			var pe *purger.Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("got %v, want a *purger.Error", err)
+			}
+			if pe.Class != tc.class || pe.Status != tc.status || pe.After != tc.after {
+				t.Errorf("class %s status %d after %s; want %s %d %s: %v", pe.Class, pe.Status, pe.After, tc.class, tc.status, tc.after, err)
+			}
+			for _, u := range failing {
+				if !strings.Contains(pe.Msg, u) {
+					t.Errorf("the error does not name failing instance %s: %v", u, err)
+				}
+			}
+			for _, u := range urls {
+				if !slicesContains(failing, u) && strings.Contains(pe.Msg, u+":") {
+					t.Errorf("the error names healthy instance %s: %v", u, err)
+				}
+			}
+		})
+	}
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func TestCredentialsStayOutOfErrors(t *testing.T) {
+	t.Parallel()
+	f := newFakeInstance(t, secret, app.DefaultPerCall)
+	f.answer(http.StatusForbidden)
+	withCreds := strings.Replace(f.url(), "http://", "http://deploy:hunter2pass@", 1) + "?token=qtok-777"
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	down := "http://ops:down-pass-9@" + l.Addr().String() + "/x?key=qkey-888"
+	l.Close()
+	p := newPurger(t, app.Options{Instances: []string{withCreds, down}, Secret: secret})
+	_, err := p.Purge(t.Context(), call(change.Tag, "a"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, s := range []string{"hunter2pass", "deploy", "qtok-777", "down-pass-9", "ops:", "qkey-888", secret} {
+		if strings.Contains(err.Error(), s) {
+			t.Errorf("error carries %q: %v", s, err)
+		}
+	}
+	if !strings.Contains(err.Error(), f.url()) || !strings.Contains(err.Error(), "127.0.0.1") {
+		t.Errorf("error does not name the instances: %v", err)
+	}
+}
+
+func TestStaleClockIsRefused(t *testing.T) {
+	t.Parallel()
+	f := newFakeInstance(t, secret, app.DefaultPerCall)
+	p := newPurger(t, app.Options{Instances: []string{f.url()}, Secret: secret,
+		Now: func() time.Time { return time.Now().Add(-10 * time.Minute) }})
+	_, err := p.Purge(t.Context(), call(change.Tag, "a"))
+	if c, _ := purger.Classify(err); c != purger.Permanent || !strings.Contains(err.Error(), "authentication failed") {
+		t.Errorf("a signature 10 minutes old: %v", err)
+	}
+}
+
+type publisher struct {
+	mu     sync.Mutex
+	bodies []string
+	err    error
+}
+
+func (p *publisher) Publish(_ context.Context, body []byte) (int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return 0, p.err
+	}
+	p.bodies = append(p.bodies, string(body))
+	return int64(len(p.bodies)), nil
+}
+
+func TestStream(t *testing.T) {
+	t.Parallel()
+	pub := &publisher{}
+	p := newPurger(t, app.Options{Stream: pub}) // stream only: no instances, no secret
+	if _, err := p.Purge(t.Context(), call(change.URL, "https://www.example.com/a?x=1&y=<2>")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Purge(t.Context(), change.Call{Kind: change.Everything, Key: "k2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Purge(t.Context(), call(change.Tag)); err != nil { // zero items: nothing to publish
+		t.Fatal(err)
+	}
+	want := []string{
+		`{"id":"batch-3-call-7","kind":"url","items":["https://www.example.com/a?x=1&y=<2>"]}`,
+		`{"id":"k2","kind":"everything","items":[]}`,
+	}
+	if strings.Join(pub.bodies, "\n") != strings.Join(want, "\n") {
+		t.Errorf("published\n%s\nwant\n%s", strings.Join(pub.bodies, "\n"), strings.Join(want, "\n"))
+	}
+	pub.err = errors.New("database is locked")
+	_, err := p.Purge(t.Context(), call(change.Tag, "a"))
+	if c, _ := purger.Classify(err); c != purger.Retry || !strings.Contains(err.Error(), "database is locked") {
+		t.Errorf("a failed publish: %v", err)
+	}
+
+	// With instances too: both get the call.
+	f := newFakeInstance(t, secret, app.DefaultPerCall)
+	log := stream.NewMemLog(10)
+	hub, err := stream.NewHub(stream.Options{Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, _ := log.LatestID(t.Context())
+	both := newPurger(t, app.Options{Instances: []string{f.url()}, Secret: secret, Stream: hub})
+	if _, err := both.Purge(t.Context(), call(change.Tag, "item:spa")); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := log.Since(t.Context(), start, 10)
+	if err != nil || len(evs) != 1 || string(evs[0].Data) != string(f.lastBody()) {
+		t.Errorf("stream has %v (%v); instance got %s", evs, err, f.lastBody())
+	}
+}
+
+func TestNewChecksOptions(t *testing.T) {
+	t.Parallel()
+	for name, o := range map[string]app.Options{
+		"nothing to call":    {Name: "a"},
+		"no secret":          {Name: "a", Instances: []string{"http://10.0.0.5:8080/_purgehook/invalidate"}},
+		"not a URL":          {Name: "a", Instances: []string{"10.0.0.5:8080"}, Secret: "s"},
+		"unsupported scheme": {Name: "a", Instances: []string{"ftp://10.0.0.5/x"}, Secret: "s"},
+	} {
+		if _, err := app.New(o); err == nil {
+			t.Errorf("%s: New succeeded", name)
+		}
+	}
+	p := newPurger(t, app.Options{Instances: []string{"http://10.0.0.5:8080/x"}, Secret: "s",
+		PerCall: map[change.TargetKind]int{change.URL: 200}, BodyBytes: 4096})
+	l := p.Limits()
+	if l.Max(change.URL) != 200 || l.Max(change.Tag) != app.DefaultPerCall || l.BodyBytes != 4096 || len(l.Kinds) != 5 || l.CallsPerDay != 0 {
+		t.Errorf("limits %+v", l)
+	}
+}
+
+func TestSignMatchesTheLibrary(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{"id":"k","kind":"tag","items":["a"]}`)
+	if got, want := app.Sign([]byte("s3"), 1700000000, body), httpinvalidate.Sign("s3", 1700000000, body); got != want {
+		t.Errorf("app.Sign %q, httpinvalidate.Sign %q", got, want)
+	}
+	if app.TimestampHeader != httpinvalidate.TimestampHeader || app.SignatureHeader != httpinvalidate.SignatureHeader {
+		t.Error("header names differ from depcache/httpinvalidate's")
+	}
+}
