@@ -175,14 +175,12 @@ func New(o Options) (*Purger, error) {
 	if o.BodyBytes > 0 {
 		p.limits.BodyBytes = o.BodyBytes
 	}
-	base := o.Client
-	if base == nil {
-		base = &http.Client{Timeout: DefaultTimeout}
+	p.client = o.Client
+	if p.client == nil {
+		p.client = &http.Client{Timeout: DefaultTimeout}
 	}
 	// A redirect would send the signed call somewhere else, or nowhere.
-	c := *base
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	p.client = &c
+	p.client = purger.NoRedirects(p.client)
 	if p.now == nil {
 		p.now = time.Now
 	}
@@ -199,15 +197,7 @@ func (p *Purger) Name() string { return p.name }
 
 // Limits: every kind, DefaultPerCall items per call, no rate or budget:
 // the instances are the application's own servers.
-func (p *Purger) Limits() change.Limits {
-	l := p.limits
-	l.Kinds = slices.Clone(l.Kinds)
-	l.PerCall = make(map[change.TargetKind]int, len(p.limits.PerCall))
-	for k, n := range p.limits.PerCall {
-		l.PerCall[k] = n
-	}
-	return l
-}
+func (p *Purger) Limits() change.Limits { return p.limits.Clone() }
 
 // message is the call as instances and the stream receive it.
 type message struct {
