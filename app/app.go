@@ -104,6 +104,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		JobTimeout:  cfg.Queue.JobTimeout,
 		RescueAfter: cfg.Queue.RescueAfter,
 		MaxAttempts: cfg.Queue.MaxAttempts,
+		Retention:   cfg.Retention,
 		Logger:      o.Logger,
 		Registerer:  o.Registry,
 	})

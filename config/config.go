@@ -26,6 +26,7 @@ const (
 	DefaultOnBudget       = "purge_everything"
 	DefaultReplayWindow   = 5 * time.Minute
 	DefaultProviderTimout = 30 * time.Second
+	DefaultRetention      = 30 * 24 * time.Hour
 )
 
 // Config is the whole file.
@@ -44,6 +45,9 @@ type Config struct {
 	MaxWait time.Duration `yaml:"max_wait"`
 	Warm    Warm          `yaml:"warm"`
 	Queue   Queue         `yaml:"queue"`
+	// Retention is how long the journal, the audit trail, calls and
+	// warm-up outcomes are kept (default 720h, 30 days).
+	Retention time.Duration `yaml:"retention"`
 	Log     Log           `yaml:"log"`
 }
 

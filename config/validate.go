@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/purgehook/purgehook/change"
 )
@@ -89,6 +90,9 @@ func (c *Config) SetDefaults() {
 		if p.Timeout == 0 {
 			p.Timeout = DefaultProviderTimout
 		}
+	}
+	if c.Retention == 0 {
+		c.Retention = DefaultRetention
 	}
 	if c.Warm.Concurrency == 0 {
 		c.Warm.Concurrency = DefaultWarmConc
@@ -337,6 +341,9 @@ func (c *Config) Validate() Problems {
 	}
 	if c.MaxWait < c.Coalesce {
 		add("max_wait", "must be at least coalesce (%s)", c.Coalesce)
+	}
+	if c.Retention < time.Hour {
+		add("retention", "must be at least 1h, got %s", c.Retention)
 	}
 	if c.Warm.Concurrency < 0 {
 		add("warm.concurrency", "must not be negative")

@@ -61,6 +61,8 @@ type Options struct {
 	JobTimeout  time.Duration
 	RescueAfter time.Duration
 	MaxAttempts int
+	// Retention is how long settled work is kept (0: forever).
+	Retention time.Duration
 	// RetryPolicy overrides River's exponential backoff (tests).
 	RetryPolicy river.ClientRetryPolicy
 	Logger      *slog.Logger
@@ -84,6 +86,7 @@ const (
 	kindFlush    = "purgehook_flush"
 	kindCall     = "purgehook_call"
 	kindWarm     = "purgehook_warm"
+	kindPrune    = "purgehook_prune"
 )
 
 // DeliveryArgs is the job that resolves a delivery.
@@ -116,6 +119,13 @@ type WarmArgs struct {
 
 // Kind names the job.
 func (WarmArgs) Kind() string { return kindWarm }
+
+// PruneArgs is the periodic job that deletes settled work older than the
+// retention.
+type PruneArgs struct{}
+
+// Kind names the job.
+func (PruneArgs) Kind() string { return kindPrune }
 
 // flushKey is the ph_state key that says a flush job is queued.
 const flushKey = "flush_queued"
@@ -154,7 +164,23 @@ func New(o Options) (*Pipeline, error) {
 	river.AddWorker(workers, &flushWorker{p: p})
 	river.AddWorker(workers, &callWorker{p: p})
 	river.AddWorker(workers, &warmWorker{p: p})
+	river.AddWorker(workers, &pruneWorker{p: p})
+	periodic := []*river.PeriodicJob{
+		// A safety net: should a flush job ever be lost (discarded after
+		// repeated store errors), the flag that says one is queued would
+		// keep new ones from being queued. A flush with nothing pending
+		// costs one query.
+		river.NewPeriodicJob(river.PeriodicInterval(time.Minute), func() (river.JobArgs, *river.InsertOpts) {
+			return FlushArgs{}, nil
+		}, nil),
+	}
+	if o.Retention > 0 {
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(time.Hour), func() (river.JobArgs, *river.InsertOpts) {
+			return PruneArgs{}, nil
+		}, &river.PeriodicJobOpts{RunOnStart: true}))
+	}
 	client, err := river.NewClient(riversqlite.New(o.Store.DB), &river.Config{
+		PeriodicJobs:         periodic,
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: max(o.Workers, 1)}},
 		Workers:              workers,
 		JobTimeout:           o.JobTimeout,

@@ -504,6 +504,25 @@ func (p *Pipeline) split(ctx context.Context, job *river.Job[CallArgs], row stor
 	})
 }
 
+type pruneWorker struct {
+	river.WorkerDefaults[PruneArgs]
+	p *Pipeline
+}
+
+func (w *pruneWorker) Work(ctx context.Context, job *river.Job[PruneArgs]) error {
+	p := w.p
+	return p.st.InTx(ctx, func(tx *sql.Tx) error {
+		n, err := p.st.Prune(ctx, tx, p.st.Now().Add(-p.o.Retention))
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			p.log.Info("pruned", "rows", n, "older_than", p.o.Retention)
+		}
+		return complete(ctx, tx, job)
+	})
+}
+
 type warmWorker struct {
 	river.WorkerDefaults[WarmArgs]
 	p *Pipeline
