@@ -42,6 +42,11 @@
 //   - Asynchronous providers (Limits().Async): the fake must report a call
 //     complete after a few polls (at most MaxPolls), without timers.
 //
+// Embed a Tally in the fake for Requests, MaxItems and FailNext: its handler
+// then calls Begin for every request and Saw with each request's item
+// count. A fake of a rate-limited API keeps its buckets in Bucket values fed
+// from an injectable clock; Clock is a manual one for tests.
+//
 // # What Run checks
 //
 //   - Name and Limits are sane: at least one kind; Async providers implement

@@ -27,15 +27,14 @@ import (
 const token = "example-secret-token"
 
 type exampleFake struct {
+	purgertest.Tally
+
 	srv   *httptest.Server
 	limit int
 	async bool
 
-	mu       sync.Mutex
-	requests int
-	maxItems int
-	failNext purgertest.Failure
-	polls    map[string]int
+	mu    sync.Mutex
+	polls map[string]int
 }
 
 func newExampleFake(t *testing.T, limit int, async bool) *exampleFake {
@@ -46,11 +45,7 @@ func newExampleFake(t *testing.T, limit int, async bool) *exampleFake {
 }
 
 func (f *exampleFake) serve(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	f.requests++
-	fail := f.failNext
-	f.failNext = 0
-	f.mu.Unlock()
+	fail := f.Begin()
 
 	if r.Header.Get("Authorization") != "Bearer "+token {
 		http.Error(w, `{"error":"bad token"}`, http.StatusUnauthorized)
@@ -72,9 +67,7 @@ func (f *exampleFake) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"bad json"}`, http.StatusBadRequest)
 		return
 	}
-	f.mu.Lock()
-	f.maxItems = max(f.maxItems, len(body.Items))
-	f.mu.Unlock()
+	f.Saw(len(body.Items))
 	switch fail {
 	case purgertest.RateLimited:
 		w.Header().Set("Retry-After", "17")
@@ -95,24 +88,6 @@ func (f *exampleFake) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintf(w, `{"id":"p%d"}`, f.Requests())
-}
-
-func (f *exampleFake) Requests() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.requests
-}
-
-func (f *exampleFake) MaxItems() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.maxItems
-}
-
-func (f *exampleFake) FailNext(x purgertest.Failure) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.failNext = x
 }
 
 func (f *exampleFake) RetryAfter() time.Duration  { return 17 * time.Second }
