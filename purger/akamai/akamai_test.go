@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,28 +24,8 @@ var creds = akamaitest.Credentials{
 
 var secrets = []string{creds.ClientToken, creds.ClientSecret, creds.AccessToken}
 
-// clock is a manual clock; with tick set, every reading advances it, so
-// that a poll loop without timers sees time pass.
-type clock struct {
-	mu   sync.Mutex
-	now  time.Time
-	tick time.Duration
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := c.now
-	c.now = c.now.Add(c.tick)
-	return t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+func newClock() *purgertest.Clock {
+	return purgertest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 func newPurger(t *testing.T, fake *akamaitest.Fake, o akamai.Options) *akamai.Purger {
@@ -87,7 +66,7 @@ func TestConformance(t *testing.T) {
 			// Each reading of the clock is a second later, so the suite's
 			// polls see the estimated five seconds pass.
 			clk := newClock()
-			clk.tick = time.Second
+			clk.Tick = time.Second
 			return newPurger(t, fake, akamai.Options{CPCodes: []string{"12345", "67890"}, Logger: logger, Now: clk.Now}), fake
 		},
 		Secrets: secrets,

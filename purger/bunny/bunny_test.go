@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -101,24 +100,6 @@ func TestPurgeRequests(t *testing.T) {
 	}
 }
 
-// clock is a manual clock for the fake's token buckets.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestRateLimitBuckets(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -133,7 +114,7 @@ func TestRateLimitBuckets(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.kind), func(t *testing.T) {
 			t.Parallel()
-			clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+			clk := purgertest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 			fake := bunnytest.NewServer(t, bunnytest.Options{APIKey: apiKey, Now: clk.Now})
 			p := newPurger(t, fake, "", nil)
 			call := change.Call{Kind: tt.kind, Items: []string{"https://www.example.com/x"}}

@@ -99,17 +99,18 @@ type Purge struct {
 
 // Fake is the fake API. Use NewServer, or serve it yourself.
 type Fake struct {
+	// Tally gives Requests, MaxItems (the most objects one request
+	// carried) and FailNext.
+	purgertest.Tally
+
 	opts Options
 	// URL is the base URL of the server started by NewServer.
 	URL string
 
-	mu       sync.Mutex
-	buckets  map[string]*bucket
-	nonces   map[string]bool
-	purges   []Purge
-	requests int
-	maxItems int
-	failNext purgertest.Failure
+	mu      sync.Mutex
+	buckets map[string]*purgertest.Bucket
+	nonces  map[string]bool
+	purges  []Purge
 }
 
 var _ purgertest.Fake = (*Fake)(nil)
@@ -122,9 +123,9 @@ func New(o Options) *Fake {
 	if o.EstimatedSeconds == 0 {
 		o.EstimatedSeconds = DefaultEstimatedSeconds
 	}
-	f := &Fake{opts: o, buckets: map[string]*bucket{}, nonces: map[string]bool{}}
+	f := &Fake{opts: o, buckets: map[string]*purgertest.Bucket{}, nonces: map[string]bool{}}
 	for name, b := range Buckets {
-		f.buckets[name] = &bucket{capacity: b.Size, rate: b.PerSec}
+		f.buckets[name] = &purgertest.Bucket{Capacity: b.Size, Rate: b.PerSec}
 	}
 	return f
 }
@@ -145,27 +146,6 @@ func (f *Fake) Purges() []Purge {
 	return append([]Purge(nil), f.purges...)
 }
 
-// Requests counts every request, refused ones too.
-func (f *Fake) Requests() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.requests
-}
-
-// MaxItems is the most objects one request carried.
-func (f *Fake) MaxItems() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.maxItems
-}
-
-// FailNext makes the next request fail.
-func (f *Fake) FailNext(x purgertest.Failure) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.failNext = x
-}
-
 // RetryAfter is the wait after the forced 429: it carries no refresh
 // header, so the purger must use Akamai's documented five seconds.
 func (f *Fake) RetryAfter() time.Duration { return 5 * time.Second }
@@ -181,11 +161,7 @@ var (
 
 // ServeHTTP implements the API.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	f.requests++
-	fail := f.failNext
-	f.failNext = 0
-	f.mu.Unlock()
+	fail := f.Begin()
 
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
@@ -244,9 +220,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, "bad request", "the body must be {\"objects\": [...]}", nil)
 		return
 	}
-	f.mu.Lock()
-	f.maxItems = max(f.maxItems, len(in.Objects))
-	f.mu.Unlock()
+	f.Saw(len(in.Objects))
 	if len(in.Objects) == 0 {
 		problem(w, http.StatusBadRequest, "bad request", "objects must not be empty", nil)
 		return
@@ -433,51 +407,33 @@ func (f *Fake) spend(typ string, n int) (int, string, map[string]any, map[string
 	defer f.mu.Unlock()
 	now := f.opts.Now()
 	req, obj := f.buckets["requests"], f.buckets[typ]
-	req.refill(now)
-	obj.refill(now)
+	reqTokens, objTokens := req.Refill(now), obj.Refill(now)
 	hdr := map[string]string{
-		"X-Ratelimit-Limit":                    ftoa(req.capacity),
-		"X-Ratelimit-Remaining":                ftoa(math.Floor(req.tokens)),
-		"X-Ratelimit-Limit-Per-Second":         ftoa(req.rate),
-		"X-Ratelimit-Limit-Objects":            ftoa(obj.capacity),
-		"X-Ratelimit-Remaining-Objects":        ftoa(math.Floor(obj.tokens)),
-		"X-Ratelimit-Limit-Per-Second-Objects": ftoa(obj.rate),
+		"X-Ratelimit-Limit":                    ftoa(req.Capacity),
+		"X-Ratelimit-Remaining":                ftoa(math.Floor(reqTokens)),
+		"X-Ratelimit-Limit-Per-Second":         ftoa(req.Rate),
+		"X-Ratelimit-Limit-Objects":            ftoa(obj.Capacity),
+		"X-Ratelimit-Remaining-Objects":        ftoa(math.Floor(objTokens)),
+		"X-Ratelimit-Limit-Per-Second-Objects": ftoa(obj.Rate),
 	}
-	if req.tokens < 1 {
-		hdr["X-Ratelimit-Seconds-To-Refresh-Limit"] = ftoa(math.Ceil((1 - req.tokens) / req.rate))
+	if reqTokens < 1 {
+		hdr["X-Ratelimit-Seconds-To-Refresh-Limit"] = ftoa(math.Ceil((1 - reqTokens) / req.Rate))
 		return http.StatusTooManyRequests, Buckets["requests"].TooMany, map[string]any{
-			"rateLimit": int(req.capacity), "rateLimitRemaining": int(req.tokens), "rateLimitCurrentRequestSize": 1,
+			"rateLimit": int(req.Capacity), "rateLimitRemaining": int(reqTokens), "rateLimitCurrentRequestSize": 1,
 		}, hdr
 	}
-	if obj.tokens < float64(n) {
-		hdr["X-Ratelimit-Seconds-To-Refresh-Limit-Objects"] = ftoa(math.Ceil((float64(n) - obj.tokens) / obj.rate))
+	if objTokens < float64(n) {
+		hdr["X-Ratelimit-Seconds-To-Refresh-Limit-Objects"] = ftoa(math.Ceil((float64(n) - objTokens) / obj.Rate))
 		return http.StatusTooManyRequests, Buckets[typ].TooMany, map[string]any{
-			"rateLimit": int(obj.capacity), "rateLimitRemaining": int(obj.tokens), "rateLimitCurrentRequestSize": n,
+			"rateLimit": int(obj.Capacity), "rateLimitRemaining": int(objTokens), "rateLimitCurrentRequestSize": n,
 		}, hdr
 	}
-	req.tokens--
-	obj.tokens -= float64(n)
+	req.Spend(1)
+	obj.Spend(float64(n))
 	return 0, "", nil, nil
 }
 
 func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
-
-// bucket is a token bucket that starts full.
-type bucket struct {
-	capacity, rate, tokens float64
-	last                   time.Time
-	started                bool
-}
-
-func (b *bucket) refill(now time.Time) {
-	if !b.started {
-		b.tokens, b.last, b.started = b.capacity, now, true
-	}
-	if now.After(b.last) {
-		b.tokens = min(b.capacity, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-		b.last = now
-	}
-}
 
 // problem writes an application/problem+json error the way Fast Purge does.
 func problem(w http.ResponseWriter, status int, title, detail string, extra map[string]any) {

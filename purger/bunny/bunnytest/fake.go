@@ -67,16 +67,17 @@ type Options struct {
 
 // Fake is the fake API. Use NewServer, or serve it yourself.
 type Fake struct {
+	// Tally gives Requests, MaxItems (the most items one request
+	// carried: Bunny's API carries one) and FailNext.
+	purgertest.Tally
+
 	opts Options
 	// URL is the base URL of the server started by NewServer.
 	URL string
 
-	mu       sync.Mutex
-	buckets  map[string]*bucket
-	purges   []Purge
-	requests int
-	maxItems int
-	failNext purgertest.Failure
+	mu      sync.Mutex
+	buckets map[string]*purgertest.Bucket
+	purges  []Purge
 }
 
 var _ purgertest.Fake = (*Fake)(nil)
@@ -86,9 +87,9 @@ func New(o Options) *Fake {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Fake{opts: o, buckets: map[string]*bucket{
-		"exact":  {capacity: ExactBurst, rate: ExactRate},
-		"prefix": {capacity: PrefixBurst, rate: PrefixRate},
+	return &Fake{opts: o, buckets: map[string]*purgertest.Bucket{
+		"exact":  {Capacity: ExactBurst, Rate: ExactRate},
+		"prefix": {Capacity: PrefixBurst, Rate: PrefixRate},
 	}}
 }
 
@@ -108,27 +109,6 @@ func (f *Fake) Purges() []Purge {
 	return append([]Purge(nil), f.purges...)
 }
 
-// Requests counts every request, refused ones too.
-func (f *Fake) Requests() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.requests
-}
-
-// MaxItems is the most items one request carried: Bunny's API carries one.
-func (f *Fake) MaxItems() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.maxItems
-}
-
-// FailNext makes the next request fail.
-func (f *Fake) FailNext(x purgertest.Failure) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.failNext = x
-}
-
 // RetryAfter is the Retry-After of the forced 429.
 func (f *Fake) RetryAfter() time.Duration { return FailRetryAfter }
 
@@ -137,11 +117,7 @@ func (f *Fake) ClientErrorMessage() string { return ClientErrorMessage }
 
 // ServeHTTP implements the API.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	f.requests++
-	fail := f.failNext
-	f.failNext = 0
-	f.mu.Unlock()
+	fail := f.Begin()
 
 	if r.Method != http.MethodPost {
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "", "Only POST is supported.")
@@ -185,7 +161,7 @@ func (f *Fake) purgeURL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw := q.Get("url")
-	f.saw(1)
+	f.Saw(1)
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		writeError(w, http.StatusBadRequest, "purge.url_invalid", "url", "The URL is not a valid absolute URL.")
@@ -222,7 +198,7 @@ func (f *Fake) purgeZone(w http.ResponseWriter, r *http.Request, zone string) {
 		return
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
-		f.saw(0)
+		f.Saw(0)
 		f.record(Purge{Type: "zone", PullZone: zone})
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -240,19 +216,13 @@ func (f *Fake) purgeZone(w http.ResponseWriter, r *http.Request, zone string) {
 		writeError(w, http.StatusBadRequest, "pullzone.purge_invalid", "CacheTag", "The request body must be {\"CacheTag\": \"…\"} or empty.")
 		return
 	}
-	f.saw(1)
+	f.Saw(1)
 	if *in.CacheTag == "" || len(*in.CacheTag) > MaxCacheTag {
 		writeError(w, http.StatusBadRequest, "pullzone.cache_tag_invalid", "CacheTag", fmt.Sprintf("The cache tag must be 1 to %d bytes.", MaxCacheTag))
 		return
 	}
 	f.record(Purge{Type: "tag", Value: *in.CacheTag, PullZone: zone})
 	w.WriteHeader(http.StatusNoContent)
-}
-
-func (f *Fake) saw(n int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.maxItems = max(f.maxItems, n)
 }
 
 func (f *Fake) record(p Purge) {
@@ -265,31 +235,7 @@ func (f *Fake) record(p Purge) {
 func (f *Fake) take(typ string) (time.Duration, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.buckets[typ].take(f.opts.Now())
-}
-
-// bucket is a token bucket that starts full.
-type bucket struct {
-	capacity float64
-	rate     float64
-	tokens   float64
-	last     time.Time
-	started  bool
-}
-
-func (b *bucket) take(now time.Time) (time.Duration, bool) {
-	if !b.started {
-		b.tokens, b.last, b.started = b.capacity, now, true
-	}
-	if now.After(b.last) {
-		b.tokens = min(b.capacity, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-		b.last = now
-	}
-	if b.tokens >= 1 {
-		b.tokens--
-		return 0, true
-	}
-	return time.Duration((1 - b.tokens) / b.rate * float64(time.Second)), false
+	return f.buckets[typ].Take(f.opts.Now())
 }
 
 func writeError(w http.ResponseWriter, status int, key, field, msg string) {
