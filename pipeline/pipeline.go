@@ -23,6 +23,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"golang.org/x/time/rate"
 
@@ -179,7 +180,7 @@ func New(o Options) (*Pipeline, error) {
 			return PruneArgs{}, nil
 		}, &river.PeriodicJobOpts{RunOnStart: true}))
 	}
-	client, err := river.NewClient(riversqlite.New(o.Store.DB), &river.Config{
+	client, err := river.NewClient(o.Store.RiverDriver(), &river.Config{
 		PeriodicJobs:         periodic,
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: max(o.Workers, 1)}},
 		Workers:              workers,
@@ -187,8 +188,9 @@ func New(o Options) (*Pipeline, error) {
 		RescueStuckJobsAfter: o.RescueAfter,
 		MaxAttempts:          o.MaxAttempts,
 		RetryPolicy:          o.RetryPolicy,
-		// SQLite has no LISTEN/NOTIFY: new jobs are found by polling, so
-		// poll often enough that a stage hand-over is not the slow part.
+		// Through database/sql River has no LISTEN/NOTIFY: new jobs are
+		// found by polling, so poll often enough that a stage hand-over
+		// is not the slow part.
 		FetchPollInterval: 100 * time.Millisecond,
 		FetchCooldown:     20 * time.Millisecond,
 		Logger:            o.Logger.With("component", "river"),
@@ -355,8 +357,14 @@ func (p *Pipeline) remaining(ctx context.Context, pr Provider) int {
 // Client exposes the River client (status, tests).
 func (p *Pipeline) Client() *river.Client[*sql.Tx] { return p.client }
 
-func complete[T river.JobArgs](ctx context.Context, tx *sql.Tx, job *river.Job[T]) error {
-	_, err := river.JobCompleteTx[*riversqlite.Driver](ctx, tx, job)
+// complete marks a job done inside tx, with the driver's own type.
+func complete[T river.JobArgs](ctx context.Context, st *store.Store, tx *sql.Tx, job *river.Job[T]) error {
+	var err error
+	if st.Driver == store.Postgres {
+		_, err = river.JobCompleteTx[*riverdatabasesql.Driver](ctx, tx, job)
+	} else {
+		_, err = river.JobCompleteTx[*riversqlite.Driver](ctx, tx, job)
+	}
 	return err
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/config"
+	"github.com/purgehook/purgehook/internal/pgtest"
 	"github.com/purgehook/purgehook/pipeline"
 	"github.com/purgehook/purgehook/plan"
 	"github.com/purgehook/purgehook/purger"
@@ -94,10 +95,24 @@ type harness struct {
 	pl *pipeline.Pipeline
 }
 
-func start(t *testing.T, providers ...pipeline.Provider) *harness {
+// drivers runs a test on each store driver.
+func drivers(t *testing.T, test func(t *testing.T, driver string)) {
+	for _, d := range []string{store.SQLite, store.Postgres} {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			test(t, d)
+		})
+	}
+}
+
+func start(t *testing.T, driver string, providers ...pipeline.Provider) *harness {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "p.db"))
+	dsn := filepath.Join(t.TempDir(), "p.db")
+	if driver == store.Postgres {
+		dsn = pgtest.DSN(t)
+	}
+	st, err := store.Open(ctx, driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,155 +176,167 @@ func provider(p purger.Purger, layer change.Layer) pipeline.Provider {
 
 func TestLayersRunInsideOut(t *testing.T) {
 	t.Parallel()
-	log := &callLog{}
-	edge := &recorder{name: "edge", limits: all, log: log}
-	origin := &recorder{name: "origin", limits: all, log: log}
-	appl := &recorder{name: "app", limits: all, log: log}
-	// Listed out of order on purpose: the layer decides, not the list.
-	h := start(t, provider(edge, change.LayerEdge), provider(origin, change.LayerOrigin), provider(appl, change.LayerApp))
-	var urls []string
-	for i := range 25 {
-		urls = append(urls, fmt.Sprintf("/p/%d", i))
-	}
-	h.publish(t, "d1", urls...)
-	if b := h.settle(t); b.State != store.BatchDone {
-		t.Fatalf("batch %+v", b)
-	}
-	got := log.list()
-	// Calls within a layer may run in any order; layers may not mix.
-	layerOf := func(s string) int {
-		name, _, _ := strings.Cut(s, " ")
-		return map[string]int{"app": 0, "origin": 1, "edge": 2}[name]
-	}
-	if len(got) != 9 {
-		t.Fatalf("calls %q, want 3 per layer", got)
-	}
-	for i := 1; i < len(got); i++ {
-		if layerOf(got[i]) < layerOf(got[i-1]) {
-			t.Fatalf("layer order broken: %q", got)
+	drivers(t, func(t *testing.T, driver string) {
+		log := &callLog{}
+		edge := &recorder{name: "edge", limits: all, log: log}
+		origin := &recorder{name: "origin", limits: all, log: log}
+		appl := &recorder{name: "app", limits: all, log: log}
+		// Listed out of order on purpose: the layer decides, not the list.
+		h := start(t, driver, provider(edge, change.LayerEdge), provider(origin, change.LayerOrigin), provider(appl, change.LayerApp))
+		var urls []string
+		for i := range 25 {
+			urls = append(urls, fmt.Sprintf("/p/%d", i))
 		}
-	}
+		h.publish(t, "d1", urls...)
+		if b := h.settle(t); b.State != store.BatchDone {
+			t.Fatalf("batch %+v", b)
+		}
+		got := log.list()
+		// Calls within a layer may run in any order; layers may not mix.
+		layerOf := func(s string) int {
+			name, _, _ := strings.Cut(s, " ")
+			return map[string]int{"app": 0, "origin": 1, "edge": 2}[name]
+		}
+		if len(got) != 9 {
+			t.Fatalf("calls %q, want 3 per layer", got)
+		}
+		for i := 1; i < len(got); i++ {
+			if layerOf(got[i]) < layerOf(got[i-1]) {
+				t.Fatalf("layer order broken: %q", got)
+			}
+		}
+	})
 }
 
 func TestPermanentFailureStopsOuterLayers(t *testing.T) {
 	t.Parallel()
-	log := &callLog{}
-	origin := &recorder{name: "origin", limits: all, log: log, fail: []error{&purger.Error{Provider: "origin", Class: purger.Permanent, Status: 403, Msg: "forbidden by ACL"}}}
-	edge := &recorder{name: "edge", limits: all, log: log}
-	h := start(t, provider(origin, change.LayerOrigin), provider(edge, change.LayerEdge))
-	h.publish(t, "d1", "/a")
-	b := h.settle(t)
-	if b.State != store.BatchFailed || b.Error == "" {
-		t.Fatalf("batch %+v", b)
-	}
-	if got := log.list(); !slices.Equal(got, []string{"origin url×1 failed"}) {
-		t.Errorf("calls %q: the edge must not be purged over a failed origin", got)
-	}
-	calls, _ := h.st.CallList(context.Background(), h.st.DB, b.ID, 10)
-	if len(calls) != 1 || calls[0].State != store.CallFailed || !strings.Contains(calls[0].Error, "forbidden by ACL") {
-		t.Errorf("call rows %+v", calls)
-	}
-	events, _ := h.st.EventList(context.Background(), h.st.DB, 0, b.ID, 50)
-	found := false
-	for _, e := range events {
-		found = found || (e.Kind == "failed" && strings.Contains(e.Message, "forbidden by ACL"))
-	}
-	if !found {
-		t.Errorf("the audit trail does not say why: %+v", events)
-	}
+	drivers(t, func(t *testing.T, driver string) {
+		log := &callLog{}
+		origin := &recorder{name: "origin", limits: all, log: log, fail: []error{&purger.Error{Provider: "origin", Class: purger.Permanent, Status: 403, Msg: "forbidden by ACL"}}}
+		edge := &recorder{name: "edge", limits: all, log: log}
+		h := start(t, driver, provider(origin, change.LayerOrigin), provider(edge, change.LayerEdge))
+		h.publish(t, "d1", "/a")
+		b := h.settle(t)
+		if b.State != store.BatchFailed || b.Error == "" {
+			t.Fatalf("batch %+v", b)
+		}
+		if got := log.list(); !slices.Equal(got, []string{"origin url×1 failed"}) {
+			t.Errorf("calls %q: the edge must not be purged over a failed origin", got)
+		}
+		calls, _ := h.st.CallList(context.Background(), h.st.DB, b.ID, 10)
+		if len(calls) != 1 || calls[0].State != store.CallFailed || !strings.Contains(calls[0].Error, "forbidden by ACL") {
+			t.Errorf("call rows %+v", calls)
+		}
+		events, _ := h.st.EventList(context.Background(), h.st.DB, 0, b.ID, 50)
+		found := false
+		for _, e := range events {
+			found = found || (e.Kind == "failed" && strings.Contains(e.Message, "forbidden by ACL"))
+		}
+		if !found {
+			t.Errorf("the audit trail does not say why: %+v", events)
+		}
+	})
 }
 
 func TestRetrySnoozeAndSplit(t *testing.T) {
 	t.Parallel()
-	log := &callLog{}
-	p := &recorder{name: "cdn", limits: all, log: log, fail: []error{
-		&purger.Error{Provider: "cdn", Class: purger.Snooze, Status: 429, After: 50 * time.Millisecond},
-		&purger.Error{Provider: "cdn", Class: purger.Retry, Status: 503},
-		&purger.Error{Provider: "cdn", Class: purger.TooLarge, Status: 413},
-	}}
-	h := start(t, provider(p, change.LayerEdge))
-	h.publish(t, "d1", "/a", "/b", "/c", "/d")
-	if b := h.settle(t); b.State != store.BatchDone {
-		t.Fatalf("batch %+v", b)
-	}
-	got := log.list()
-	want := []string{"cdn url×4 failed", "cdn url×4 failed", "cdn url×4 failed", "cdn url×2", "cdn url×2"}
-	if !slices.Equal(got, want) {
-		t.Errorf("calls %q, want %q", got, want)
-	}
-	calls, _ := h.st.CallList(context.Background(), h.st.DB, 0, 10)
-	states := map[string]int{}
-	for _, c := range calls {
-		states[c.State]++
-	}
-	if states[store.CallSplit] != 1 || states[store.CallDone] != 2 {
-		t.Errorf("call states %v", states)
-	}
+	drivers(t, func(t *testing.T, driver string) {
+		log := &callLog{}
+		p := &recorder{name: "cdn", limits: all, log: log, fail: []error{
+			&purger.Error{Provider: "cdn", Class: purger.Snooze, Status: 429, After: 50 * time.Millisecond},
+			&purger.Error{Provider: "cdn", Class: purger.Retry, Status: 503},
+			&purger.Error{Provider: "cdn", Class: purger.TooLarge, Status: 413},
+		}}
+		h := start(t, driver, provider(p, change.LayerEdge))
+		h.publish(t, "d1", "/a", "/b", "/c", "/d")
+		if b := h.settle(t); b.State != store.BatchDone {
+			t.Fatalf("batch %+v", b)
+		}
+		got := log.list()
+		want := []string{"cdn url×4 failed", "cdn url×4 failed", "cdn url×4 failed", "cdn url×2", "cdn url×2"}
+		if !slices.Equal(got, want) {
+			t.Errorf("calls %q, want %q", got, want)
+		}
+		calls, _ := h.st.CallList(context.Background(), h.st.DB, 0, 10)
+		states := map[string]int{}
+		for _, c := range calls {
+			states[c.State]++
+		}
+		if states[store.CallSplit] != 1 || states[store.CallDone] != 2 {
+			t.Errorf("call states %v", states)
+		}
+	})
 }
 
 func TestRetriesGiveUp(t *testing.T) {
 	t.Parallel()
-	log := &callLog{}
-	e := &purger.Error{Provider: "cdn", Class: purger.Retry, Status: 502}
-	p := &recorder{name: "cdn", limits: all, log: log, fail: []error{e, e, e, e}}
-	h := start(t, provider(p, change.LayerEdge))
-	h.publish(t, "d1", "/a")
-	b := h.settle(t)
-	if b.State != store.BatchFailed || !strings.Contains(b.Error, "giving up after 3 attempts") {
-		t.Fatalf("batch %+v", b)
-	}
+	drivers(t, func(t *testing.T, driver string) {
+		log := &callLog{}
+		e := &purger.Error{Provider: "cdn", Class: purger.Retry, Status: 502}
+		p := &recorder{name: "cdn", limits: all, log: log, fail: []error{e, e, e, e}}
+		h := start(t, driver, provider(p, change.LayerEdge))
+		h.publish(t, "d1", "/a")
+		b := h.settle(t)
+		if b.State != store.BatchFailed || !strings.Contains(b.Error, "giving up after 3 attempts") {
+			t.Fatalf("batch %+v", b)
+		}
+	})
 }
 
 func TestAsynchronousCompletionGatesTheNextLayer(t *testing.T) {
 	t.Parallel()
-	log := &callLog{}
-	cdn1 := &recorder{name: "slow", limits: all, log: log, async: true, polls: 2}
-	edge := &recorder{name: "edge", limits: all, log: log}
-	h := start(t, provider(cdn1, change.LayerOrigin), provider(edge, change.LayerEdge))
-	h.publish(t, "d1", "/a")
-	if b := h.settle(t); b.State != store.BatchDone {
-		t.Fatalf("batch %+v", b)
-	}
-	got := log.list()
-	if len(got) != 3 || got[0] != "slow url×1" || !strings.Contains(got[1], "slow completed") || got[2] != "edge url×1" {
-		t.Errorf("calls %q: the edge must wait for completion", got)
-	}
+	drivers(t, func(t *testing.T, driver string) {
+		log := &callLog{}
+		cdn1 := &recorder{name: "slow", limits: all, log: log, async: true, polls: 2}
+		edge := &recorder{name: "edge", limits: all, log: log}
+		h := start(t, driver, provider(cdn1, change.LayerOrigin), provider(edge, change.LayerEdge))
+		h.publish(t, "d1", "/a")
+		if b := h.settle(t); b.State != store.BatchDone {
+			t.Fatalf("batch %+v", b)
+		}
+		got := log.list()
+		if len(got) != 3 || got[0] != "slow url×1" || !strings.Contains(got[1], "slow completed") || got[2] != "edge url×1" {
+			t.Errorf("calls %q: the edge must wait for completion", got)
+		}
+	})
 }
 
 func TestCoalescing(t *testing.T) {
 	t.Parallel()
-	log := &callLog{}
-	p := &recorder{name: "cdn", limits: all, log: log}
-	h := start(t, provider(p, change.LayerEdge))
-	for i := range 5 {
-		h.publish(t, fmt.Sprint(i), fmt.Sprintf("/p/%d", i), "/shared")
-	}
-	// Wait for every delivery to be batched and purged.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var open int
-		h.st.DB.QueryRow(`SELECT COUNT(*) FROM river_job WHERE state NOT IN ('completed','cancelled','discarded')`).Scan(&open)
-		n, _, _, _ := h.st.PendingWindow(context.Background(), h.st.DB)
-		if open == 0 && n == 0 {
-			break
+	drivers(t, func(t *testing.T, driver string) {
+		log := &callLog{}
+		p := &recorder{name: "cdn", limits: all, log: log}
+		h := start(t, driver, provider(p, change.LayerEdge))
+		for i := range 5 {
+			h.publish(t, fmt.Sprint(i), fmt.Sprintf("/p/%d", i), "/shared")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("not settled")
+		// Wait for every delivery to be batched and purged.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var open int
+			h.st.DB.QueryRow(`SELECT COUNT(*) FROM river_job WHERE state NOT IN ('completed','cancelled','discarded')`).Scan(&open)
+			n, _, _, _ := h.st.PendingWindow(context.Background(), h.st.DB)
+			if open == 0 && n == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("not settled")
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	bs, _ := h.st.BatchList(context.Background(), h.st.DB, 10)
-	items := 0
-	for _, c := range log.list() {
-		var n int
-		_, rest, _ := strings.Cut(c, " ")
-		fmt.Sscanf(rest, "url×%d", &n)
-		items += n
-	}
-	// However the deliveries fell into windows, a batch makes one call
-	// and purges the shared page once.
-	if len(log.list()) != len(bs) || items != 5+len(bs) {
-		t.Errorf("%d batches made %d calls of %d URLs in all; want one call per batch and /shared once per batch", len(bs), len(log.list()), items)
-	}
-	t.Logf("5 deliveries → %d batch(es)", len(bs))
+		bs, _ := h.st.BatchList(context.Background(), h.st.DB, 10)
+		items := 0
+		for _, c := range log.list() {
+			var n int
+			_, rest, _ := strings.Cut(c, " ")
+			fmt.Sscanf(rest, "url×%d", &n)
+			items += n
+		}
+		// However the deliveries fell into windows, a batch makes one call
+		// and purges the shared page once.
+		if len(log.list()) != len(bs) || items != 5+len(bs) {
+			t.Errorf("%d batches made %d calls of %d URLs in all; want one call per batch and /shared once per batch", len(bs), len(log.list()), items)
+		}
+		t.Logf("5 deliveries → %d batch(es)", len(bs))
+	})
 }

@@ -55,7 +55,7 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 		if err := p.queueTargets(ctx, tx, id, targets); err != nil {
 			return err
 		}
-		return complete(ctx, tx, job)
+		return complete(ctx, p.st, tx, job)
 	})
 }
 
@@ -120,7 +120,7 @@ func (w *flushWorker) Work(ctx context.Context, job *river.Job[FlushArgs]) error
 				return err
 			}
 		}
-		return complete(ctx, tx, job)
+		return complete(ctx, p.st, tx, job)
 	})
 }
 
@@ -166,6 +166,11 @@ func (p *Pipeline) advance(ctx context.Context, tx *sql.Tx, batch int64, after c
 				continue
 			}
 			calls, notes := plan.Calls(pr.Provider, targets)
+			if pr.Limits.CallsPerDay > 0 {
+				if err := p.st.BudgetLock(ctx, tx, pr.Name); err != nil {
+					return err
+				}
+			}
 			spentCache := map[string]int{}
 			spent := func(day string) int {
 				if v, ok := spentCache[day]; ok {
@@ -326,7 +331,7 @@ func (w *callWorker) Work(ctx context.Context, job *river.Job[CallArgs]) error {
 	case store.CallDone, store.CallFailed, store.CallSplit, store.CallSkipped:
 		// Already settled by an earlier run that crashed before
 		// completing its job.
-		return p.st.InTx(ctx, func(tx *sql.Tx) error { return complete(ctx, tx, job) })
+		return p.st.InTx(ctx, func(tx *sql.Tx) error { return complete(ctx, p.st, tx, job) })
 	}
 	batch, err := p.st.BatchGet(ctx, p.st.DB, row.Batch)
 	if err != nil {
@@ -337,7 +342,7 @@ func (w *callWorker) Work(ctx context.Context, job *river.Job[CallArgs]) error {
 			if err := p.st.CallUpdate(ctx, tx, store.CallUpdateParams{ID: row.ID, State: store.CallSkipped, Error: "batch failed"}); err != nil {
 				return err
 			}
-			return complete(ctx, tx, job)
+			return complete(ctx, p.st, tx, job)
 		})
 	}
 	pr := p.providers[row.Provider]
@@ -396,6 +401,9 @@ func (p *Pipeline) succeed(ctx context.Context, job *river.Job[CallArgs], row st
 	}
 	p.m.items.WithLabelValues(row.Provider, kind).Add(float64(n))
 	return p.st.InTx(ctx, func(tx *sql.Tx) error {
+		if err := p.st.BatchLock(ctx, tx, row.Batch); err != nil {
+			return err
+		}
 		if err := p.st.CallUpdate(ctx, tx, store.CallUpdateParams{ID: row.ID, State: store.CallDone, Ref: ref, Attempted: row.State != store.CallWaiting}); err != nil {
 			return err
 		}
@@ -417,7 +425,7 @@ func (p *Pipeline) succeed(ctx context.Context, job *river.Job[CallArgs], row st
 				}
 			}
 		}
-		return complete(ctx, tx, job)
+		return complete(ctx, p.st, tx, job)
 	})
 }
 
@@ -471,6 +479,9 @@ func (p *Pipeline) fail(ctx context.Context, job *river.Job[CallArgs], row store
 	p.log.Error("call failed", "provider", row.Provider, "batch", row.Batch, "call", row.ID, "err", err)
 	msg := err.Error()
 	txErr := p.st.InTx(ctx, func(tx *sql.Tx) error {
+		if err := p.st.BatchLock(ctx, tx, row.Batch); err != nil {
+			return err
+		}
 		if err := p.st.CallUpdate(ctx, tx, store.CallUpdateParams{ID: row.ID, State: store.CallFailed, Error: msg, Attempted: true}); err != nil {
 			return err
 		}
@@ -480,7 +491,7 @@ func (p *Pipeline) fail(ctx context.Context, job *river.Job[CallArgs], row store
 		if err := p.eventBatch(ctx, tx, row.Batch, "failed", fmt.Sprintf("%s: %s; outer layers not purged", row.Provider, msg)); err != nil {
 			return err
 		}
-		return complete(ctx, tx, job)
+		return complete(ctx, p.st, tx, job)
 	})
 	return txErr
 }
@@ -500,7 +511,7 @@ func (p *Pipeline) split(ctx context.Context, job *river.Job[CallArgs], row stor
 		if err := p.st.CallUpdate(ctx, tx, store.CallUpdateParams{ID: row.ID, State: store.CallSplit, Error: cause.Error(), Attempted: true}); err != nil {
 			return err
 		}
-		return complete(ctx, tx, job)
+		return complete(ctx, p.st, tx, job)
 	})
 }
 
@@ -519,7 +530,7 @@ func (w *pruneWorker) Work(ctx context.Context, job *river.Job[PruneArgs]) error
 		if n > 0 {
 			p.log.Info("pruned", "rows", n, "older_than", p.o.Retention)
 		}
-		return complete(ctx, tx, job)
+		return complete(ctx, p.st, tx, job)
 	})
 }
 
@@ -591,7 +602,7 @@ func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 		} else if err := p.st.BatchSet(ctx, tx, batch, store.BatchDone, -1, ""); err != nil {
 			return err
 		}
-		return complete(ctx, tx, job)
+		return complete(ctx, p.st, tx, job)
 	})
 }
 

@@ -22,9 +22,42 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # The Debian packages start services where systemd runs; the tests start
-# their own private instances on free ports and need none of them.
+# their own private Varnish and nginx on free ports and need none of them.
 
-# Tests that need a real part fail (rather than skip) when it is missing.
+# PostgreSQL: the store for several replicas. Tests create a database of
+# their own on the server PURGEHOOK_TEST_POSTGRES names; without one set,
+# use (and if need be install and start) the local server.
+if [ -z "${PURGEHOOK_TEST_POSTGRES:-}" ]; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    echo "installing postgresql"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  fi
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    for v in $(ls /etc/postgresql); do
+      $sudo pg_ctlcluster --skip-systemctl-redirect "$v" main start || true
+    done
+    for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  fi
+  if psql "postgresql://postgres@127.0.0.1:5432/postgres" -tAc 'select 1' >/dev/null 2>&1; then
+    export PURGEHOOK_TEST_POSTGRES="postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+  else
+    # Debian's default authentication: peer on the local socket. A
+    # superuser role named after this user lets the tests create databases.
+    me="$(id -un)"
+    if [ "$me" = root ]; then
+      su postgres -c "createuser -s $me" 2>/dev/null || true
+    else
+      sudo -u postgres createuser -s "$me" 2>/dev/null || true
+    fi
+    export PURGEHOOK_TEST_POSTGRES="postgres://$me@/postgres?host=/var/run/postgresql"
+  fi
+fi
+
+# Tests that need a real part (Varnish, nginx, PostgreSQL) fail rather than
+# skip when it is missing.
 export CI="${CI:-true}"
 
 go vet ./...

@@ -35,7 +35,7 @@ type DeliveryInsertParams struct {
 // row id, or inserted=false (and the existing id) when the same (source,
 // delivery id) was accepted before: a redelivery.
 func (s *Store) DeliveryInsert(ctx context.Context, q Querier, p DeliveryInsertParams) (id int64, inserted bool, err error) {
-	res, err := q.ExecContext(ctx, `INSERT INTO ph_delivery (source, delivery_id, received_at, remote, body_sha256, n_changes)
+	res, err := s.w(q).ExecContext(ctx, `INSERT INTO ph_delivery (source, delivery_id, received_at, remote, body_sha256, n_changes)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING`,
 		p.Source, p.DeliveryID, ms(s.now()), p.Remote, p.BodySHA256, len(p.Changes))
 	if err != nil {
@@ -45,7 +45,7 @@ func (s *Store) DeliveryInsert(ctx context.Context, q Querier, p DeliveryInsertP
 	if err != nil {
 		return 0, false, err
 	}
-	if err := q.QueryRowContext(ctx, `SELECT id FROM ph_delivery WHERE source = ? AND delivery_id = ?`, p.Source, p.DeliveryID).Scan(&id); err != nil {
+	if err := s.w(q).QueryRowContext(ctx, `SELECT id FROM ph_delivery WHERE source = ? AND delivery_id = ?`, p.Source, p.DeliveryID).Scan(&id); err != nil {
 		return 0, false, fmt.Errorf("store: insert delivery: %w", err)
 	}
 	if n == 0 {
@@ -57,7 +57,7 @@ func (s *Store) DeliveryInsert(ctx context.Context, q Querier, p DeliveryInsertP
 		if err != nil {
 			return 0, false, err
 		}
-		if _, err := q.ExecContext(ctx, `INSERT INTO ph_change (delivery, seq, data) VALUES (?, ?, ?)`, id, i, string(data)); err != nil {
+		if _, err := s.w(q).ExecContext(ctx, `INSERT INTO ph_change (delivery, seq, data) VALUES (?, ?, ?)`, id, i, string(data)); err != nil {
 			return 0, false, fmt.Errorf("store: insert change: %w", err)
 		}
 	}
@@ -68,7 +68,7 @@ func (s *Store) DeliveryInsert(ctx context.Context, q Querier, p DeliveryInsertP
 func (s *Store) DeliveryGet(ctx context.Context, q Querier, id int64) (Delivery, error) {
 	var d Delivery
 	var at int64
-	err := q.QueryRowContext(ctx, `SELECT id, source, delivery_id, received_at, remote, body_sha256, n_changes, state FROM ph_delivery WHERE id = ?`, id).
+	err := s.w(q).QueryRowContext(ctx, `SELECT id, source, delivery_id, received_at, remote, body_sha256, n_changes, state FROM ph_delivery WHERE id = ?`, id).
 		Scan(&d.ID, &d.Source, &d.DeliveryID, &at, &d.Remote, &d.BodySHA256, &d.Changes, &d.State)
 	if err != nil {
 		return d, fmt.Errorf("store: delivery %d: %w", id, err)
@@ -79,7 +79,7 @@ func (s *Store) DeliveryGet(ctx context.Context, q Querier, id int64) (Delivery,
 
 // DeliveryList lists the newest deliveries first.
 func (s *Store) DeliveryList(ctx context.Context, q Querier, limit int) ([]Delivery, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, source, delivery_id, received_at, remote, body_sha256, n_changes, state FROM ph_delivery ORDER BY id DESC LIMIT ?`, limit)
+	rows, err := s.w(q).QueryContext(ctx, `SELECT id, source, delivery_id, received_at, remote, body_sha256, n_changes, state FROM ph_delivery ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list deliveries: %w", err)
 	}
@@ -100,19 +100,19 @@ func (s *Store) DeliveryList(ctx context.Context, q Querier, limit int) ([]Deliv
 // DeliveryCount counts journaled deliveries.
 func (s *Store) DeliveryCount(ctx context.Context, q Querier) (int, error) {
 	var n int
-	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_delivery`).Scan(&n)
+	err := s.w(q).QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_delivery`).Scan(&n)
 	return n, err
 }
 
 // DeliverySetState records how far a delivery got.
 func (s *Store) DeliverySetState(ctx context.Context, q Querier, id int64, state string) error {
-	_, err := q.ExecContext(ctx, `UPDATE ph_delivery SET state = ?, resolved_at = ? WHERE id = ?`, state, ms(s.now()), id)
+	_, err := s.w(q).ExecContext(ctx, `UPDATE ph_delivery SET state = ?, resolved_at = ? WHERE id = ?`, state, ms(s.now()), id)
 	return err
 }
 
 // ChangeList reads a delivery's changes in order.
 func (s *Store) ChangeList(ctx context.Context, q Querier, delivery int64) ([]change.Change, error) {
-	rows, err := q.QueryContext(ctx, `SELECT data FROM ph_change WHERE delivery = ? ORDER BY seq`, delivery)
+	rows, err := s.w(q).QueryContext(ctx, `SELECT data FROM ph_change WHERE delivery = ? ORDER BY seq`, delivery)
 	if err != nil {
 		return nil, fmt.Errorf("store: changes of %d: %w", delivery, err)
 	}
@@ -144,7 +144,7 @@ type Event struct {
 
 // EventAdd appends to the audit trail; delivery and batch may be 0.
 func (s *Store) EventAdd(ctx context.Context, q Querier, delivery, batch int64, kind, msg string) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO ph_event (at, delivery, batch, kind, message) VALUES (?, ?, ?, ?, ?)`,
+	_, err := s.w(q).ExecContext(ctx, `INSERT INTO ph_event (at, delivery, batch, kind, message) VALUES (?, ?, ?, ?, ?)`,
 		ms(s.now()), nullID(delivery), nullID(batch), kind, msg)
 	if err != nil {
 		return fmt.Errorf("store: event: %w", err)
@@ -166,7 +166,7 @@ func (s *Store) EventList(ctx context.Context, q Querier, delivery, batch int64,
 	}
 	query += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, limit)
-	rows, err := q.QueryContext(ctx, query, args...)
+	rows, err := s.w(q).QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: events: %w", err)
 	}

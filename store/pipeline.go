@@ -1,11 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/purgehook/purgehook/change"
@@ -25,7 +27,7 @@ func (s *Store) PendingInsert(ctx context.Context, q Querier, delivery int64, ta
 		if err != nil {
 			return err
 		}
-		if _, err := q.ExecContext(ctx, `INSERT INTO ph_pending (delivery, data, created_at) VALUES (?, ?, ?)`, delivery, string(data), now); err != nil {
+		if _, err := s.w(q).ExecContext(ctx, `INSERT INTO ph_pending (delivery, data, created_at) VALUES (?, ?, ?)`, delivery, string(data), now); err != nil {
 			return fmt.Errorf("store: pending: %w", err)
 		}
 	}
@@ -36,39 +38,43 @@ func (s *Store) PendingInsert(ctx context.Context, q Querier, delivery int64, ta
 // newest arrived.
 func (s *Store) PendingWindow(ctx context.Context, q Querier) (n int, oldest, newest time.Time, err error) {
 	var o, nw sql.NullInt64
-	err = q.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM ph_pending`).Scan(&n, &o, &nw)
+	err = s.w(q).QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM ph_pending`).Scan(&n, &o, &nw)
 	return n, fromMS(o), fromMS(nw), err
 }
 
-// PendingTake removes and returns every waiting target.
+// PendingTake removes and returns every waiting target, in one statement,
+// so that replicas flushing at once take disjoint sets and a target that
+// arrives meanwhile is either taken whole or left for the next batch.
 func (s *Store) PendingTake(ctx context.Context, q Querier) ([]PendingTarget, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, delivery, data FROM ph_pending ORDER BY id`)
+	rows, err := s.w(q).QueryContext(ctx, `DELETE FROM ph_pending RETURNING id, delivery, data`)
 	if err != nil {
 		return nil, fmt.Errorf("store: take pending: %w", err)
 	}
-	var out []PendingTarget
-	var maxID int64
-	for rows.Next() {
-		var id int64
-		var p PendingTarget
-		var data string
-		if err := rows.Scan(&id, &p.Delivery, &data); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(data), &p.Target); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		maxID = max(maxID, id)
-		out = append(out, p)
+	defer rows.Close()
+	type row struct {
+		id int64
+		p  PendingTarget
 	}
-	rows.Close()
+	var all []row
+	for rows.Next() {
+		var r row
+		var data string
+		if err := rows.Scan(&r.id, &r.p.Delivery, &data); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(data), &r.p.Target); err != nil {
+			return nil, err
+		}
+		all = append(all, r)
+	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if _, err := q.ExecContext(ctx, `DELETE FROM ph_pending WHERE id <= ?`, maxID); err != nil {
-		return nil, fmt.Errorf("store: take pending: %w", err)
+	// RETURNING promises no order; batches list targets as they arrived.
+	slices.SortFunc(all, func(a, b row) int { return cmp.Compare(a.id, b.id) })
+	out := make([]PendingTarget, len(all))
+	for i, r := range all {
+		out[i] = r.p
 	}
 	return out, nil
 }
@@ -76,7 +82,7 @@ func (s *Store) PendingTake(ctx context.Context, q Querier) ([]PendingTarget, er
 // StateGet reads a coordination value ("" when unset).
 func (s *Store) StateGet(ctx context.Context, q Querier, key string) (string, error) {
 	var v string
-	err := q.QueryRowContext(ctx, `SELECT value FROM ph_state WHERE key = ?`, key).Scan(&v)
+	err := s.w(q).QueryRowContext(ctx, `SELECT value FROM ph_state WHERE key = ?`, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -85,7 +91,7 @@ func (s *Store) StateGet(ctx context.Context, q Querier, key string) (string, er
 
 // StateSet writes a coordination value.
 func (s *Store) StateSet(ctx context.Context, q Querier, key, value string) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO ph_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	_, err := s.w(q).ExecContext(ctx, `INSERT INTO ph_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
 	return err
 }
 
@@ -108,20 +114,16 @@ type Batch struct {
 
 // BatchInsert creates a batch from taken targets.
 func (s *Store) BatchInsert(ctx context.Context, q Querier, targets []PendingTarget) (int64, error) {
-	res, err := q.ExecContext(ctx, `INSERT INTO ph_batch (created_at, state) VALUES (?, ?)`, ms(s.now()), BatchPurging)
-	if err != nil {
+	var id int64
+	if err := s.w(q).QueryRowContext(ctx, `INSERT INTO ph_batch (created_at, state) VALUES (?, ?) RETURNING id`, ms(s.now()), BatchPurging).Scan(&id); err != nil {
 		return 0, fmt.Errorf("store: batch: %w", err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return 0, err
 	}
 	for _, t := range targets {
 		data, err := json.Marshal(t.Target)
 		if err != nil {
 			return 0, err
 		}
-		if _, err := q.ExecContext(ctx, `INSERT INTO ph_batch_target (batch, delivery, data) VALUES (?, ?, ?)`, id, t.Delivery, string(data)); err != nil {
+		if _, err := s.w(q).ExecContext(ctx, `INSERT INTO ph_batch_target (batch, delivery, data) VALUES (?, ?, ?)`, id, t.Delivery, string(data)); err != nil {
 			return 0, fmt.Errorf("store: batch target: %w", err)
 		}
 	}
@@ -132,7 +134,7 @@ func (s *Store) BatchInsert(ctx context.Context, q Querier, targets []PendingTar
 func (s *Store) BatchGet(ctx context.Context, q Querier, id int64) (Batch, error) {
 	var b Batch
 	var at int64
-	err := q.QueryRowContext(ctx, `SELECT id, created_at, state, layer, error FROM ph_batch WHERE id = ?`, id).Scan(&b.ID, &at, &b.State, &b.Layer, &b.Error)
+	err := s.w(q).QueryRowContext(ctx, `SELECT id, created_at, state, layer, error FROM ph_batch WHERE id = ?`, id).Scan(&b.ID, &at, &b.State, &b.Layer, &b.Error)
 	b.CreatedAt = time.UnixMilli(at)
 	if err != nil {
 		return b, fmt.Errorf("store: batch %d: %w", id, err)
@@ -142,7 +144,7 @@ func (s *Store) BatchGet(ctx context.Context, q Querier, id int64) (Batch, error
 
 // BatchList lists the newest batches first.
 func (s *Store) BatchList(ctx context.Context, q Querier, limit int) ([]Batch, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, created_at, state, layer, error FROM ph_batch ORDER BY id DESC LIMIT ?`, limit)
+	rows, err := s.w(q).QueryContext(ctx, `SELECT id, created_at, state, layer, error FROM ph_batch ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +164,7 @@ func (s *Store) BatchList(ctx context.Context, q Querier, limit int) ([]Batch, e
 
 // BatchTargets reads a batch's targets with the deliveries they came from.
 func (s *Store) BatchTargets(ctx context.Context, q Querier, batch int64) ([]PendingTarget, error) {
-	rows, err := q.QueryContext(ctx, `SELECT delivery, data FROM ph_batch_target WHERE batch = ? ORDER BY id`, batch)
+	rows, err := s.w(q).QueryContext(ctx, `SELECT delivery, data FROM ph_batch_target WHERE batch = ? ORDER BY id`, batch)
 	if err != nil {
 		return nil, fmt.Errorf("store: batch targets: %w", err)
 	}
@@ -185,7 +187,7 @@ func (s *Store) BatchTargets(ctx context.Context, q Querier, batch int64) ([]Pen
 // DeliveryTargets returns the distinct targets a delivery was purged for,
 // across every batch that served it.
 func (s *Store) DeliveryTargets(ctx context.Context, q Querier, delivery int64) ([]change.Target, error) {
-	rows, err := q.QueryContext(ctx, `SELECT data FROM ph_batch_target WHERE delivery = ? GROUP BY data ORDER BY MIN(id)`, delivery)
+	rows, err := s.w(q).QueryContext(ctx, `SELECT data FROM ph_batch_target WHERE delivery = ? GROUP BY data ORDER BY MIN(id)`, delivery)
 	if err != nil {
 		return nil, fmt.Errorf("store: delivery targets: %w", err)
 	}
@@ -207,7 +209,7 @@ func (s *Store) DeliveryTargets(ctx context.Context, q Querier, delivery int64) 
 
 // BatchDeliveries lists the distinct deliveries a batch serves.
 func (s *Store) BatchDeliveries(ctx context.Context, q Querier, batch int64) ([]int64, error) {
-	rows, err := q.QueryContext(ctx, `SELECT DISTINCT delivery FROM ph_batch_target WHERE batch = ? ORDER BY delivery`, batch)
+	rows, err := s.w(q).QueryContext(ctx, `SELECT DISTINCT delivery FROM ph_batch_target WHERE batch = ? ORDER BY delivery`, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +232,7 @@ func (s *Store) BatchSet(ctx context.Context, q Querier, id int64, state string,
 	if state == BatchDone || state == BatchFailed {
 		done = ms(s.now())
 	}
-	_, err := q.ExecContext(ctx, `UPDATE ph_batch SET state = ?, layer = ?, error = ?, done_at = ? WHERE id = ?`, state, layer, msg, done, id)
+	_, err := s.w(q).ExecContext(ctx, `UPDATE ph_batch SET state = ?, layer = ?, error = ?, done_at = ? WHERE id = ?`, state, layer, msg, done, id)
 	if err != nil {
 		return fmt.Errorf("store: batch %d: %w", id, err)
 	}
@@ -274,21 +276,17 @@ func (s *Store) CallInsert(ctx context.Context, q Querier, c change.Call, reason
 	if nb > ms(s.now()) {
 		state = CallDeferred
 	}
-	res, err := q.ExecContext(ctx, `INSERT INTO ph_call (batch, provider, layer, kind, items, n_items, call_key, state, reason, not_before, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?)`,
-		c.Batch, c.Provider, int(c.Layer), string(c.Kind), string(items), len(c.Items), state, reason, nb, ms(s.now()))
+	err = s.w(q).QueryRowContext(ctx, `INSERT INTO ph_call (batch, provider, layer, kind, items, n_items, call_key, state, reason, not_before, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?) RETURNING id`,
+		c.Batch, c.Provider, int(c.Layer), string(c.Kind), string(items), len(c.Items), state, reason, nb, ms(s.now())).Scan(&c.ID)
 	if err != nil {
 		return c, fmt.Errorf("store: insert call: %w", err)
-	}
-	c.ID, err = res.LastInsertId()
-	if err != nil {
-		return c, err
 	}
 	if c.Key == "" {
 		// Stable across retries of this call, unique across calls.
 		c.Key = fmt.Sprintf("purgehook-%d-%d", c.Batch, c.ID)
 	}
-	if _, err := q.ExecContext(ctx, `UPDATE ph_call SET call_key = ? WHERE id = ?`, c.Key, c.ID); err != nil {
+	if _, err := s.w(q).ExecContext(ctx, `UPDATE ph_call SET call_key = ? WHERE id = ?`, c.Key, c.ID); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -318,7 +316,7 @@ func scanCall(sc interface{ Scan(...any) error }) (CallRow, error) {
 
 // CallGet reads a call.
 func (s *Store) CallGet(ctx context.Context, q Querier, id int64) (CallRow, error) {
-	r, err := scanCall(q.QueryRowContext(ctx, `SELECT `+callCols+` FROM ph_call WHERE id = ?`, id))
+	r, err := scanCall(s.w(q).QueryRowContext(ctx, `SELECT `+callCols+` FROM ph_call WHERE id = ?`, id))
 	if err != nil {
 		return r, fmt.Errorf("store: call %d: %w", id, err)
 	}
@@ -337,7 +335,7 @@ func (s *Store) CallList(ctx context.Context, q Querier, batch int64, limit int)
 	}
 	query += ` LIMIT ?`
 	args = append(args, limit)
-	rows, err := q.QueryContext(ctx, query, args...)
+	rows, err := s.w(q).QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -373,7 +371,7 @@ func (s *Store) CallUpdate(ctx context.Context, q Querier, p CallUpdateParams) e
 	if p.Attempted {
 		inc = 1
 	}
-	_, err := q.ExecContext(ctx, `UPDATE ph_call SET state = ?, ref = CASE WHEN ? = '' THEN ref ELSE ? END, error = ?, attempts = attempts + ?, done_at = ? WHERE id = ?`,
+	_, err := s.w(q).ExecContext(ctx, `UPDATE ph_call SET state = ?, ref = CASE WHEN ? = '' THEN ref ELSE ? END, error = ?, attempts = attempts + ?, done_at = ? WHERE id = ?`,
 		p.State, p.Ref, p.Ref, p.Error, inc, done, p.ID)
 	if err != nil {
 		return fmt.Errorf("store: call %d: %w", p.ID, err)
@@ -384,14 +382,14 @@ func (s *Store) CallUpdate(ctx context.Context, q Querier, p CallUpdateParams) e
 // CallsOpen counts a batch layer's calls that have not finished.
 func (s *Store) CallsOpen(ctx context.Context, q Querier, batch int64, layer change.Layer) (int, error) {
 	var n int
-	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_call WHERE batch = ? AND layer = ? AND state IN (?, ?, ?)`,
+	err := s.w(q).QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_call WHERE batch = ? AND layer = ? AND state IN (?, ?, ?)`,
 		batch, int(layer), CallPending, CallWaiting, CallDeferred).Scan(&n)
 	return n, err
 }
 
 // CallStats counts calls by provider and state (for status and metrics).
 func (s *Store) CallStats(ctx context.Context, q Querier) (map[string]map[string]int, error) {
-	rows, err := q.QueryContext(ctx, `SELECT provider, state, COUNT(*) FROM ph_call GROUP BY provider, state`)
+	rows, err := s.w(q).QueryContext(ctx, `SELECT provider, state, COUNT(*) FROM ph_call GROUP BY provider, state`)
 	if err != nil {
 		return nil, err
 	}
@@ -432,7 +430,7 @@ func (s *Store) Prune(ctx context.Context, q Querier, before time.Time) (int64, 
 		{`DELETE FROM ph_stream WHERE at < ?`, []any{t}},
 		{`DELETE FROM ph_budget WHERE day < ?`, []any{day}},
 	} {
-		res, err := q.ExecContext(ctx, st.query, st.args...)
+		res, err := s.w(q).ExecContext(ctx, st.query, st.args...)
 		if err != nil {
 			return total, fmt.Errorf("store: prune: %w", err)
 		}
@@ -454,7 +452,7 @@ func NextDay(t time.Time) time.Time {
 // BudgetSpent is how many calls a provider made (or has planned) in a day.
 func (s *Store) BudgetSpent(ctx context.Context, q Querier, provider, day string) (int, error) {
 	var n int
-	err := q.QueryRowContext(ctx, `SELECT spent FROM ph_budget WHERE provider = ? AND day = ?`, provider, day).Scan(&n)
+	err := s.w(q).QueryRowContext(ctx, `SELECT spent FROM ph_budget WHERE provider = ? AND day = ?`, provider, day).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -463,7 +461,7 @@ func (s *Store) BudgetSpent(ctx context.Context, q Querier, provider, day string
 
 // BudgetSpend charges n calls to a provider's day.
 func (s *Store) BudgetSpend(ctx context.Context, q Querier, provider, day string, n int) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO ph_budget (provider, day, spent) VALUES (?, ?, ?)
+	_, err := s.w(q).ExecContext(ctx, `INSERT INTO ph_budget (provider, day, spent) VALUES (?, ?, ?)
 		ON CONFLICT (provider, day) DO UPDATE SET spent = ph_budget.spent + excluded.spent`, provider, day, n)
 	if err != nil {
 		return fmt.Errorf("store: budget %s: %w", provider, err)
@@ -485,7 +483,7 @@ type Warm struct {
 // WarmInsert queues URLs to fetch after a batch.
 func (s *Store) WarmInsert(ctx context.Context, q Querier, batch int64, urls []string) error {
 	for _, u := range urls {
-		if _, err := q.ExecContext(ctx, `INSERT INTO ph_warm (batch, url) VALUES (?, ?)`, batch, u); err != nil {
+		if _, err := s.w(q).ExecContext(ctx, `INSERT INTO ph_warm (batch, url) VALUES (?, ?)`, batch, u); err != nil {
 			return fmt.Errorf("store: warm: %w", err)
 		}
 	}
@@ -503,7 +501,7 @@ func (s *Store) WarmList(ctx context.Context, q Querier, batch int64, state stri
 	}
 	query += ` ORDER BY id LIMIT ?`
 	args = append(args, limit)
-	rows, err := q.QueryContext(ctx, query, args...)
+	rows, err := s.w(q).QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -523,7 +521,7 @@ func (s *Store) WarmList(ctx context.Context, q Querier, batch int64, state stri
 
 // WarmRecord stores a fetch's outcome.
 func (s *Store) WarmRecord(ctx context.Context, q Querier, w Warm) error {
-	_, err := q.ExecContext(ctx, `UPDATE ph_warm SET state = ?, status = ?, error = ?, duration_ms = ?, done_at = ? WHERE id = ?`,
+	_, err := s.w(q).ExecContext(ctx, `UPDATE ph_warm SET state = ?, status = ?, error = ?, duration_ms = ?, done_at = ? WHERE id = ?`,
 		w.State, w.Status, w.Error, w.Duration.Milliseconds(), ms(s.now()), w.ID)
 	return err
 }

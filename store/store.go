@@ -5,9 +5,11 @@
 // so that a journal write and the job that will process it commit in one
 // transaction.
 //
-// SQLite (modernc.org/sqlite, pure Go) is the embedded default. Every method
-// takes a Querier so that callers can compose several writes, and a River
-// insert, into one transaction.
+// SQLite (modernc.org/sqlite, pure Go) is the embedded default, for one
+// process; PostgreSQL (pgx) is for several replicas sharing the work, the
+// budgets and the journal. Queries are written once, with ? placeholders,
+// and rebound for PostgreSQL. Every method takes a Querier so that callers
+// can compose several writes, and a River insert, into one transaction.
 package store
 
 import (
@@ -26,7 +28,9 @@ import (
 	"strings"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // the PostgreSQL driver
 	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
@@ -51,14 +55,48 @@ type Store struct {
 	lock   *os.File
 }
 
+// Drivers.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
 // Open opens (creating if needed) the database and runs purgehook's and
 // River's migrations.
 func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 	switch driver {
-	case "sqlite":
-	default:
-		return nil, fmt.Errorf("store: driver %q is not available in this build (want sqlite)", driver)
+	case SQLite:
+		return openSQLite(ctx, dsn)
+	case Postgres:
+		return openPostgres(ctx, dsn)
 	}
+	return nil, fmt.Errorf("store: unknown driver %q (want sqlite or postgres)", driver)
+}
+
+func openPostgres(ctx context.Context, dsn string) (*Store, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(20)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		// pgx's errors name host and user, never the password.
+		return nil, fmt.Errorf("store: connect to postgres: %w", err)
+	}
+	s := &Store{DB: db, Driver: Postgres, now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func openSQLite(ctx context.Context, dsn string) (*Store, error) {
+	driver := SQLite
 	var lock *os.File
 	if path := sqlitePath(dsn); path != "" {
 		var err error
@@ -86,6 +124,83 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// RiverDriver is the River driver for this database.
+func (s *Store) RiverDriver() riverdriver.Driver[*sql.Tx] {
+	if s.Driver == Postgres {
+		return riverdatabasesql.New(s.DB)
+	}
+	return riversqlite.New(s.DB)
+}
+
+// w adapts a Querier to the database's placeholders.
+func (s *Store) w(q Querier) Querier {
+	if s.Driver == Postgres {
+		return pgQuerier{q}
+	}
+	return q
+}
+
+// pgQuerier rewrites ? placeholders as $1, $2, … for PostgreSQL. Our
+// queries never contain ? otherwise (no string literals with one, no JSON
+// operators), which the store's tests check by running on both drivers.
+type pgQuerier struct{ q Querier }
+
+func (p pgQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return p.q.ExecContext(ctx, rebind(query), args...)
+}
+
+func (p pgQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return p.q.QueryContext(ctx, rebind(query), args...)
+}
+
+func (p pgQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return p.q.QueryRowContext(ctx, rebind(query), args...)
+}
+
+func rebind(query string) string {
+	if !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// BatchLock serialises the transactions that finish a batch's calls, so
+// that when two replicas finish the last two calls of a layer at once,
+// one of them sees the other's and moves the batch on. SQLite's write
+// transactions are already exclusive.
+func (s *Store) BatchLock(ctx context.Context, tx *sql.Tx, batch int64) error {
+	if s.Driver != Postgres {
+		return nil
+	}
+	var id int64
+	if err := s.w(tx).QueryRowContext(ctx, `SELECT id FROM ph_batch WHERE id = ? FOR UPDATE`, batch).Scan(&id); err != nil {
+		return fmt.Errorf("store: lock batch %d: %w", batch, err)
+	}
+	return nil
+}
+
+// BudgetLock serialises planning against one provider's budget across
+// replicas for the rest of the transaction.
+func (s *Store) BudgetLock(ctx context.Context, tx *sql.Tx, provider string) error {
+	if s.Driver != Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "purgehook-budget:"+provider); err != nil {
+		return fmt.Errorf("store: lock budget %s: %w", provider, err)
+	}
+	return nil
 }
 
 // sqlitePath is the file behind a DSN, or "" for an in-memory database.
@@ -158,7 +273,31 @@ func (s *Store) SetClock(now func() time.Time) { s.now = now }
 func (s *Store) Now() time.Time { return s.now() }
 
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.DB.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS ph_migration (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+	if s.Driver == Postgres {
+		// Replicas starting together take turns; the lock is on one
+		// connection, so the migration runs on it too.
+		conn, err := s.DB.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext('purgehook-migrate'))`); err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('purgehook-migrate'))`)
+		return s.migrateOn(ctx, conn)
+	}
+	return s.migrateOn(ctx, s.DB)
+}
+
+// execer is a *sql.DB or a *sql.Conn.
+type execer interface {
+	Querier
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+func (s *Store) migrateOn(ctx context.Context, db execer) error {
+	if _, err := s.w(db).ExecContext(ctx, `CREATE TABLE IF NOT EXISTS ph_migration (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
 	dir := "migrations/" + s.Driver
@@ -177,7 +316,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("store: migration %s: bad name", name)
 		}
 		var n int
-		if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_migration WHERE version = ?`, v).Scan(&n); err != nil {
+		if err := s.w(db).QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_migration WHERE version = ?`, v).Scan(&n); err != nil {
 			return fmt.Errorf("store: migrate: %w", err)
 		}
 		if n > 0 {
@@ -187,15 +326,15 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		tx, err := s.DB.BeginTx(ctx, nil)
+		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		if _, err := s.w(tx).ExecContext(ctx, string(body)); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("store: migration %s: %w", name, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO ph_migration (version, applied_at) VALUES (?, ?)`, v, s.now().UnixMilli()); err != nil {
+		if _, err := s.w(tx).ExecContext(ctx, `INSERT INTO ph_migration (version, applied_at) VALUES (?, ?)`, v, s.now().UnixMilli()); err != nil {
 			tx.Rollback()
 			return err
 		}
@@ -203,7 +342,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			return err
 		}
 	}
-	m, err := rivermigrate.New(riversqlite.New(s.DB), nil)
+	m, err := rivermigrate.New(s.RiverDriver(), nil)
 	if err != nil {
 		return fmt.Errorf("store: river migrations: %w", err)
 	}
@@ -216,7 +355,7 @@ func (s *Store) migrate(ctx context.Context) error {
 // Ready reports whether the database answers and is migrated.
 func (s *Store) Ready(ctx context.Context) error {
 	var n int
-	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_migration`).Scan(&n); err != nil {
+	if err := s.w(s.DB).QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_migration`).Scan(&n); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	if n == 0 {

@@ -26,23 +26,26 @@ var (
 // StreamLog returns the store's stream log.
 func (s *Store) StreamLog(keep time.Duration) *StreamLog { return &StreamLog{s: s, Keep: keep} }
 
-// Append stores an event. Appends are serialised by the database (SQLite
-// has one writer), so ids become visible in increasing order.
+// Append stores an event. Appends are serialised (SQLite has one writer;
+// on PostgreSQL a transaction lock), so ids become visible in increasing
+// order and a follower never skips an id that commits late.
 func (l *StreamLog) Append(ctx context.Context, body []byte) (int64, error) {
 	var id int64
 	err := l.s.InTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO ph_stream (at, body) VALUES (?, ?)`, ms(l.s.now()), string(body))
-		if err != nil {
-			return err
+		if l.s.Driver == Postgres {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('purgehook-stream'))`); err != nil {
+				return err
+			}
 		}
-		id, err = res.LastInsertId()
-		if err != nil {
+		q := l.s.w(tx)
+		if err := q.QueryRowContext(ctx, `INSERT INTO ph_stream (at, body) VALUES (?, ?) RETURNING id`, ms(l.s.now()), string(body)).Scan(&id); err != nil {
 			return err
 		}
 		if l.Keep > 0 {
-			_, err = tx.ExecContext(ctx, `DELETE FROM ph_stream WHERE at < ?`, ms(l.s.now().Add(-l.Keep)))
+			_, err := q.ExecContext(ctx, `DELETE FROM ph_stream WHERE at < ?`, ms(l.s.now().Add(-l.Keep)))
+			return err
 		}
-		return err
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: stream append: %w", err)
@@ -54,7 +57,7 @@ func (l *StreamLog) Append(ctx context.Context, body []byte) (int64, error) {
 func (l *StreamLog) Since(ctx context.Context, afterID int64, limit int) ([]stream.Event, error) {
 	var oldest sql.NullInt64
 	var next int64
-	if err := l.s.DB.QueryRowContext(ctx, `SELECT MIN(id), COALESCE(MAX(id), 0) + 1 FROM ph_stream`).Scan(&oldest, &next); err != nil {
+	if err := l.s.w(l.s.DB).QueryRowContext(ctx, `SELECT MIN(id), COALESCE(MAX(id), 0) + 1 FROM ph_stream`).Scan(&oldest, &next); err != nil {
 		return nil, fmt.Errorf("store: stream: %w", err)
 	}
 	// Events between afterID and the oldest kept were deleted: the client
@@ -65,7 +68,7 @@ func (l *StreamLog) Since(ctx context.Context, afterID int64, limit int) ([]stre
 	if !oldest.Valid && afterID+1 < l.seqNext(ctx, next) {
 		return nil, &stream.TruncatedError{Oldest: l.seqNext(ctx, next)}
 	}
-	rows, err := l.s.DB.QueryContext(ctx, `SELECT id, body FROM ph_stream WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
+	rows, err := l.s.w(l.s.DB).QueryContext(ctx, `SELECT id, body FROM ph_stream WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: stream: %w", err)
 	}
@@ -83,19 +86,24 @@ func (l *StreamLog) Since(ctx context.Context, afterID int64, limit int) ([]stre
 	return out, rows.Err()
 }
 
-// seqNext is the next id SQLite will assign, which survives deletes.
+// seqNext is the next id the database will assign, which survives
+// deletes.
 func (l *StreamLog) seqNext(ctx context.Context, fallback int64) int64 {
-	var seq int64
-	if err := l.s.DB.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'ph_stream'`).Scan(&seq); err != nil {
+	query := `SELECT seq + 1 FROM sqlite_sequence WHERE name = 'ph_stream'`
+	if l.s.Driver == Postgres {
+		query = `SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM ph_stream_id_seq`
+	}
+	var next int64
+	if err := l.s.DB.QueryRowContext(ctx, query).Scan(&next); err != nil {
 		return fallback
 	}
-	return seq + 1
+	return next
 }
 
 // LatestID is the newest event's id (0 when there is none yet).
 func (l *StreamLog) LatestID(ctx context.Context) (int64, error) {
 	var id int64
-	err := l.s.DB.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM ph_stream`).Scan(&id)
+	err := l.s.w(l.s.DB).QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM ph_stream`).Scan(&id)
 	if err == nil && id == 0 {
 		id = l.seqNext(ctx, 1) - 1
 	}
