@@ -98,21 +98,24 @@ type Cache[K comparable, V any] struct {
 }
 
 type entry[K comparable, V any] struct {
-	key   K
-	value V
-	deps  []string
-	// links[i] is where the entry sits in the node of deps[i].
-	links   []link[K, V]
+	// The fields a hit reads come first, so that a hit touches one cache
+	// line when V is small.
 	expires int64 // on the cache's clock; 0: never
-	size    int64
-	stripe  uint8
+	// dead is set, with c.mu held, when an invalidation drops the entry;
+	// hits check it, so the entry is gone before it is unlinked.
+	dead atomicFlag
 	// visited is set by hits (without c.mu) and cleared by the eviction
 	// hand. It is read before it is written so that repeated hits on a hot
 	// entry do not keep writing its cache line.
 	visited atomicFlag
-	// dead is set, with c.mu held, when an invalidation drops the entry;
-	// hits check it, so the entry is gone before it is unlinked.
-	dead       atomicFlag
+	stripe  uint8
+	value   V
+
+	key  K
+	deps []string
+	// links[i] is where the entry sits in the node of deps[i].
+	links      []link[K, V]
+	size       int64
 	unlinked   bool // guarded by c.mu
 	prev, next *entry[K, V]
 }
