@@ -233,6 +233,14 @@ type AcceptParams = store.DeliveryInsertParams
 // returns the delivery's row id and whether it was new; a redelivery of an
 // accepted (source, delivery id) changes nothing.
 func (p *Pipeline) Accept(ctx context.Context, a AcceptParams) (int64, bool, error) {
+	// A redelivery is answered from a read, without taking the write lock
+	// (CMSs retry in bursts when purgehook was slow to answer); the insert
+	// below still settles a race between two deliveries of the same id.
+	if id, ok, err := p.st.DeliveryFind(ctx, p.st.DB, a.Source, a.DeliveryID); err != nil {
+		return 0, false, fmt.Errorf("journal: %w", err)
+	} else if ok {
+		return id, false, nil
+	}
 	var id int64
 	var inserted bool
 	err := p.st.InTx(ctx, func(tx *sql.Tx) error {

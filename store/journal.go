@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -60,6 +61,19 @@ func (s *Store) DeliveryInsert(ctx context.Context, q Querier, p DeliveryInsertP
 		if _, err := s.w(q).ExecContext(ctx, `INSERT INTO ph_change (delivery, seq, data) VALUES (?, ?, ?)`, id, i, string(data)); err != nil {
 			return 0, false, fmt.Errorf("store: insert change: %w", err)
 		}
+	}
+	return id, true, nil
+}
+
+// DeliveryFind looks a delivery up by its source and delivery id.
+func (s *Store) DeliveryFind(ctx context.Context, q Querier, source, deliveryID string) (int64, bool, error) {
+	var id int64
+	err := s.w(q).QueryRowContext(ctx, `SELECT id FROM ph_delivery WHERE source = ? AND delivery_id = ?`, source, deliveryID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("store: find delivery: %w", err)
 	}
 	return id, true, nil
 }
