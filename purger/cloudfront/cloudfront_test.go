@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -368,7 +367,7 @@ func TestCompletion(t *testing.T) {
 	})
 	t.Run("on the clock", func(t *testing.T) {
 		t.Parallel()
-		clk := &clock{now: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)}
+		clk := purgertest.NewClock(time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC))
 		o := fakeOptions()
 		o.CompleteAfter, o.Now = 90*time.Second, clk.Now
 		fake := cloudfronttest.NewServer(t, o)
@@ -398,23 +397,6 @@ func TestCompletion(t *testing.T) {
 			t.Errorf("got %v, want a permanent 404 NoSuchInvalidation", err)
 		}
 	})
-}
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 func TestErrors(t *testing.T) {

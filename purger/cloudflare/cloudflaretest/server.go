@@ -88,15 +88,17 @@ type Call struct {
 
 // Server is the fake.
 type Server struct {
+	// Tally gives Requests (refused ones included), MaxItems (the most
+	// items seen in one request) and FailNext, which queues: several calls
+	// fail the next several requests in order.
+	purgertest.Tally
+
 	opts    Options
 	srv     *httptest.Server
 	schemas *Schemas
 
 	mu         sync.Mutex
 	calls      []Call
-	requests   int
-	maxItems   int
-	fail       []purgertest.Failure
 	retryAfter time.Duration
 	stalls     chan struct{}
 }
@@ -124,7 +126,7 @@ func NewServer(t testing.TB, o Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{opts: o, schemas: sch, retryAfter: o.RetryAfter, stalls: make(chan struct{})}
+	s := &Server{Tally: purgertest.Tally{Queue: true}, opts: o, schemas: sch, retryAfter: o.RetryAfter, stalls: make(chan struct{})}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(func() {
 		close(s.stalls)
@@ -159,28 +161,6 @@ func (s *Server) Accepted() []Call {
 		}
 	}
 	return out
-}
-
-// Requests counts every request, refused ones included.
-func (s *Server) Requests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests
-}
-
-// MaxItems is the most items seen in one request.
-func (s *Server) MaxItems() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.maxItems
-}
-
-// FailNext queues a failure for the next request that has none queued
-// before it: several calls fail the next several requests in order.
-func (s *Server) FailNext(f purgertest.Failure) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fail = append(s.fail, f)
 }
 
 // SetRetryAfter changes the wait announced with RateLimited; 0 sends the
@@ -265,12 +245,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.calls = append(s.calls, *c)
 		s.mu.Unlock()
 	}()
+	fail := s.Begin()
 	s.mu.Lock()
-	s.requests++
-	var fail purgertest.Failure
-	if len(s.fail) > 0 {
-		fail, s.fail = s.fail[0], s.fail[1:]
-	}
 	retryAfter := s.retryAfter
 	s.mu.Unlock()
 
@@ -309,9 +285,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	c.Body = raw
 	n, verr := s.parse(raw, c)
-	s.mu.Lock()
-	s.maxItems = max(s.maxItems, n)
-	s.mu.Unlock()
+	s.Saw(n)
 
 	switch fail {
 	case purgertest.RateLimited:

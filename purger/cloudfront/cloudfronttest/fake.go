@@ -103,17 +103,18 @@ func (inv *Invalidation) wildcards() (paths, wildcards int) {
 
 // Fake is the fake API. Use NewServer, or serve it yourself.
 type Fake struct {
+	// Tally gives Requests, MaxItems (the most paths one
+	// CreateInvalidation carried) and FailNext.
+	purgertest.Tally
+
 	opts Options
 	// URL is the base URL of the server started by NewServer.
 	URL string
 
-	mu       sync.Mutex
-	invs     []*Invalidation
-	requests int
-	creates  int
-	maxItems int
-	failNext purgertest.Failure
-	signer   *v4.Signer
+	mu      sync.Mutex
+	invs    []*Invalidation
+	creates int
+	signer  *v4.Signer
 }
 
 var _ purgertest.Fake = (*Fake)(nil)
@@ -180,27 +181,6 @@ func (f *Fake) Creates() int {
 	return f.creates
 }
 
-// Requests counts every request, refused ones too.
-func (f *Fake) Requests() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.requests
-}
-
-// MaxItems is the most paths one CreateInvalidation carried.
-func (f *Fake) MaxItems() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.maxItems
-}
-
-// FailNext makes the next request fail.
-func (f *Fake) FailNext(x purgertest.Failure) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.failNext = x
-}
-
 // RetryAfter is Options.RetryAfter.
 func (f *Fake) RetryAfter() time.Duration { return f.opts.RetryAfter }
 
@@ -214,11 +194,7 @@ var (
 
 // ServeHTTP implements the API.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	f.requests++
-	fail := f.failNext
-	f.failNext = 0
-	f.mu.Unlock()
+	fail := f.Begin()
 
 	body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
 	if err != nil {
@@ -351,7 +327,7 @@ func (f *Fake) create(w http.ResponseWriter, r *http.Request, dist string, body 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.creates++
-	f.maxItems = max(f.maxItems, len(paths))
+	f.Saw(len(paths))
 	if *in.Paths.Quantity != len(paths) {
 		writeError(w, http.StatusBadRequest, "Sender", "InconsistentQuantities", "The value of Quantity and the size of Items don't match.")
 		return
