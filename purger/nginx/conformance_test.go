@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,12 +40,11 @@ const (
 
 type faultProxy struct {
 	*httptest.Server
+	// Tally counts requests; its MaxItems is 1 once there was one, since
+	// ngx_cache_purge takes one URL per request.
+	purgertest.Tally
 	ng *nginxtest.Nginx
 	t  *testing.T
-
-	mu       sync.Mutex
-	requests int
-	next     purgertest.Failure
 }
 
 var _ purgertest.Fake = (*faultProxy)(nil)
@@ -87,11 +85,8 @@ server {
 }
 
 func (f *faultProxy) serve(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	f.requests++
-	fail := f.next
-	f.next = 0
-	f.mu.Unlock()
+	fail := f.Begin()
+	f.Saw(1)
 	port := cOK
 	switch fail {
 	case purgertest.Stall:
@@ -111,20 +106,7 @@ func (f *faultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	}}).ServeHTTP(w, r)
 }
 
-func (f *faultProxy) Requests() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.requests
-}
-
-// MaxItems is 1: ngx_cache_purge takes one URL per request.
-func (f *faultProxy) MaxItems() int {
-	if f.Requests() > 0 {
-		return 1
-	}
-	return 0
-}
-
+// FailNext is the Tally's, after priming the limited listener for RateLimited.
 func (f *faultProxy) FailNext(x purgertest.Failure) {
 	if x == purgertest.RateLimited {
 		// Spend the listener's one request a minute, so that the next is
@@ -136,9 +118,7 @@ func (f *faultProxy) FailNext(x purgertest.Failure) {
 		}
 		resp.Body.Close()
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.next = x
+	f.Tally.FailNext(x)
 }
 
 func (f *faultProxy) RetryAfter() time.Duration  { return limitedRetryAfter }

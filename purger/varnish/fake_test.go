@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,15 +21,12 @@ import (
 // vcl_synth sets it on every synthetic response, the 200s too); the 429 is
 // what vmod_vsthrottle (varnish-modules) would be used to send.
 type fakeVarnish struct {
+	purgertest.Tally
+
 	srv     *httptest.Server
 	maxTags int
 	xkey    string
-
-	mu       sync.Mutex
-	requests int
-	maxItems int
-	fail     purgertest.Failure
-	stall    chan struct{}
+	stall   chan struct{}
 }
 
 func newFakeVarnish(t *testing.T, maxTags int) *fakeVarnish {
@@ -71,16 +67,12 @@ func synth(w http.ResponseWriter, status int, reason string) {
 }
 
 func (f *fakeVarnish) serve(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	f.requests++
-	fail := f.fail
-	f.fail = 0
+	fail := f.Begin()
 	items := 1
 	if v := r.Header.Get(f.xkey); v != "" {
 		items = len(strings.Fields(v))
 	}
-	f.maxItems = max(f.maxItems, items)
-	f.mu.Unlock()
+	f.Saw(items)
 
 	switch fail {
 	case purgertest.RateLimited:
@@ -120,24 +112,6 @@ func (f *fakeVarnish) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		synth(w, http.StatusMethodNotAllowed, "Method not allowed")
 	}
-}
-
-func (f *fakeVarnish) Requests() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.requests
-}
-
-func (f *fakeVarnish) MaxItems() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.maxItems
-}
-
-func (f *fakeVarnish) FailNext(x purgertest.Failure) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.fail = x
 }
 
 func (f *fakeVarnish) RetryAfter() time.Duration  { return 7 * time.Second }
