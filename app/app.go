@@ -273,6 +273,9 @@ func Endpoints(cfg *config.Config) ([]ingest.Endpoint, error) {
 			return nil, fmt.Errorf("sources[%d] (%s): %w", i, sc.Name, err)
 		}
 		e := ingest.Endpoint{Name: sc.Name, Source: src, MaxBody: int64(sc.MaxBody)}
+		if sc.DedupeWindow != nil {
+			e.HashDedupe = *sc.DedupeWindow
+		}
 		for _, a := range sc.AllowIPs {
 			n, err := config.ParseCIDR(a)
 			if err != nil {

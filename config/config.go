@@ -27,6 +27,7 @@ const (
 	DefaultReplayWindow   = 5 * time.Minute
 	DefaultProviderTimout = 30 * time.Second
 	DefaultRetention      = 30 * 24 * time.Hour
+	DefaultDedupeWindow   = 5 * time.Minute
 )
 
 // Config is the whole file.
@@ -116,6 +117,11 @@ type Source struct {
 	// ReplayWindow bounds the age of signed timestamps (default 5m; 0
 	// disables the check).
 	ReplayWindow *time.Duration `yaml:"replay_window"`
+	// DedupeWindow is how long a body's hash marks a redelivery for CMSs
+	// that send no delivery id (default 5m; 0: forever). Two real events
+	// can have the same body (unpublish, publish, unpublish again), so a
+	// hash should not shadow a later event for long.
+	DedupeWindow *time.Duration `yaml:"dedupe_window"`
 	// DeliverySlots lists the Kontent.ai delivery slots that purge (default
 	// [published]).
 	DeliverySlots []string `yaml:"delivery_slots"`

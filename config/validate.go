@@ -73,6 +73,10 @@ func (c *Config) SetDefaults() {
 			d := DefaultReplayWindow
 			s.ReplayWindow = &d
 		}
+		if s.DedupeWindow == nil {
+			d := DefaultDedupeWindow
+			s.DedupeWindow = &d
+		}
 		if s.Site == "" && len(c.Sites) == 1 {
 			s.Site = c.Sites[0].Name
 		}
@@ -226,6 +230,9 @@ func (c *Config) Validate() Problems {
 		}
 		if s.MaxBody < 0 {
 			add(path+".max_body", "must not be negative")
+		}
+		if s.DedupeWindow != nil && *s.DedupeWindow < 0 {
+			add(path+".dedupe_window", "must not be negative (0: a body hash dedupes forever)")
 		}
 		if s.ReplayWindow != nil && *s.ReplayWindow < 0 {
 			add(path+".replay_window", "must not be negative (0 disables the check)")

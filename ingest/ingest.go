@@ -31,11 +31,14 @@ type Endpoint struct {
 	MaxBody int64
 	// Allow, when non-empty, lists the networks that may call.
 	Allow []*net.IPNet
+	// HashDedupe bounds how long a body hash (the delivery id of CMSs that
+	// send none) marks a redelivery; 0 means forever.
+	HashDedupe time.Duration
 }
 
 // Journal durably records an accepted delivery (pipeline.Pipeline).
 type Journal interface {
-	Accept(ctx context.Context, p store.DeliveryInsertParams) (id int64, inserted bool, err error)
+	Accept(ctx context.Context, p store.DeliveryInsertParams) (id int64, deliveryID string, inserted bool, err error)
 }
 
 // Handler serves POST /hooks/{source}.
@@ -126,19 +129,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if d, ok := e.Source.(source.DeliveryIDer); ok {
 		id = d.DeliveryID(r.Header, body)
 	}
+	var dedupeWithin time.Duration
 	if id == "" {
 		id = source.BodyHash(body)
+		dedupeWithin = e.HashDedupe
 	}
 	for i := range changes {
 		changes[i].Source = name
 		changes[i].Delivery = id
 	}
-	_, inserted, err := h.journal.Accept(r.Context(), store.DeliveryInsertParams{
-		Source:     name,
-		DeliveryID: id,
-		Remote:     r.RemoteAddr,
-		BodySHA256: source.BodyHash(body),
-		Changes:    changes,
+	_, id, inserted, err := h.journal.Accept(r.Context(), store.DeliveryInsertParams{
+		Source:       name,
+		DeliveryID:   id,
+		Remote:       r.RemoteAddr,
+		BodySHA256:   source.BodyHash(body),
+		Changes:      changes,
+		DedupeWithin: dedupeWithin,
 	})
 	if err != nil {
 		// Not durable, so not acknowledged: the CMS will retry.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -40,7 +41,7 @@ func newEnv(t *testing.T, allow []string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := ingest.Endpoint{Name: "cms", Source: generic.New(source.Options{Name: "cms", Secrets: []string{secret}}), MaxBody: 4096}
+	e := ingest.Endpoint{Name: "cms", Source: generic.New(source.Options{Name: "cms", Secrets: []string{secret}}), MaxBody: 4096, HashDedupe: 5 * time.Minute}
 	for _, a := range allow {
 		n, _ := config.ParseCIDR(a)
 		e.Allow = append(e.Allow, n)
@@ -113,6 +114,36 @@ func TestAcceptAndRedelivery(t *testing.T) {
 	status, m = e.post(t, "/hooks/cms", good, h)
 	if status != http.StatusAccepted || m["delivery"] != "evt-1" {
 		t.Fatalf("with id: status %d body %v", status, m)
+	}
+}
+
+func TestBodyHashDedupesWithinItsWindow(t *testing.T) {
+	e := newEnv(t, nil)
+	now := time.Now()
+	e.st.SetClock(func() time.Time { return now })
+	if status, _ := e.post(t, "/hooks/cms", good, sig(good)); status != http.StatusAccepted {
+		t.Fatal(status)
+	}
+	now = now.Add(4 * time.Minute)
+	if status, m := e.post(t, "/hooks/cms", good, sig(good)); status != http.StatusOK || m["duplicate"] != true {
+		t.Fatalf("a retry within the window: %d %v", status, m)
+	}
+	// The same body ten minutes later is a new event (say, the same
+	// unpublish after a publish in between): it must purge again.
+	now = now.Add(6 * time.Minute)
+	status, m := e.post(t, "/hooks/cms", good, sig(good))
+	if status != http.StatusAccepted || !strings.HasPrefix(m["delivery"].(string), source.BodyHash([]byte(good))+"@") {
+		t.Fatalf("the same body later: %d %v", status, m)
+	}
+	if n, _ := e.st.DeliveryCount(context.Background(), e.st.DB); n != 2 {
+		t.Errorf("%d deliveries journaled, want 2", n)
+	}
+	// A CMS's own delivery id dedupes forever.
+	h := map[string]string{generic.SignatureHeader: generic.Sign(secret, []byte(good)), generic.IDHeader: "evt-9"}
+	e.post(t, "/hooks/cms", good, h)
+	now = now.Add(48 * time.Hour)
+	if status, m := e.post(t, "/hooks/cms", good, h); status != http.StatusOK {
+		t.Errorf("a CMS id two days later: %d %v", status, m)
 	}
 }
 

@@ -230,20 +230,28 @@ func (p *Pipeline) Stop(ctx context.Context) error {
 type AcceptParams = store.DeliveryInsertParams
 
 // Accept journals a delivery and its resolve job in one transaction. It
-// returns the delivery's row id and whether it was new; a redelivery of an
-// accepted (source, delivery id) changes nothing.
-func (p *Pipeline) Accept(ctx context.Context, a AcceptParams) (int64, bool, error) {
+// returns the delivery's row id, the id it was journaled under, and
+// whether it was new; a redelivery of an accepted (source, delivery id)
+// changes nothing.
+func (p *Pipeline) Accept(ctx context.Context, a AcceptParams) (int64, string, bool, error) {
 	// A redelivery is answered from a read, without taking the write lock
 	// (CMSs retry in bursts when purgehook was slow to answer); the insert
 	// below still settles a race between two deliveries of the same id.
-	if id, ok, err := p.st.DeliveryFind(ctx, p.st.DB, a.Source, a.DeliveryID); err != nil {
-		return 0, false, fmt.Errorf("journal: %w", err)
-	} else if ok {
-		return id, false, nil
+	id, at, ok, err := p.st.DeliveryFind(ctx, p.st.DB, a.Source, a.DeliveryID)
+	if err != nil {
+		return 0, "", false, fmt.Errorf("journal: %w", err)
 	}
-	var id int64
+	if ok {
+		if a.DedupeWithin <= 0 || p.st.Now().Sub(at) <= a.DedupeWithin {
+			return id, a.DeliveryID, false, nil
+		}
+		// The same body long after: a new event that looks like an old one
+		// (an unpublish, a publish, the same unpublish again). Purging
+		// twice costs a call; not purging leaves a stale page.
+		a.DeliveryID = fmt.Sprintf("%s@%d", a.DeliveryID, p.st.Now().UnixMilli())
+	}
 	var inserted bool
-	err := p.st.InTx(ctx, func(tx *sql.Tx) error {
+	err = p.st.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		id, inserted, err = p.st.DeliveryInsert(ctx, tx, a)
 		if err != nil || !inserted {
@@ -256,9 +264,9 @@ func (p *Pipeline) Accept(ctx context.Context, a AcceptParams) (int64, bool, err
 		return err
 	})
 	if err != nil {
-		return 0, false, fmt.Errorf("journal: %w", err)
+		return 0, "", false, fmt.Errorf("journal: %w", err)
 	}
-	return id, inserted, nil
+	return id, a.DeliveryID, inserted, nil
 }
 
 // Manual queues targets that did not come from a webhook (the admin API,

@@ -141,7 +141,7 @@ func start(t *testing.T, driver string, providers ...pipeline.Provider) *harness
 
 func (h *harness) publish(t *testing.T, id string, urls ...string) {
 	t.Helper()
-	_, inserted, err := h.pl.Accept(context.Background(), store.DeliveryInsertParams{
+	_, _, inserted, err := h.pl.Accept(context.Background(), store.DeliveryInsertParams{
 		Source: "cms", DeliveryID: id,
 		Changes: []change.Change{{Source: "cms", Event: "publish", Kind: change.Publish, ContentID: id, URLs: urls}},
 	})

@@ -30,6 +30,10 @@ type DeliveryInsertParams struct {
 	Remote     string
 	BodySHA256 string
 	Changes    []change.Change
+	// DedupeWithin, when set, makes a delivery with the same id a
+	// redelivery only if it arrived less than this long ago (for ids that
+	// are a hash of the body, which two real events can share).
+	DedupeWithin time.Duration
 }
 
 // DeliveryInsert journals a delivery and its changes. It returns the new
@@ -65,17 +69,18 @@ func (s *Store) DeliveryInsert(ctx context.Context, q Querier, p DeliveryInsertP
 	return id, true, nil
 }
 
-// DeliveryFind looks a delivery up by its source and delivery id.
-func (s *Store) DeliveryFind(ctx context.Context, q Querier, source, deliveryID string) (int64, bool, error) {
-	var id int64
-	err := s.w(q).QueryRowContext(ctx, `SELECT id FROM ph_delivery WHERE source = ? AND delivery_id = ?`, source, deliveryID).Scan(&id)
+// DeliveryFind looks a delivery up by its source and delivery id, and
+// says when it arrived.
+func (s *Store) DeliveryFind(ctx context.Context, q Querier, source, deliveryID string) (int64, time.Time, bool, error) {
+	var id, at int64
+	err := s.w(q).QueryRowContext(ctx, `SELECT id, received_at FROM ph_delivery WHERE source = ? AND delivery_id = ?`, source, deliveryID).Scan(&id, &at)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
+		return 0, time.Time{}, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("store: find delivery: %w", err)
+		return 0, time.Time{}, false, fmt.Errorf("store: find delivery: %w", err)
 	}
-	return id, true, nil
+	return id, time.UnixMilli(at), true, nil
 }
 
 // DeliveryGet reads one delivery.
