@@ -49,7 +49,7 @@ type Config struct {
 	// Retention is how long the journal, the audit trail, calls and
 	// warm-up outcomes are kept (default 720h, 30 days).
 	Retention time.Duration `yaml:"retention"`
-	Log     Log           `yaml:"log"`
+	Log       Log           `yaml:"log"`
 }
 
 // Store selects the persistence driver.
