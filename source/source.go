@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"slices"
@@ -400,6 +401,17 @@ func Distinct(values ...string) []string {
 		}
 	}
 	return out
+}
+
+// Compact drops the empty values from a change's fields, in place, and
+// returns fields; nil when none is left, so that a change without fields
+// carries none.
+func Compact(fields map[string]string) map[string]string {
+	maps.DeleteFunc(fields, func(_, v string) bool { return v == "" })
+	if len(fields) == 0 {
+		return nil
+	}
+	return fields
 }
 
 // ParseMillis reads a Unix timestamp in milliseconds (Contentful, Sanity,

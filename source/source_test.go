@@ -180,6 +180,24 @@ func TestDistinct(t *testing.T) {
 	}
 }
 
+func TestCompact(t *testing.T) {
+	t.Parallel()
+	f := map[string]string{"a": "1", "b": "", "c": "3"}
+	got := source.Compact(f)
+	if len(got) != 2 || got["a"] != "1" || got["c"] != "3" {
+		t.Fatalf("got %v, want a=1 c=3", got)
+	}
+	if _, ok := f["b"]; ok {
+		t.Errorf("the empty value is still in the map given: %v", f)
+	}
+	if got := source.Compact(map[string]string{"a": "", "b": ""}); got != nil {
+		t.Errorf("got %v, want nil", got)
+	}
+	if got := source.Compact(nil); got != nil {
+		t.Errorf("Compact(nil) = %v, want nil", got)
+	}
+}
+
 func TestMatchAny(t *testing.T) {
 	t.Parallel()
 	sign := func(k []byte) string { return source.HexSHA256(k, []byte("body")) }

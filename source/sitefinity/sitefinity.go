@@ -172,14 +172,7 @@ func (s *Source) Parse(body []byte, hdr http.Header) ([]change.Change, error) {
 	if itemType != "" {
 		c.ContentType = itemType[strings.LastIndexByte(itemType, '.')+1:]
 	}
-	for k, v := range f {
-		if v == "" {
-			delete(f, k)
-		}
-	}
-	if len(f) > 0 {
-		c.Fields = f
-	}
+	c.Fields = source.Compact(f)
 	return []change.Change{c}, nil
 }
 

@@ -99,14 +99,7 @@ func (s *Source) Parse(body []byte, hdr http.Header) ([]change.Change, error) {
 		c.Kind = otherKind(action)
 		f["release_id"], f["branch_id"] = string(p.ReleaseID), string(p.BranchID)
 	}
-	for k, v := range f {
-		if v == "" {
-			delete(f, k)
-		}
-	}
-	if len(f) > 0 {
-		c.Fields = f
-	}
+	c.Fields = source.Compact(f)
 	return []change.Change{c}, nil
 }
 

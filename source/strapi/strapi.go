@@ -126,13 +126,6 @@ func (s *Source) Parse(body []byte, hdr http.Header) ([]change.Change, error) {
 			f["url"], f["name"] = string(e.URL), string(e.Name)
 		}
 	}
-	for k, v := range f {
-		if v == "" {
-			delete(f, k)
-		}
-	}
-	if len(f) > 0 {
-		c.Fields = f
-	}
+	c.Fields = source.Compact(f)
 	return []change.Change{c}, nil
 }

@@ -177,7 +177,7 @@ func (s *Source) Parse(body []byte, hdr http.Header) ([]change.Change, error) {
 		if routePath != "" {
 			c.Slug = lastSegment(routePath)
 		}
-		c.Fields = compact(fields)
+		c.Fields = source.Compact(fields)
 		return []change.Change{c}, nil
 	}
 	out := make([]change.Change, 0, len(cultures))
@@ -193,7 +193,7 @@ func (s *Source) Parse(body []byte, hdr http.Header) ([]change.Change, error) {
 		if r.Path != "" {
 			c.Slug = lastSegment(r.Path)
 		}
-		c.Fields = compact(f)
+		c.Fields = source.Compact(f)
 		out = append(out, c)
 	}
 	if !covered && routePath != "" {
@@ -206,15 +206,6 @@ func startItem(fields map[string]string, r *route) {
 	if si := r.StartItem; si != nil {
 		fields["start_item"], fields["start_item_id"] = si.Path, string(si.ID)
 	}
-}
-
-// compact drops empty values; nil when none is left.
-func compact(fields map[string]string) map[string]string {
-	maps.DeleteFunc(fields, func(_, v string) bool { return v == "" })
-	if len(fields) == 0 {
-		return nil
-	}
-	return fields
 }
 
 // lastSegment is the last non-empty path segment: /news/my-article/ →
