@@ -1,9 +1,20 @@
 package purgertest
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"sync"
+	"testing"
 	"time"
 )
+
+// Serve starts h on a loopback port until t ends and returns its base URL:
+// the NewServer of a fake that is its own http.Handler.
+func Serve(t testing.TB, h http.Handler) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
 
 // Tally is the bookkeeping half of the Fake interface, which every fake
 // would otherwise write again: it counts requests, remembers the most items

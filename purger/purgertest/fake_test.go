@@ -1,6 +1,7 @@
 package purgertest_test
 
 import (
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -141,5 +142,19 @@ func TestClock(t *testing.T) {
 		if got, want := tc.Now(), t0.Add(time.Duration(i)*time.Second); !got.Equal(want) {
 			t.Errorf("reading %d with Tick 1s = %s, want %s", i+1, got, want)
 		}
+	}
+}
+
+func TestServe(t *testing.T) {
+	t.Parallel()
+	var got string
+	url := purgertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.URL.Path }))
+	resp, err := http.Get(url + "/ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got != "/ping" {
+		t.Errorf("the handler saw %q, want /ping", got)
 	}
 }

@@ -20,7 +20,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -133,9 +132,7 @@ func New(o Options) *Fake {
 // NewServer starts the fake on a loopback port for the test's lifetime.
 func NewServer(t testing.TB, o Options) *Fake {
 	f := New(o)
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	f.URL = srv.URL
+	f.URL = purgertest.Serve(t, f)
 	return f
 }
 
