@@ -69,9 +69,7 @@ type Cache[K comparable, V any] struct {
 	maxEntries int
 	maxBytes   int64
 	size       func(K, V) int64
-	nowFn      func() time.Time
-	base       time.Time
-	clock      *coarseClock
+	clock      clock
 
 	mu    sync.Mutex
 	byDep map[string]*depNode[K, V]
@@ -108,7 +106,6 @@ type entry[K comparable, V any] struct {
 	// hand. It is read before it is written so that repeated hits on a hot
 	// entry do not keep writing its cache line.
 	visited atomicFlag
-	stripe  uint8
 	value   V
 
 	key  K
@@ -188,7 +185,6 @@ func New[K comparable, V any](opts Options[K, V]) (*Cache[K, V], error) {
 		maxEntries:  opts.MaxEntries,
 		maxBytes:    opts.MaxBytes,
 		size:        opts.Size,
-		nowFn:       opts.Now,
 		byDep:       map[string]*depNode[K, V]{},
 		flights:     map[K]*flight[V]{},
 		running:     map[*flight[V]]struct{}{},
@@ -197,16 +193,16 @@ func New[K comparable, V any](opts Options[K, V]) (*Cache[K, V], error) {
 	if c.maxEntries == 0 && c.maxBytes == 0 {
 		c.maxEntries = DefaultMaxEntries
 	}
-	if c.nowFn != nil {
-		c.base = c.nowFn()
+	if opts.Now != nil {
+		c.clock.fn, c.clock.base = opts.Now, opts.Now()
 	} else if c.ttl > 0 {
-		c.clock = newCoarseClock(resolutionFor(opts.TTL))
-		runtime.AddCleanup(c, func(cl *coarseClock) { cl.stop() }, c.clock)
+		c.clock.coarse = newCoarseClock(resolutionFor(opts.TTL))
+		runtime.AddCleanup(c, func(cl *coarseClock) { cl.stop() }, c.clock.coarse)
 	}
 	if opts.Registerer != nil {
 		if err := c.register(opts.Registerer, name); err != nil {
-			if c.clock != nil {
-				c.clock.stop()
+			if c.clock.coarse != nil {
+				c.clock.coarse.stop()
 			}
 			return nil, err
 		}
@@ -216,23 +212,10 @@ func New[K comparable, V any](opts Options[K, V]) (*Cache[K, V], error) {
 
 // now is the time expiry is checked against: cheap, and never ahead of the
 // real time.
-func (c *Cache[K, V]) now() int64 {
-	if c.nowFn != nil {
-		return int64(c.nowFn().Sub(c.base))
-	}
-	if c.clock != nil {
-		return c.clock.now()
-	}
-	return 0
-}
+func (c *Cache[K, V]) now() int64 { return c.clock.now() }
 
 // exactNow is the time new entries start from.
-func (c *Cache[K, V]) exactNow() int64 {
-	if c.clock != nil {
-		return c.clock.refresh()
-	}
-	return c.now()
-}
+func (c *Cache[K, V]) exactNow() int64 { return c.clock.exact() }
 
 func (c *Cache[K, V]) expired(e *entry[K, V], now int64) bool {
 	return e.expires != 0 && e.expires <= now
@@ -246,11 +229,11 @@ func (c *Cache[K, V]) lookup(key K) *entry[K, V] {
 		return nil
 	}
 	e := p.(*entry[K, V])
-	if e.dead.get() || (e.expires != 0 && e.expires <= c.now()) {
+	if e.dead.get() || (e.expires != 0 && e.expires <= c.clock.now()) {
 		return nil
 	}
 	e.visited.set()
-	c.stats.hits.add(e.stripe)
+	c.stats.hits.inc()
 	return e
 }
 

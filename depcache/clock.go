@@ -6,6 +6,39 @@ import (
 	"time"
 )
 
+// clock is a cache's time source, in nanoseconds since the cache began. It
+// is not generic, so the hit path inlines it.
+type clock struct {
+	coarse *coarseClock
+	// fn and base replace it in tests (Options.Now).
+	fn   func() time.Time
+	base time.Time
+}
+
+// now is cheap and never ahead of the real time; 0 without a TTL or Now.
+func (c *clock) now() int64 {
+	if c.coarse != nil {
+		return c.coarse.nanos.Load()
+	}
+	return c.injected()
+}
+
+// injected reads Options.Now; kept apart so that now stays inlinable.
+func (c *clock) injected() int64 {
+	if c.fn != nil {
+		return int64(c.fn().Sub(c.base))
+	}
+	return 0
+}
+
+// exact reads the real time (stores use it, so new entries start exactly).
+func (c *clock) exact() int64 {
+	if c.coarse != nil {
+		return c.coarse.refresh()
+	}
+	return c.now()
+}
+
 // coarseClock is a monotonic clock that is read with one atomic load. On
 // some virtual machines time.Now costs more than a whole cache hit (over
 // 100ns where the clock source is not the TSC), so hits compare expiry
@@ -51,10 +84,6 @@ func (c *coarseClock) tick() {
 	defer c.mu.Unlock()
 	c.timer.Reset(c.period)
 }
-
-// now is nanoseconds since the clock started; it lags the real time by at
-// most the period, never leads it.
-func (c *coarseClock) now() int64 { return c.nanos.Load() }
 
 // refresh reads the real time; the slow paths (stores) call it so that new
 // entries get an exact start.

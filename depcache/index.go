@@ -44,7 +44,7 @@ func (c *Cache[K, V]) store(key K, v V, deps []string) {
 		c.evict(now)
 	}
 	c.seq++
-	e := &entry[K, V]{key: key, value: v, deps: deps, size: size, stripe: uint8(c.seq % stripes)}
+	e := &entry[K, V]{key: key, value: v, deps: deps, size: size}
 	if c.ttl > 0 {
 		e.expires = now + c.ttl
 	}
