@@ -214,12 +214,15 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	// Each write sets its own deadline, which also lifts a server's
+	// WriteTimeout that would otherwise cut the stream.
+	rc := http.NewResponseController(w)
 	// Subscribe before reading the log: an event appended in between then
 	// both shows in the read and wakes us, rather than neither.
 	wake := h.subscribe()
 	defer h.unsubscribe(wake)
 
-	s := &sse{w: w, rc: http.NewResponseController(w), timeout: h.wtimeout}
+	s := &sse{w: w, rc: rc, timeout: h.wtimeout}
 	latest, hasLatest := int64(0), false
 	if l, ok := h.log.(Latest); ok {
 		if latest, err = l.LatestID(ctx); err != nil {

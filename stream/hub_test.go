@@ -398,3 +398,21 @@ func TestWriteFailureEndsStream(t *testing.T) {
 		t.Errorf("%d subscribers after a failed write", h.Subscribers())
 	}
 }
+
+// TestOutlivesServerTimeouts: purgehook's server has a ReadTimeout and
+// may have a WriteTimeout; neither may cut a stream that is in use. (The
+// wait is real time because net/http's own deadlines are being tested.)
+func TestOutlivesServerTimeouts(t *testing.T) {
+	t.Parallel()
+	h := newHub(t, Options{})
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ReadTimeout = 100 * time.Millisecond
+	srv.Config.WriteTimeout = 100 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	rd := connect(t, srv.URL, "", false)
+	rd.nextEvent(t) // the id-only start message
+	time.Sleep(400 * time.Millisecond)
+	id := publish(t, h, "late")
+	wantEvent(t, rd.nextEvent(t), id, "late")
+}
