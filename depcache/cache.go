@@ -251,7 +251,9 @@ func (c *Cache[K, V]) Get(key K) (V, bool) {
 // Each caller waits within its own ctx; the load's context carries the first
 // caller's values and is cancelled only when every waiting caller has gone.
 // A failed load is not cached. If the loader panics, every waiting caller
-// panics with a *PanicError.
+// panics with a *PanicError. A loader must not wait for its own key (it
+// would wait for itself); loading other keys, of this cache or another, is
+// what GetOrLoadDeps is for.
 func (c *Cache[K, V]) GetOrLoad(ctx context.Context, key K, load Loader[V]) (V, error) {
 	if e := c.lookup(key); e != nil {
 		return e.value, nil
