@@ -3,6 +3,7 @@ package bunny_test
 import (
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ func newPurger(t *testing.T, fake *bunnytest.Fake, pullZone string, logger *slog
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	p, err := bunny.New(bunny.Options{Name: "cdn", APIKey: apiKey, PullZone: pullZone, APIURL: fake.URL, Logger: logger})
+	p, err := bunny.New(bunny.Options{Name: "cdn", APIKey: apiKey, PullZone: pullZone, APIURL: fake.URL, Logger: logger, Client: ownClient()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func TestErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			fake := bunnytest.NewServer(t, bunnytest.Options{APIKey: apiKey, PullZones: []string{zone}})
-			p, err := bunny.New(bunny.Options{Name: "cdn", APIKey: tt.key, PullZone: tt.pullZone, APIURL: fake.URL, Logger: slog.New(slog.DiscardHandler)})
+			p, err := bunny.New(bunny.Options{Name: "cdn", APIKey: tt.key, PullZone: tt.pullZone, APIURL: fake.URL, Logger: slog.New(slog.DiscardHandler), Client: ownClient()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -235,4 +236,11 @@ func TestNew(t *testing.T) {
 	if l.Max(change.URL) != 1 || l.Max(change.Prefix) != 1 || l.Async {
 		t.Errorf("limits = %+v, want one item per call, synchronous", l)
 	}
+}
+
+// ownClient gives a purger a transport of its own: tests run in parallel,
+// and an httptest server closing at the end of one test closes the idle
+// connections of http.DefaultTransport, breaking another test's request.
+func ownClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{}, Timeout: 30 * time.Second}
 }
