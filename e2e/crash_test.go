@@ -55,6 +55,19 @@ func (g *gate) wrap(next http.Handler) http.Handler {
 
 func (g *gate) release() { g.once.Do(func() { close(g.open) }) }
 
+// gatedCloudflare starts the Cloudflare fake behind a gate that passes the
+// first n calls; it returns the api_url to configure.
+func gatedCloudflare(t *testing.T, n int64) (*cloudflaretest.Server, *gate, string) {
+	t.Helper()
+	cf := cloudflaretest.NewServer(t, cloudflaretest.Options{})
+	target, _ := url.Parse(cf.APIURL())
+	g := &gate{n: n, open: make(chan struct{})}
+	proxy := httptest.NewServer(g.wrap(httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})))
+	t.Cleanup(proxy.Close)
+	t.Cleanup(g.release)
+	return cf, g, proxy.URL + target.Path
+}
+
 func buildPurgehook(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "purgehook")
@@ -122,13 +135,7 @@ func TestCrashMidProcessingLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	cf := cloudflaretest.NewServer(t, cloudflaretest.Options{})
-	target, _ := url.Parse(cf.APIURL())
-	g := &gate{n: 5, open: make(chan struct{})}
-	proxy := httptest.NewServer(g.wrap(httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})))
-	t.Cleanup(proxy.Close)
-	t.Cleanup(g.release)
-	apiURL := proxy.URL + target.Path
+	cf, g, apiURL := gatedCloudflare(t, 5)
 
 	dir := t.TempDir()
 	addr := freeAddr(t)

@@ -4,16 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/purgehook/purgehook/purger/cloudflare/cloudflaretest"
 	"github.com/purgehook/purgehook/store"
 )
 
@@ -25,12 +21,7 @@ func TestSIGTERMLetsRunningJobsFinish(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	cf := cloudflaretest.NewServer(t, cloudflaretest.Options{})
-	target, _ := url.Parse(cf.APIURL())
-	g := &gate{n: 0, open: make(chan struct{})}
-	proxy := httptest.NewServer(g.wrap(httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})))
-	t.Cleanup(proxy.Close)
-	t.Cleanup(g.release)
+	cf, g, apiURL := gatedCloudflare(t, 0)
 
 	dir := t.TempDir()
 	addr := freeAddr(t)
@@ -44,7 +35,7 @@ providers:
   - {name: cf, kind: cloudflare, zone: %s, token: %s, api_url: %s}
 coalesce: 50ms
 warm: {disabled: true}
-`, dir, addr, secret, cf.Zone(), cf.Token(), proxy.URL+target.Path)), 0o600)
+`, dir, addr, secret, cf.Zone(), cf.Token(), apiURL)), 0o600)
 	bin := buildPurgehook(t)
 	base := "http://" + addr
 	p := startProc(t, bin, cfgPath, filepath.Join(dir, "log"))
