@@ -131,9 +131,21 @@ func (PruneArgs) Kind() string { return kindPrune }
 // flushKey is the ph_state key that says a flush job is queued.
 const flushKey = "flush_queued"
 
-// warmChunk bounds one warm job, so that a job stays well inside its
-// timeout and a crash re-fetches at most this many pages.
-const warmChunk = 100
+// warmRounds returns how many rounds of fetches one warm job makes: as
+// many as fit, at their slowest, well inside rescue_after (so a slow job
+// is never run twice), between 1 and 20. A crash re-fetches at most one
+// job's pages.
+func warmRounds(w *warm.Warmer, rescueAfter time.Duration) int {
+	if w == nil || rescueAfter <= 0 {
+		return 20
+	}
+	n := int((rescueAfter - warmSlack) / w.RoundTime())
+	return min(max(n, 1), 20)
+}
+
+// warmSlack is the part of rescue_after a warm job leaves for its
+// bookkeeping.
+const warmSlack = 10 * time.Second
 
 // New builds the pipeline and its River client (not yet started).
 func New(o Options) (*Pipeline, error) {

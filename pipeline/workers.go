@@ -539,10 +539,26 @@ type warmWorker struct {
 	p *Pipeline
 }
 
+// chunk is how many pages one job fetches.
+func (w *warmWorker) chunk() int {
+	if w.p.o.Warmer == nil {
+		return 100
+	}
+	return warmRounds(w.p.o.Warmer, w.p.o.RescueAfter) * w.p.o.Warmer.PerRound()
+}
+
+// Timeout covers the job's rounds at their slowest.
+func (w *warmWorker) Timeout(*river.Job[WarmArgs]) time.Duration {
+	if w.p.o.Warmer == nil {
+		return 0
+	}
+	return time.Duration(warmRounds(w.p.o.Warmer, w.p.o.RescueAfter))*w.p.o.Warmer.RoundTime() + warmSlack/2
+}
+
 func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 	p := w.p
 	batch := job.Args.Batch
-	rows, err := p.st.WarmList(ctx, p.st.DB, batch, "pending", warmChunk)
+	rows, err := p.st.WarmList(ctx, p.st.DB, batch, "pending", w.chunk())
 	if err != nil {
 		return err
 	}

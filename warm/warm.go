@@ -66,6 +66,19 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// PerRound is how many URLs are fetched at once.
+func (w *Warmer) PerRound() int { return w.o.Concurrency }
+
+// RoundTime bounds one round: the pause before it and the slowest
+// request (the client's timeout; 30s when it has none).
+func (w *Warmer) RoundTime() time.Duration {
+	t := w.o.Client.Timeout
+	if t <= 0 {
+		t = 30 * time.Second
+	}
+	return w.o.Delay + t
+}
+
 // Fetch GETs every URL, Concurrency at a time with Delay between rounds,
 // and calls record with each outcome as it arrives (from one goroutine at a
 // time). It stops early, returning ctx's error, when ctx ends.
