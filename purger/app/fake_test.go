@@ -21,19 +21,17 @@ import (
 // conformance suite asks for. It also enforces the provider's declared
 // per-call item limit, which the handler itself does not have.
 type fakeInstance struct {
+	purgertest.Tally
 	srv      *httptest.Server
 	handler  *httpinvalidate.Handler
 	cache    *tally
 	maxItems int
 
-	mu       sync.Mutex
-	requests int
-	most     int
-	bodies   [][]byte
-	headers  []http.Header
-	fail     purgertest.Failure
-	status   int // answer every request with this status (0: the handler's)
-	stall    chan struct{}
+	mu      sync.Mutex
+	bodies  [][]byte
+	headers []http.Header
+	status  int // answer every request with this status (0: the handler's)
+	stall   chan struct{}
 }
 
 const path = "/_purgehook/invalidate"
@@ -62,16 +60,15 @@ func jsonError(w http.ResponseWriter, status int, msg string) {
 }
 
 func (f *fakeInstance) serve(w http.ResponseWriter, r *http.Request) {
+	fail := f.Begin()
 	body, _ := io.ReadAll(r.Body)
 	var m httpinvalidate.Message
 	json.Unmarshal(body, &m)
+	f.Saw(len(m.Items))
 	f.mu.Lock()
-	f.requests++
-	f.most = max(f.most, len(m.Items))
 	f.bodies = append(f.bodies, body)
 	f.headers = append(f.headers, r.Header.Clone())
-	fail, status := f.fail, f.status
-	f.fail = 0
+	status := f.status
 	f.mu.Unlock()
 
 	switch fail {
@@ -105,24 +102,6 @@ func (f *fakeInstance) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	f.handler.ServeHTTP(w, r)
-}
-
-func (f *fakeInstance) Requests() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.requests
-}
-
-func (f *fakeInstance) MaxItems() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.most
-}
-
-func (f *fakeInstance) FailNext(fl purgertest.Failure) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.fail = fl
 }
 
 func (f *fakeInstance) RetryAfter() time.Duration { return 7 * time.Second }
