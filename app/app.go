@@ -147,9 +147,6 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 // Handler is the service's HTTP surface.
 func (s *Service) Handler() http.Handler { return s.mux }
 
-// Mux lets the wiring of later features (admin API, stream) add routes.
-func (s *Service) Mux() *http.ServeMux { return s.mux }
-
 // Start starts the job workers.
 func (s *Service) Start(ctx context.Context) error { return s.Pipeline.Start(ctx) }
 

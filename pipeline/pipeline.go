@@ -382,9 +382,6 @@ func (p *Pipeline) remaining(ctx context.Context, pr Provider) int {
 	return max(pr.Limits.CallsPerDay-spent, 0)
 }
 
-// Client exposes the River client (status, tests).
-func (p *Pipeline) Client() *river.Client[*sql.Tx] { return p.client }
-
 // complete marks a job done inside tx, with the driver's own type.
 func complete[T river.JobArgs](ctx context.Context, st *store.Store, tx *sql.Tx, job *river.Job[T]) error {
 	var err error

@@ -24,12 +24,6 @@ type Site struct {
 	hosts  []string // base host and alias hosts
 }
 
-// Host is the site's canonical host.
-func (s *Site) Host() string { return s.host }
-
-// Hosts are the canonical host and every alias host.
-func (s *Site) Hosts() []string { return s.hosts }
-
 // Abs makes a site-relative path absolute with the site's base URL.
 func (s *Site) Abs(path string) string {
 	return strings.TrimSuffix(s.BaseURL, "/") + path

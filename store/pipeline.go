@@ -387,28 +387,6 @@ func (s *Store) CallsOpen(ctx context.Context, q Querier, batch int64, layer cha
 	return n, err
 }
 
-// CallStats counts calls by provider and state (for status and metrics).
-func (s *Store) CallStats(ctx context.Context, q Querier) (map[string]map[string]int, error) {
-	rows, err := s.w(q).QueryContext(ctx, `SELECT provider, state, COUNT(*) FROM ph_call GROUP BY provider, state`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]map[string]int{}
-	for rows.Next() {
-		var p, st string
-		var n int
-		if err := rows.Scan(&p, &st, &n); err != nil {
-			return nil, err
-		}
-		if out[p] == nil {
-			out[p] = map[string]int{}
-		}
-		out[p][st] = n
-	}
-	return out, rows.Err()
-}
-
 // Prune deletes what is older than before: deliveries with their changes
 // and events, settled batches with their targets, calls and warm-ups,
 // stream events and spent budgets. Work still in progress is kept.
