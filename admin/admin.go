@@ -132,7 +132,7 @@ func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 }
 
 func (a *API) fail(w http.ResponseWriter, err error) {
-	if errors.Is(err, errNotFound) || strings.Contains(err.Error(), "no rows") {
+	if errors.Is(err, store.ErrNotFound) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 		return
 	}
@@ -140,10 +140,8 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 	writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
 }
 
-var errNotFound = errors.New("not found")
-
 func (a *API) deliveries(w http.ResponseWriter, r *http.Request) {
-	ds, err := a.st.DeliveryList(r.Context(), a.st.DB, limit(r))
+	ds, err := a.st.DeliveryList(r.Context(), limit(r))
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -157,17 +155,17 @@ func (a *API) delivery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	d, err := a.st.DeliveryGet(ctx, a.st.DB, id)
+	d, err := a.st.DeliveryGet(ctx, id)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	changes, err := a.st.ChangeList(ctx, a.st.DB, id)
+	changes, err := a.st.ChangeList(ctx, id)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	events, err := a.st.EventList(ctx, a.st.DB, id, 0, 1000)
+	events, err := a.st.EventList(ctx, id, 0, 1000)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -181,7 +179,7 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := a.st.DeliveryGet(r.Context(), a.st.DB, id); err != nil {
+	if _, err := a.st.DeliveryGet(r.Context(), id); err != nil {
 		a.fail(w, err)
 		return
 	}
@@ -193,7 +191,7 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) batches(w http.ResponseWriter, r *http.Request) {
-	bs, err := a.st.BatchList(r.Context(), a.st.DB, limit(r))
+	bs, err := a.st.BatchList(r.Context(), limit(r))
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -207,27 +205,27 @@ func (a *API) batch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	b, err := a.st.BatchGet(ctx, a.st.DB, id)
+	b, err := a.st.BatchGet(ctx, id)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	targets, err := a.st.BatchTargets(ctx, a.st.DB, id)
+	targets, err := a.st.BatchTargets(ctx, id)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	calls, err := a.st.CallList(ctx, a.st.DB, id, 10_000)
+	calls, err := a.st.CallList(ctx, id, 10_000)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	warms, err := a.st.WarmList(ctx, a.st.DB, id, "", 10_000)
+	warms, err := a.st.WarmList(ctx, id, "", 10_000)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	events, err := a.st.EventList(ctx, a.st.DB, 0, id, 1000)
+	events, err := a.st.EventList(ctx, 0, id, 1000)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -241,7 +239,7 @@ func (a *API) batch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) events(w http.ResponseWriter, r *http.Request) {
-	es, err := a.st.EventList(r.Context(), a.st.DB, 0, 0, limit(r))
+	es, err := a.st.EventList(r.Context(), 0, 0, limit(r))
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -263,7 +261,7 @@ func (a *API) budgets(w http.ResponseWriter, r *http.Request) {
 	day := store.Day(a.st.Now())
 	var out []Budget
 	for _, p := range a.providers {
-		spent, err := a.st.BudgetSpent(r.Context(), a.st.DB, p.Name, day)
+		spent, err := a.st.BudgetSpent(r.Context(), p.Name, day)
 		if err != nil {
 			a.fail(w, err)
 			return

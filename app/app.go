@@ -70,7 +70,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 	tokens := admin.Tokens(cfg.Admin.Tokens)
 	// The stream keeps a week of invalidations: an instance offline longer
 	// than that gets one invalidate-everything instead.
-	hub, err := stream.NewHub(stream.Options{Log: st.StreamLog(7 * 24 * time.Hour), Authorize: tokens.Allow(admin.ScopeRead), Logger: o.Logger, Registerer: o.Registry})
+	hub, err := stream.NewHub(stream.Options{Log: streamLog{st.StreamLog(7 * 24 * time.Hour)}, Authorize: tokens.Allow(admin.ScopeRead), Logger: o.Logger, Registerer: o.Registry})
 	if err != nil {
 		st.Close()
 		return nil, err

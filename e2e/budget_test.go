@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/purgehook/purgehook/purger/cloudflare/cloudflaretest"
+	"github.com/purgehook/purgehook/store"
 )
 
 func TestBudgetEscalatesAndSurvivesRestart(t *testing.T) {
@@ -68,8 +70,16 @@ warm: {delay: 1ms}
 	send(t, s.hooks.URL, "cms", publishPayload("late", "/c/1"))
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		var deferred int
-		s.Store.DB.QueryRow(`SELECT COUNT(*) FROM ph_call WHERE state = 'deferred'`).Scan(&deferred)
+		calls, err := s.Store.CallList(context.Background(), 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deferred := 0
+		for _, c := range calls {
+			if c.State == store.CallDeferred {
+				deferred++
+			}
+		}
 		if deferred == 1 {
 			break
 		}

@@ -240,7 +240,7 @@ queue: {workers: 4}
 		t.Fatal(err)
 	}
 	defer st.Close()
-	n, _ := st.DeliveryCount(context.Background(), st.DB)
+	n, _ := st.DeliveryCount(context.Background())
 	if n != 200 {
 		t.Errorf("%d deliveries journaled, want 200", n)
 	}

@@ -6,7 +6,6 @@ package e2e
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +17,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/purgehook/purgehook/app"
 	"github.com/purgehook/purgehook/config"
@@ -164,10 +166,12 @@ func waitBatches(t *testing.T, st *store.Store, timeout time.Duration) []store.B
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		var pending, open int
-		st.DB.QueryRow(`SELECT COUNT(*) FROM ph_pending`).Scan(&pending)
-		st.DB.QueryRow(`SELECT COUNT(*) FROM river_job WHERE state NOT IN ('completed','cancelled','discarded')`).Scan(&open)
-		bs, err := st.BatchList(context.Background(), st.DB, 1000)
+		pending, _, _, err := st.PendingWindow(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		open := len(openJobs(t, st))
+		bs, err := st.BatchList(context.Background(), 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,16 +186,8 @@ func waitBatches(t *testing.T, st *store.Store, timeout time.Duration) []store.B
 		}
 		if time.Now().After(deadline) {
 			var jobs []string
-			rows, _ := st.DB.Query(`SELECT id, kind, state, attempt, CAST(args AS TEXT), CAST(errors AS TEXT) FROM river_job WHERE state NOT IN ('completed','cancelled','discarded')`)
-			for rows != nil && rows.Next() {
-				var id, attempt int
-				var kind, state, args string
-				var errs sql.NullString
-				rows.Scan(&id, &kind, &state, &attempt, &args, &errs)
-				jobs = append(jobs, fmt.Sprintf("%d %s %s attempt=%d args=%s errors=%s", id, kind, state, attempt, args, errs.String))
-			}
-			if rows != nil {
-				rows.Close()
+			for _, j := range openJobs(t, st) {
+				jobs = append(jobs, fmt.Sprintf("%d %s %s attempt=%d args=%s errors=%v", j.ID, j.Kind, j.State, j.Attempt, j.EncodedArgs, j.Errors))
 			}
 			t.Fatalf("not settled after %s: %d pending targets, %d open jobs %q, batches %+v", timeout, pending, open, jobs, bs)
 		}
@@ -255,7 +251,7 @@ warm: {concurrency: 5, delay: 10ms}
 	}
 	t.Logf("measured: 70 URLs → %d Cloudflare calls; webhook → last warm-up in %s", len(calls), elapsed.Round(time.Millisecond))
 
-	warms, _ := s.Store.WarmList(context.Background(), s.Store.DB, bs[0].ID, "", 1000)
+	warms, _ := s.Store.WarmList(context.Background(), bs[0].ID, "", 1000)
 	if len(warms) != 70 {
 		t.Errorf("%d warm outcomes recorded, want 70", len(warms))
 	}
@@ -316,4 +312,25 @@ func writeFile(t *testing.T, name, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// listJobs lists River's jobs through a queue that works none.
+func listJobs(t *testing.T, st *store.Store, params *river.JobListParams) []*rivertype.JobRow {
+	t.Helper()
+	q, err := st.NewQueue(&river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := q.JobList(context.Background(), params.First(10_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Jobs
+}
+
+// openJobs lists the jobs not yet finished for good.
+func openJobs(t *testing.T, st *store.Store) []*rivertype.JobRow {
+	t.Helper()
+	return listJobs(t, st, river.NewJobListParams().States(rivertype.JobStateAvailable, rivertype.JobStatePending,
+		rivertype.JobStateRetryable, rivertype.JobStateRunning, rivertype.JobStateScheduled))
 }

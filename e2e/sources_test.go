@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -57,8 +58,17 @@ warm: {disabled: true}
 		return resp.StatusCode, m
 	}
 	journaled := func() int {
-		var n int
-		s.Store.DB.QueryRow(`SELECT (SELECT COUNT(*) FROM ph_delivery) + (SELECT COUNT(*) FROM river_job)`).Scan(&n)
+		n, err := s.Store.DeliveryCount(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs, err := s.Store.JobCounts(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range jobs {
+			n += c
+		}
 		return n
 	}
 

@@ -102,7 +102,7 @@ warm: {disabled: true}
 // was planned only after every origin call had finished.
 func assertInsideOut(t *testing.T, st *store.Store, batch int64) {
 	t.Helper()
-	calls, err := st.CallList(context.Background(), st.DB, batch, 100)
+	calls, err := st.CallList(context.Background(), batch, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,6 @@ import (
 
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/source"
-	"github.com/purgehook/purgehook/store"
 )
 
 // Endpoint is one configured source.
@@ -36,9 +35,11 @@ type Endpoint struct {
 	HashDedupe time.Duration
 }
 
-// Journal durably records an accepted delivery (pipeline.Pipeline).
+// Journal durably records an accepted delivery (pipeline.Pipeline). It
+// settles the delivery's final id, stamps the changes with it, and
+// returns it.
 type Journal interface {
-	Accept(ctx context.Context, p store.DeliveryInsertParams) (id int64, deliveryID string, inserted bool, err error)
+	Accept(ctx context.Context, d change.Delivery) (id int64, deliveryID string, inserted bool, err error)
 }
 
 // Handler serves POST /hooks/{source}.
@@ -125,24 +126,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, log, outcome, err)
 		return
 	}
+	sum := source.BodyHash(body)
 	id := ""
 	if d, ok := e.Source.(source.DeliveryIDer); ok {
 		id = d.DeliveryID(r.Header, body)
 	}
 	var dedupeWithin time.Duration
 	if id == "" {
-		id = source.BodyHash(body)
+		id = sum
 		dedupeWithin = e.HashDedupe
 	}
-	for i := range changes {
-		changes[i].Source = name
-		changes[i].Delivery = id
-	}
-	_, id, inserted, err := h.journal.Accept(r.Context(), store.DeliveryInsertParams{
+	_, id, inserted, err := h.journal.Accept(r.Context(), change.Delivery{
 		Source:       name,
-		DeliveryID:   id,
+		ID:           id,
 		Remote:       r.RemoteAddr,
-		BodySHA256:   source.BodyHash(body),
+		BodySHA256:   sum,
 		Changes:      changes,
 		DedupeWithin: dedupeWithin,
 	})

@@ -43,8 +43,8 @@ func newMetrics(reg prometheus.Registerer, st *store.Store) (*metrics, error) {
 	return m, nil
 }
 
-// queueCollector reads job counts by state from River's table at scrape
-// time, so the gauge is right whichever process made the jobs.
+// queueCollector reads job counts by state from the store at scrape time,
+// so the gauge is right whichever process made the jobs.
 type queueCollector struct{ st *store.Store }
 
 var queueDesc = prometheus.NewDesc("purgehook_queue_jobs", "Jobs in the durable queue by state.", []string{"state"}, nil)
@@ -54,22 +54,13 @@ func (q *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- queueDesc 
 func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	counts := map[string]float64{}
-	for _, s := range []string{"available", "running", "scheduled", "retryable", "completed", "cancelled", "discarded", "pending"} {
-		counts[s] = 0
-	}
-	rows, err := q.st.DB.QueryContext(ctx, `SELECT state, COUNT(*) FROM river_job GROUP BY state`)
-	if err == nil {
-		for rows.Next() {
-			var s string
-			var n float64
-			if rows.Scan(&s, &n) == nil {
-				counts[s] = n
-			}
-		}
-		rows.Close()
+	counts, err := q.st.JobCounts(ctx)
+	if err != nil {
+		// A scrape during a database outage reports no queue rather than
+		// zeros that look like an empty queue.
+		return
 	}
 	for s, n := range counts {
-		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, n, s)
+		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(n), s)
 	}
 }

@@ -15,7 +15,6 @@ package pipeline
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,8 +22,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"golang.org/x/time/rate"
 
 	"github.com/purgehook/purgehook/change"
@@ -76,7 +73,7 @@ type Pipeline struct {
 	st        *store.Store
 	providers map[string]*Provider
 	layers    []change.Layer
-	client    *river.Client[*sql.Tx]
+	client    *store.Queue
 	log       *slog.Logger
 	m         *metrics
 }
@@ -192,7 +189,7 @@ func New(o Options) (*Pipeline, error) {
 			return PruneArgs{}, nil
 		}, &river.PeriodicJobOpts{RunOnStart: true}))
 	}
-	client, err := river.NewClient(o.Store.RiverDriver(), &river.Config{
+	client, err := o.Store.NewQueue(&river.Config{
 		PeriodicJobs:         periodic,
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: max(o.Workers, 1)}},
 		Workers:              workers,
@@ -200,7 +197,7 @@ func New(o Options) (*Pipeline, error) {
 		RescueStuckJobsAfter: o.RescueAfter,
 		MaxAttempts:          o.MaxAttempts,
 		RetryPolicy:          o.RetryPolicy,
-		// Through database/sql River has no LISTEN/NOTIFY: new jobs are
+		// On the store's drivers River has no LISTEN/NOTIFY: new jobs are
 		// found by polling, so poll often enough that a stage hand-over
 		// is not the slow part.
 		FetchPollInterval: 100 * time.Millisecond,
@@ -238,61 +235,62 @@ func (p *Pipeline) Stop(ctx context.Context) error {
 	return p.client.StopAndCancel(cctx)
 }
 
-// AcceptParams is a verified, parsed webhook.
-type AcceptParams = store.DeliveryInsertParams
-
 // Accept journals a delivery and its resolve job in one transaction. It
 // returns the delivery's row id, the id it was journaled under, and
 // whether it was new; a redelivery of an accepted (source, delivery id)
 // changes nothing.
-func (p *Pipeline) Accept(ctx context.Context, a AcceptParams) (int64, string, bool, error) {
+//
+// Accept is where a delivery's id becomes final (a stale body hash is
+// renamed), so it is also where the changes are stamped with it.
+func (p *Pipeline) Accept(ctx context.Context, d change.Delivery) (int64, string, bool, error) {
 	// A redelivery is answered from a read, without taking the write lock
 	// (CMSs retry in bursts when purgehook was slow to answer); the insert
 	// below still settles a race between two deliveries of the same id.
-	id, at, ok, err := p.st.DeliveryFind(ctx, p.st.DB, a.Source, a.DeliveryID)
-	if err != nil {
+	finalID := d.ID
+	id, at, err := p.st.DeliveryFind(ctx, d.Source, d.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
 		return 0, "", false, fmt.Errorf("journal: %w", err)
-	}
-	if ok {
-		if a.DedupeWithin <= 0 || p.st.Now().Sub(at) <= a.DedupeWithin {
-			return id, a.DeliveryID, false, nil
-		}
+	case d.DedupeWithin <= 0 || p.st.Now().Sub(at) <= d.DedupeWithin:
+		return id, d.ID, false, nil
+	default:
 		// The same body long after: a new event that looks like an old one
 		// (an unpublish, a publish, the same unpublish again). Purging
 		// twice costs a call; not purging leaves a stale page.
-		a.DeliveryID = fmt.Sprintf("%s@%d", a.DeliveryID, p.st.Now().UnixMilli())
+		finalID = fmt.Sprintf("%s@%d", d.ID, p.st.Now().UnixMilli())
 	}
+	d = d.Identify(finalID)
 	var inserted bool
-	err = p.st.InTx(ctx, func(tx *sql.Tx) error {
+	err = p.st.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		id, inserted, err = p.st.DeliveryInsert(ctx, tx, a)
+		id, inserted, err = tx.DeliveryInsert(ctx, d)
 		if err != nil || !inserted {
 			return err
 		}
-		if err := p.st.EventAdd(ctx, tx, id, 0, "accepted", fmt.Sprintf("%s delivery %s with %d change(s)", a.Source, a.DeliveryID, len(a.Changes))); err != nil {
+		if err := tx.EventAdd(ctx, id, 0, "accepted", fmt.Sprintf("%s delivery %s with %d change(s)", d.Source, d.ID, len(d.Changes))); err != nil {
 			return err
 		}
-		_, err = p.client.InsertTx(ctx, tx, DeliveryArgs{Delivery: id}, nil)
-		return err
+		return tx.JobInsert(ctx, p.client, DeliveryArgs{Delivery: id}, nil)
 	})
 	if err != nil {
 		return 0, "", false, fmt.Errorf("journal: %w", err)
 	}
-	return id, a.DeliveryID, inserted, nil
+	return id, d.ID, inserted, nil
 }
 
 // Manual queues targets that did not come from a webhook (the admin API,
 // the CLI) as a delivery of the pseudo-source "manual".
 func (p *Pipeline) Manual(ctx context.Context, id string, targets []change.Target) (int64, error) {
 	var row int64
-	err := p.st.InTx(ctx, func(tx *sql.Tx) error {
+	err := p.st.InTx(ctx, func(tx *store.Tx) error {
 		var err error
 		var inserted bool
-		row, inserted, err = p.st.DeliveryInsert(ctx, tx, store.DeliveryInsertParams{Source: "manual", DeliveryID: id})
+		row, inserted, err = tx.DeliveryInsert(ctx, change.Delivery{Source: "manual", ID: id})
 		if err != nil || !inserted {
 			return err
 		}
-		if err := p.st.EventAdd(ctx, tx, row, 0, "accepted", fmt.Sprintf("manual purge of %d target(s)", len(targets))); err != nil {
+		if err := tx.EventAdd(ctx, row, 0, "accepted", fmt.Sprintf("manual purge of %d target(s)", len(targets))); err != nil {
 			return err
 		}
 		return p.queueTargets(ctx, tx, row, targets)
@@ -304,51 +302,50 @@ func (p *Pipeline) Manual(ctx context.Context, id string, targets []change.Targe
 // resolved again with the current rules and sites; a manual purge, which
 // has no changes, queues the targets it had.
 func (p *Pipeline) Replay(ctx context.Context, delivery int64) error {
-	changes, err := p.st.ChangeList(ctx, p.st.DB, delivery)
+	changes, err := p.st.ChangeList(ctx, delivery)
 	if err != nil {
 		return err
 	}
 	var targets []change.Target
 	if len(changes) == 0 {
-		if targets, err = p.st.DeliveryTargets(ctx, p.st.DB, delivery); err != nil {
+		if targets, err = p.st.DeliveryTargets(ctx, delivery); err != nil {
 			return err
 		}
 	}
-	return p.st.InTx(ctx, func(tx *sql.Tx) error {
-		if err := p.st.EventAdd(ctx, tx, delivery, 0, "replay", "replay requested"); err != nil {
+	return p.st.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.EventAdd(ctx, delivery, 0, "replay", "replay requested"); err != nil {
 			return err
 		}
 		if len(changes) == 0 {
 			return p.queueTargets(ctx, tx, delivery, targets)
 		}
-		_, err := p.client.InsertTx(ctx, tx, DeliveryArgs{Delivery: delivery}, nil)
-		return err
+		return tx.JobInsert(ctx, p.client, DeliveryArgs{Delivery: delivery}, nil)
 	})
 }
 
 // queueTargets adds targets to the next batch and makes sure a flush job
 // is queued for it.
-func (p *Pipeline) queueTargets(ctx context.Context, tx *sql.Tx, delivery int64, targets []change.Target) error {
-	if err := p.st.PendingInsert(ctx, tx, delivery, targets); err != nil {
+func (p *Pipeline) queueTargets(ctx context.Context, tx *store.Tx, delivery int64, targets []change.Target) error {
+	if err := tx.PendingInsert(ctx, delivery, targets); err != nil {
 		return err
 	}
 	if len(targets) == 0 {
-		return p.st.DeliverySetState(ctx, tx, delivery, "nothing to purge")
+		return tx.DeliverySetState(ctx, delivery, store.DeliveryNothing)
 	}
-	if err := p.st.DeliverySetState(ctx, tx, delivery, "resolved"); err != nil {
+	if err := tx.DeliverySetState(ctx, delivery, store.DeliveryResolved); err != nil {
 		return err
 	}
-	queued, err := p.st.StateGet(ctx, tx, flushKey)
+	queued, err := tx.StateGet(ctx, flushKey)
 	if err != nil {
 		return err
 	}
 	if queued == "1" {
 		return nil
 	}
-	if _, err := p.client.InsertTx(ctx, tx, FlushArgs{}, nil); err != nil {
+	if err := tx.JobInsert(ctx, p.client, FlushArgs{}, nil); err != nil {
 		return err
 	}
-	return p.st.StateSet(ctx, tx, flushKey, "1")
+	return tx.StateSet(ctx, flushKey, "1")
 }
 
 // Explain resolves and plans changes without calling anything: what would
@@ -375,22 +372,11 @@ func (p *Pipeline) remaining(ctx context.Context, pr Provider) int {
 	if pr.Limits.CallsPerDay <= 0 {
 		return -1
 	}
-	spent, err := p.st.BudgetSpent(ctx, p.st.DB, pr.Name, store.Day(p.st.Now()))
+	spent, err := p.st.BudgetSpent(ctx, pr.Name, store.Day(p.st.Now()))
 	if err != nil {
 		return 0
 	}
 	return max(pr.Limits.CallsPerDay-spent, 0)
-}
-
-// complete marks a job done inside tx, with the driver's own type.
-func complete[T river.JobArgs](ctx context.Context, st *store.Store, tx *sql.Tx, job *river.Job[T]) error {
-	var err error
-	if st.Driver == store.Postgres {
-		_, err = river.JobCompleteTx[*riverdatabasesql.Driver](ctx, tx, job)
-	} else {
-		_, err = river.JobCompleteTx[*riversqlite.Driver](ctx, tx, job)
-	}
-	return err
 }
 
 // released reports whether err is the process shutting down, in which case

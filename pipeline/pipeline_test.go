@@ -105,17 +105,23 @@ func drivers(t *testing.T, test func(t *testing.T, driver string)) {
 	}
 }
 
-func start(t *testing.T, driver string, providers ...pipeline.Provider) *harness {
+func openStore(t *testing.T, driver string) *store.Store {
 	t.Helper()
-	ctx := context.Background()
 	dsn := filepath.Join(t.TempDir(), "p.db")
 	if driver == store.Postgres {
 		dsn = pgtest.DSN(t)
 	}
-	st, err := store.Open(ctx, driver, dsn)
+	st, err := store.Open(context.Background(), driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+func start(t *testing.T, driver string, providers ...pipeline.Provider) *harness {
+	t.Helper()
+	ctx := context.Background()
+	st := openStore(t, driver)
 	r, _ := resolve.New([]config.Site{{Name: "a", BaseURL: "https://a.example"}}, nil)
 	pl, err := pipeline.New(pipeline.Options{
 		Store: st, Resolver: r, Providers: providers,
@@ -141,9 +147,9 @@ func start(t *testing.T, driver string, providers ...pipeline.Provider) *harness
 
 func (h *harness) publish(t *testing.T, id string, urls ...string) {
 	t.Helper()
-	_, _, inserted, err := h.pl.Accept(context.Background(), store.DeliveryInsertParams{
-		Source: "cms", DeliveryID: id,
-		Changes: []change.Change{{Source: "cms", Event: "publish", Kind: change.Publish, ContentID: id, URLs: urls}},
+	_, _, inserted, err := h.pl.Accept(context.Background(), change.Delivery{
+		Source: "cms", ID: id,
+		Changes: []change.Change{{Event: "publish", Kind: change.Publish, ContentID: id, URLs: urls}},
 	})
 	if err != nil || !inserted {
 		t.Fatalf("accept: %v inserted=%v", err, inserted)
@@ -155,7 +161,7 @@ func (h *harness) settle(t *testing.T) store.Batch {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		bs, _ := h.st.BatchList(context.Background(), h.st.DB, 10)
+		bs, _ := h.st.BatchList(context.Background(), 10)
 		if len(bs) > 0 && (bs[0].State == store.BatchDone || bs[0].State == store.BatchFailed) {
 			return bs[0]
 		}
@@ -223,11 +229,11 @@ func TestPermanentFailureStopsOuterLayers(t *testing.T) {
 		if got := log.list(); !slices.Equal(got, []string{"origin url×1 failed"}) {
 			t.Errorf("calls %q: the edge must not be purged over a failed origin", got)
 		}
-		calls, _ := h.st.CallList(context.Background(), h.st.DB, b.ID, 10)
+		calls, _ := h.st.CallList(context.Background(), b.ID, 10)
 		if len(calls) != 1 || calls[0].State != store.CallFailed || !strings.Contains(calls[0].Error, "forbidden by ACL") {
 			t.Errorf("call rows %+v", calls)
 		}
-		events, _ := h.st.EventList(context.Background(), h.st.DB, 0, b.ID, 50)
+		events, _ := h.st.EventList(context.Background(), 0, b.ID, 50)
 		found := false
 		for _, e := range events {
 			found = found || (e.Kind == "failed" && strings.Contains(e.Message, "forbidden by ACL"))
@@ -257,8 +263,8 @@ func TestRetrySnoozeAndSplit(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("calls %q, want %q", got, want)
 		}
-		calls, _ := h.st.CallList(context.Background(), h.st.DB, 0, 10)
-		states := map[string]int{}
+		calls, _ := h.st.CallList(context.Background(), 0, 10)
+		states := map[store.CallState]int{}
 		for _, c := range calls {
 			states[c.State]++
 		}
@@ -313,9 +319,8 @@ func TestCoalescing(t *testing.T) {
 		// Wait for every delivery to be batched and purged.
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			var open int
-			h.st.DB.QueryRow(`SELECT COUNT(*) FROM river_job WHERE state NOT IN ('completed','cancelled','discarded')`).Scan(&open)
-			n, _, _, _ := h.st.PendingWindow(context.Background(), h.st.DB)
+			open := openJobs(t, h.st)
+			n, _, _, _ := h.st.PendingWindow(context.Background())
 			if open == 0 && n == 0 {
 				break
 			}
@@ -324,7 +329,7 @@ func TestCoalescing(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		bs, _ := h.st.BatchList(context.Background(), h.st.DB, 10)
+		bs, _ := h.st.BatchList(context.Background(), 10)
 		items := 0
 		for _, c := range log.list() {
 			var n int
@@ -338,5 +343,75 @@ func TestCoalescing(t *testing.T) {
 			t.Errorf("%d batches made %d calls of %d URLs in all; want one call per batch and /shared once per batch", len(bs), len(log.list()), items)
 		}
 		t.Logf("5 deliveries → %d batch(es)", len(bs))
+	})
+}
+
+// openJobs counts the jobs not yet finished for good.
+func openJobs(t *testing.T, st *store.Store) int {
+	t.Helper()
+	counts, err := st.JobCounts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := 0
+	for state, n := range counts {
+		if state != "completed" && state != "cancelled" && state != "discarded" {
+			open += n
+		}
+	}
+	return open
+}
+
+// A body hash seen long ago is a new event: it is journaled under a new
+// id, and its changes carry that id, not the one the source gave.
+func TestAcceptRenamesAStaleBodyHash(t *testing.T) {
+	t.Parallel()
+	drivers(t, func(t *testing.T, driver string) {
+		ctx := context.Background()
+		st := openStore(t, driver)
+		t.Cleanup(func() { st.Close() })
+		now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+		st.SetClock(func() time.Time { return now })
+		r, _ := resolve.New([]config.Site{{Name: "a", BaseURL: "https://a.example"}}, nil)
+		// Not started: this test is about the journal, not the jobs.
+		pl, err := pipeline.New(pipeline.Options{Store: st, Resolver: r, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := change.Delivery{Source: "cms", ID: "h1", BodySHA256: "h1", DedupeWithin: time.Minute,
+			Changes: []change.Change{{Event: "publish", Kind: change.Publish, ContentID: "c1"}, {Event: "publish", Kind: change.Publish, ContentID: "c2"}}}
+		first, id, inserted, err := pl.Accept(ctx, d)
+		if err != nil || !inserted || id != "h1" {
+			t.Fatalf("first: %s %v %v", id, inserted, err)
+		}
+		now = now.Add(30 * time.Second)
+		again, id, inserted, err := pl.Accept(ctx, d)
+		if err != nil || inserted || id != "h1" || again != first {
+			t.Fatalf("redelivery: %d %s %v %v", again, id, inserted, err)
+		}
+		now = now.Add(time.Hour)
+		renamed, id, inserted, err := pl.Accept(ctx, d)
+		want := fmt.Sprintf("h1@%d", now.UnixMilli())
+		if err != nil || !inserted || id != want || renamed == first {
+			t.Fatalf("an hour later: %d %s %v %v, want a new delivery %s", renamed, id, inserted, err, want)
+		}
+		for row, wantID := range map[int64]string{first: "h1", renamed: want} {
+			dv, err := st.DeliveryGet(ctx, row)
+			if err != nil || dv.DeliveryID != wantID {
+				t.Errorf("delivery %d: %+v %v, want id %s", row, dv, err, wantID)
+			}
+			cs, err := st.ChangeList(ctx, row)
+			if err != nil || len(cs) != 2 {
+				t.Fatalf("changes of %d: %+v %v", row, cs, err)
+			}
+			for _, c := range cs {
+				if c.Source != "cms" || c.Delivery != wantID {
+					t.Errorf("delivery %d: change stamped %s/%s, want cms/%s", row, c.Source, c.Delivery, wantID)
+				}
+			}
+		}
+		if d.Changes[0].Delivery != "" {
+			t.Errorf("Accept changed the caller's changes: %+v", d.Changes[0])
+		}
 	})
 }

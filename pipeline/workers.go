@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -25,11 +24,11 @@ type deliveryWorker struct {
 func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs]) error {
 	p := w.p
 	id := job.Args.Delivery
-	d, err := p.st.DeliveryGet(ctx, p.st.DB, id)
+	d, err := p.st.DeliveryGet(ctx, id)
 	if err != nil {
 		return err
 	}
-	changes, err := p.st.ChangeList(ctx, p.st.DB, id)
+	changes, err := p.st.ChangeList(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -43,19 +42,19 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 			events = append(events, fmt.Sprintf("dropped %q: %s", dr.Value, dr.Reason))
 		}
 	}
-	return p.st.InTx(ctx, func(tx *sql.Tx) error {
+	return p.st.InTx(ctx, func(tx *store.Tx) error {
 		for _, e := range events {
-			if err := p.st.EventAdd(ctx, tx, id, 0, "dropped", e); err != nil {
+			if err := tx.EventAdd(ctx, id, 0, "dropped", e); err != nil {
 				return err
 			}
 		}
-		if err := p.st.EventAdd(ctx, tx, id, 0, "resolved", fmt.Sprintf("%d change(s) → %d target(s): %s", len(changes), len(targets), summarize(targets))); err != nil {
+		if err := tx.EventAdd(ctx, id, 0, "resolved", fmt.Sprintf("%d change(s) → %d target(s): %s", len(changes), len(targets), summarize(targets))); err != nil {
 			return err
 		}
 		if err := p.queueTargets(ctx, tx, id, targets); err != nil {
 			return err
 		}
-		return complete(ctx, p.st, tx, job)
+		return store.JobComplete(ctx, tx, job)
 	})
 }
 
@@ -87,7 +86,7 @@ type flushWorker struct {
 // purged within a second.
 func (w *flushWorker) Work(ctx context.Context, job *river.Job[FlushArgs]) error {
 	p := w.p
-	n, oldest, newest, err := p.st.PendingWindow(ctx, p.st.DB)
+	n, oldest, newest, err := p.st.PendingWindow(ctx)
 	if err != nil {
 		return err
 	}
@@ -100,16 +99,16 @@ func (w *flushWorker) Work(ctx context.Context, job *river.Job[FlushArgs]) error
 			return river.JobSnooze(wait)
 		}
 	}
-	return p.st.InTx(ctx, func(tx *sql.Tx) error {
-		pending, err := p.st.PendingTake(ctx, tx)
+	return p.st.InTx(ctx, func(tx *store.Tx) error {
+		pending, err := tx.PendingTake(ctx)
 		if err != nil {
 			return err
 		}
-		if err := p.st.StateSet(ctx, tx, flushKey, ""); err != nil {
+		if err := tx.StateSet(ctx, flushKey, ""); err != nil {
 			return err
 		}
 		if len(pending) > 0 {
-			batch, err := p.st.BatchInsert(ctx, tx, pending)
+			batch, err := tx.BatchInsert(ctx, pending)
 			if err != nil {
 				return err
 			}
@@ -120,22 +119,22 @@ func (w *flushWorker) Work(ctx context.Context, job *river.Job[FlushArgs]) error
 				return err
 			}
 		}
-		return complete(ctx, p.st, tx, job)
+		return store.JobComplete(ctx, tx, job)
 	})
 }
 
 // eventBatch records an event against a batch and every delivery it
 // serves, so that a delivery's trace shows what happened to its targets.
-func (p *Pipeline) eventBatch(ctx context.Context, tx *sql.Tx, batch int64, kind, msg string) error {
-	ds, err := p.st.BatchDeliveries(ctx, tx, batch)
+func (p *Pipeline) eventBatch(ctx context.Context, tx *store.Tx, batch int64, kind, msg string) error {
+	ds, err := tx.BatchDeliveries(ctx, batch)
 	if err != nil {
 		return err
 	}
 	if len(ds) == 0 {
-		return p.st.EventAdd(ctx, tx, 0, batch, kind, msg)
+		return tx.EventAdd(ctx, 0, batch, kind, msg)
 	}
 	for _, d := range ds {
-		if err := p.st.EventAdd(ctx, tx, d, batch, kind, msg); err != nil {
+		if err := tx.EventAdd(ctx, d, batch, kind, msg); err != nil {
 			return err
 		}
 	}
@@ -144,10 +143,10 @@ func (p *Pipeline) eventBatch(ctx context.Context, tx *sql.Tx, batch int64, kind
 
 // advance plans the first layer after `after` that has calls to make, or
 // queues the warm-up when no layer is left.
-func (p *Pipeline) advance(ctx context.Context, tx *sql.Tx, batch int64, after change.Layer, pending []store.PendingTarget) error {
+func (p *Pipeline) advance(ctx context.Context, tx *store.Tx, batch int64, after change.Layer, pending []store.PendingTarget) error {
 	if pending == nil {
 		var err error
-		if pending, err = p.st.BatchTargets(ctx, tx, batch); err != nil {
+		if pending, err = tx.BatchTargets(ctx, batch); err != nil {
 			return err
 		}
 	}
@@ -167,7 +166,7 @@ func (p *Pipeline) advance(ctx context.Context, tx *sql.Tx, batch int64, after c
 			}
 			calls, notes := plan.Calls(pr.Provider, targets)
 			if pr.Limits.CallsPerDay > 0 {
-				if err := p.st.BudgetLock(ctx, tx, pr.Name); err != nil {
+				if err := tx.BudgetLock(ctx, pr.Name); err != nil {
 					return err
 				}
 			}
@@ -176,7 +175,7 @@ func (p *Pipeline) advance(ctx context.Context, tx *sql.Tx, batch int64, after c
 				if v, ok := spentCache[day]; ok {
 					return v
 				}
-				v, err := p.st.BudgetSpent(ctx, tx, pr.Name, day)
+				v, err := tx.BudgetSpent(ctx, pr.Name, day)
 				if err != nil {
 					p.log.Error("read budget", "provider", pr.Name, "err", err)
 				}
@@ -197,7 +196,7 @@ func (p *Pipeline) advance(ctx context.Context, tx *sql.Tx, batch int64, after c
 			perDay := map[string]int{}
 			for _, sc := range d.Calls {
 				sc.Call.Batch = batch
-				c, err := p.st.CallInsert(ctx, tx, sc.Call, string(d.Note), sc.NotBefore)
+				c, err := tx.CallInsert(ctx, sc.Call, string(d.Note), sc.NotBefore)
 				if err != nil {
 					return err
 				}
@@ -205,7 +204,7 @@ func (p *Pipeline) advance(ctx context.Context, tx *sql.Tx, batch int64, after c
 				if !sc.NotBefore.IsZero() {
 					opts.ScheduledAt = sc.NotBefore
 				}
-				if _, err := p.client.InsertTx(ctx, tx, CallArgs{Call: c.ID, Provider: c.Provider}, opts); err != nil {
+				if err := tx.JobInsert(ctx, p.client, CallArgs{Call: c.ID, Provider: c.Provider}, opts); err != nil {
 					return err
 				}
 				perDay[sc.Day]++
@@ -213,7 +212,7 @@ func (p *Pipeline) advance(ctx context.Context, tx *sql.Tx, batch int64, after c
 			}
 			for day, n := range perDay {
 				if pr.Limits.CallsPerDay > 0 {
-					if err := p.st.BudgetSpend(ctx, tx, pr.Name, day, n); err != nil {
+					if err := tx.BudgetSpend(ctx, pr.Name, day, n); err != nil {
 						return err
 					}
 				}
@@ -229,7 +228,7 @@ func (p *Pipeline) advance(ctx context.Context, tx *sql.Tx, batch int64, after c
 			}
 		}
 		if planned > 0 {
-			return p.st.BatchSet(ctx, tx, batch, store.BatchPurging, int(layer), "")
+			return tx.BatchSet(ctx, batch, store.BatchPurging, int(layer), "")
 		}
 	}
 	return p.queueWarm(ctx, tx, batch, targets)
@@ -243,14 +242,14 @@ func nextWindow(w plan.Window) plan.Window {
 // queueWarm works out which pages to fetch again: the URL targets marked
 // for warming and, where a whole host or everything was purged, the warm
 // list of each affected site.
-func (p *Pipeline) queueWarm(ctx context.Context, tx *sql.Tx, batch int64, targets []change.Target) error {
+func (p *Pipeline) queueWarm(ctx context.Context, tx *store.Tx, batch int64, targets []change.Target) error {
 	if p.o.Warmer == nil {
 		if err := p.eventBatch(ctx, tx, batch, "done", "purged (warming disabled)"); err != nil {
 			return err
 		}
-		return p.st.BatchSet(ctx, tx, batch, store.BatchDone, -1, "")
+		return tx.BatchSet(ctx, batch, store.BatchDone, -1, "")
 	}
-	calls, err := p.st.CallList(ctx, tx, batch, 1_000_000)
+	calls, err := tx.CallList(ctx, batch, 1_000_000)
 	if err != nil {
 		return err
 	}
@@ -290,18 +289,18 @@ func (p *Pipeline) queueWarm(ctx context.Context, tx *sql.Tx, batch int64, targe
 		if err := p.eventBatch(ctx, tx, batch, "done", "purged; nothing to warm"); err != nil {
 			return err
 		}
-		return p.st.BatchSet(ctx, tx, batch, store.BatchDone, -1, "")
+		return tx.BatchSet(ctx, batch, store.BatchDone, -1, "")
 	}
-	if err := p.st.WarmInsert(ctx, tx, batch, urls); err != nil {
+	if err := tx.WarmInsert(ctx, batch, urls); err != nil {
 		return err
 	}
 	if err := p.eventBatch(ctx, tx, batch, "purged", fmt.Sprintf("every layer purged; warming %d page(s)", len(urls))); err != nil {
 		return err
 	}
-	if _, err := p.client.InsertTx(ctx, tx, WarmArgs{Batch: batch}, nil); err != nil {
+	if err := tx.JobInsert(ctx, p.client, WarmArgs{Batch: batch}, nil); err != nil {
 		return err
 	}
-	return p.st.BatchSet(ctx, tx, batch, store.BatchWarming, -1, "")
+	return tx.BatchSet(ctx, batch, store.BatchWarming, -1, "")
 }
 
 // minPoll bounds how often an asynchronous provider is asked for
@@ -323,7 +322,7 @@ func (w *callWorker) Timeout(job *river.Job[CallArgs]) time.Duration {
 
 func (w *callWorker) Work(ctx context.Context, job *river.Job[CallArgs]) error {
 	p := w.p
-	row, err := p.st.CallGet(ctx, p.st.DB, job.Args.Call)
+	row, err := p.st.CallGet(ctx, job.Args.Call)
 	if err != nil {
 		return err
 	}
@@ -331,18 +330,18 @@ func (w *callWorker) Work(ctx context.Context, job *river.Job[CallArgs]) error {
 	case store.CallDone, store.CallFailed, store.CallSplit, store.CallSkipped:
 		// Already settled by an earlier run that crashed before
 		// completing its job.
-		return p.st.InTx(ctx, func(tx *sql.Tx) error { return complete(ctx, p.st, tx, job) })
+		return p.st.InTx(ctx, func(tx *store.Tx) error { return store.JobComplete(ctx, tx, job) })
 	}
-	batch, err := p.st.BatchGet(ctx, p.st.DB, row.Batch)
+	batch, err := p.st.BatchGet(ctx, row.Batch)
 	if err != nil {
 		return err
 	}
 	if batch.State == store.BatchFailed {
-		return p.st.InTx(ctx, func(tx *sql.Tx) error {
-			if err := p.st.CallUpdate(ctx, tx, store.CallUpdateParams{ID: row.ID, State: store.CallSkipped, Error: "batch failed"}); err != nil {
+		return p.st.InTx(ctx, func(tx *store.Tx) error {
+			if err := tx.CallUpdate(ctx, store.CallUpdateParams{ID: row.ID, State: store.CallSkipped, Error: "batch failed"}); err != nil {
 				return err
 			}
-			return complete(ctx, p.st, tx, job)
+			return store.JobComplete(ctx, tx, job)
 		})
 	}
 	pr := p.providers[row.Provider]
@@ -381,7 +380,7 @@ func (w *callWorker) Work(ctx context.Context, job *river.Job[CallArgs]) error {
 		return p.failed(ctx, job, row, err)
 	}
 	if res.Pending {
-		if err := p.st.CallUpdate(ctx, p.st.DB, store.CallUpdateParams{ID: row.ID, State: store.CallWaiting, Ref: res.Ref, Attempted: true}); err != nil {
+		if err := p.st.CallUpdate(ctx, store.CallUpdateParams{ID: row.ID, State: store.CallWaiting, Ref: res.Ref, Attempted: true}); err != nil {
 			return err
 		}
 		p.m.calls.WithLabelValues(row.Provider, "accepted").Inc()
@@ -400,19 +399,19 @@ func (p *Pipeline) succeed(ctx context.Context, job *river.Job[CallArgs], row st
 		n = 1
 	}
 	p.m.items.WithLabelValues(row.Provider, kind).Add(float64(n))
-	return p.st.InTx(ctx, func(tx *sql.Tx) error {
-		if err := p.st.BatchLock(ctx, tx, row.Batch); err != nil {
+	return p.st.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.BatchLock(ctx, row.Batch); err != nil {
 			return err
 		}
-		if err := p.st.CallUpdate(ctx, tx, store.CallUpdateParams{ID: row.ID, State: store.CallDone, Ref: ref, Attempted: row.State != store.CallWaiting}); err != nil {
+		if err := tx.CallUpdate(ctx, store.CallUpdateParams{ID: row.ID, State: store.CallDone, Ref: ref, Attempted: row.State != store.CallWaiting}); err != nil {
 			return err
 		}
-		open, err := p.st.CallsOpen(ctx, tx, row.Batch, row.Layer)
+		open, err := tx.CallsOpen(ctx, row.Batch, row.Layer)
 		if err != nil {
 			return err
 		}
 		if open == 0 {
-			b, err := p.st.BatchGet(ctx, tx, row.Batch)
+			b, err := tx.BatchGet(ctx, row.Batch)
 			if err != nil {
 				return err
 			}
@@ -425,7 +424,7 @@ func (p *Pipeline) succeed(ctx context.Context, job *river.Job[CallArgs], row st
 				}
 			}
 		}
-		return complete(ctx, p.st, tx, job)
+		return store.JobComplete(ctx, tx, job)
 	})
 }
 
@@ -441,7 +440,7 @@ func (p *Pipeline) failed(ctx context.Context, job *river.Job[CallArgs], row sto
 	case purger.Snooze:
 		p.m.calls.WithLabelValues(row.Provider, "rate_limited").Inc()
 		log.Info("rate limited", "after", after, "err", err)
-		if uerr := p.st.CallUpdate(ctx, p.st.DB, store.CallUpdateParams{ID: row.ID, State: row.State, Error: err.Error()}); uerr != nil {
+		if uerr := p.st.CallUpdate(ctx, store.CallUpdateParams{ID: row.ID, State: row.State, Error: err.Error()}); uerr != nil {
 			return uerr
 		}
 		return river.JobSnooze(max(after, time.Second))
@@ -465,7 +464,7 @@ func (p *Pipeline) failed(ctx context.Context, job *river.Job[CallArgs], row sto
 	} else {
 		log.Debug("call failed again, will retry", "err", err)
 	}
-	if uerr := p.st.CallUpdate(ctx, p.st.DB, store.CallUpdateParams{ID: row.ID, State: row.State, Error: err.Error(), Attempted: true}); uerr != nil {
+	if uerr := p.st.CallUpdate(ctx, store.CallUpdateParams{ID: row.ID, State: row.State, Error: err.Error(), Attempted: true}); uerr != nil {
 		return uerr
 	}
 	return err
@@ -478,40 +477,40 @@ func (p *Pipeline) fail(ctx context.Context, job *river.Job[CallArgs], row store
 	p.m.calls.WithLabelValues(row.Provider, "failed").Inc()
 	p.log.Error("call failed", "provider", row.Provider, "batch", row.Batch, "call", row.ID, "err", err)
 	msg := err.Error()
-	txErr := p.st.InTx(ctx, func(tx *sql.Tx) error {
-		if err := p.st.BatchLock(ctx, tx, row.Batch); err != nil {
+	txErr := p.st.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.BatchLock(ctx, row.Batch); err != nil {
 			return err
 		}
-		if err := p.st.CallUpdate(ctx, tx, store.CallUpdateParams{ID: row.ID, State: store.CallFailed, Error: msg, Attempted: true}); err != nil {
+		if err := tx.CallUpdate(ctx, store.CallUpdateParams{ID: row.ID, State: store.CallFailed, Error: msg, Attempted: true}); err != nil {
 			return err
 		}
-		if err := p.st.BatchSet(ctx, tx, row.Batch, store.BatchFailed, int(row.Layer), fmt.Sprintf("%s call %d: %s", row.Provider, row.ID, msg)); err != nil {
+		if err := tx.BatchSet(ctx, row.Batch, store.BatchFailed, int(row.Layer), fmt.Sprintf("%s call %d: %s", row.Provider, row.ID, msg)); err != nil {
 			return err
 		}
 		if err := p.eventBatch(ctx, tx, row.Batch, "failed", fmt.Sprintf("%s: %s; outer layers not purged", row.Provider, msg)); err != nil {
 			return err
 		}
-		return complete(ctx, p.st, tx, job)
+		return store.JobComplete(ctx, tx, job)
 	})
 	return txErr
 }
 
 func (p *Pipeline) split(ctx context.Context, job *river.Job[CallArgs], row store.CallRow, cause error) error {
 	half := len(row.Items) / 2
-	return p.st.InTx(ctx, func(tx *sql.Tx) error {
+	return p.st.InTx(ctx, func(tx *store.Tx) error {
 		for _, items := range [][]string{row.Items[:half], row.Items[half:]} {
-			c, err := p.st.CallInsert(ctx, tx, change.Call{Batch: row.Batch, Provider: row.Provider, Layer: row.Layer, Kind: row.Kind, Items: items}, "split from call "+fmt.Sprint(row.ID), time.Time{})
+			c, err := tx.CallInsert(ctx, change.Call{Batch: row.Batch, Provider: row.Provider, Layer: row.Layer, Kind: row.Kind, Items: items}, "split from call "+fmt.Sprint(row.ID), time.Time{})
 			if err != nil {
 				return err
 			}
-			if _, err := p.client.InsertTx(ctx, tx, CallArgs{Call: c.ID, Provider: c.Provider}, nil); err != nil {
+			if err := tx.JobInsert(ctx, p.client, CallArgs{Call: c.ID, Provider: c.Provider}, nil); err != nil {
 				return err
 			}
 		}
-		if err := p.st.CallUpdate(ctx, tx, store.CallUpdateParams{ID: row.ID, State: store.CallSplit, Error: cause.Error(), Attempted: true}); err != nil {
+		if err := tx.CallUpdate(ctx, store.CallUpdateParams{ID: row.ID, State: store.CallSplit, Error: cause.Error(), Attempted: true}); err != nil {
 			return err
 		}
-		return complete(ctx, p.st, tx, job)
+		return store.JobComplete(ctx, tx, job)
 	})
 }
 
@@ -522,15 +521,15 @@ type pruneWorker struct {
 
 func (w *pruneWorker) Work(ctx context.Context, job *river.Job[PruneArgs]) error {
 	p := w.p
-	return p.st.InTx(ctx, func(tx *sql.Tx) error {
-		n, err := p.st.Prune(ctx, tx, p.st.Now().Add(-p.o.Retention))
+	return p.st.InTx(ctx, func(tx *store.Tx) error {
+		n, err := tx.Prune(ctx, p.st.Now().Add(-p.o.Retention))
 		if err != nil {
 			return err
 		}
 		if n > 0 {
 			p.log.Info("pruned", "rows", n, "older_than", p.o.Retention)
 		}
-		return complete(ctx, p.st, tx, job)
+		return store.JobComplete(ctx, tx, job)
 	})
 }
 
@@ -558,7 +557,7 @@ func (w *warmWorker) Timeout(*river.Job[WarmArgs]) time.Duration {
 func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 	p := w.p
 	batch := job.Args.Batch
-	rows, err := p.st.WarmList(ctx, p.st.DB, batch, "pending", w.chunk())
+	rows, err := p.st.WarmList(ctx, batch, store.WarmPending, w.chunk())
 	if err != nil {
 		return err
 	}
@@ -580,12 +579,12 @@ func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 		}
 	}
 	ok, failed := 0, 0
-	return p.st.InTx(ctx, func(tx *sql.Tx) error {
+	return p.st.InTx(ctx, func(tx *store.Tx) error {
 		for _, o := range outcomes {
-			st := store.Warm{State: "done", Status: o.Status, Duration: o.Duration}
+			st := store.Warm{State: store.WarmDone, Status: o.Status, Duration: o.Duration}
 			label := "ok"
 			if !o.OK() {
-				st.State, label = "failed", "failed"
+				st.State, label = store.WarmFailed, "failed"
 				failed++
 				if o.Err != nil {
 					st.Error = o.Err.Error()
@@ -598,12 +597,12 @@ func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 			p.m.warm.WithLabelValues(label).Inc()
 			for _, r := range byURL[o.URL] {
 				st.ID = r.ID
-				if err := p.st.WarmRecord(ctx, tx, st); err != nil {
+				if err := tx.WarmRecord(ctx, st); err != nil {
 					return err
 				}
 			}
 		}
-		more, err := p.st.WarmList(ctx, tx, batch, "pending", 1)
+		more, err := tx.WarmList(ctx, batch, store.WarmPending, 1)
 		if err != nil {
 			return err
 		}
@@ -612,13 +611,13 @@ func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 			return err
 		}
 		if len(more) > 0 {
-			if _, err := p.client.InsertTx(ctx, tx, WarmArgs{Batch: batch}, nil); err != nil {
+			if err := tx.JobInsert(ctx, p.client, WarmArgs{Batch: batch}, nil); err != nil {
 				return err
 			}
-		} else if err := p.st.BatchSet(ctx, tx, batch, store.BatchDone, -1, ""); err != nil {
+		} else if err := tx.BatchSet(ctx, batch, store.BatchDone, -1, ""); err != nil {
 			return err
 		}
-		return complete(ctx, p.st, tx, job)
+		return store.JobComplete(ctx, tx, job)
 	})
 }
 

@@ -4,65 +4,62 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/purgehook/purgehook/change"
 )
 
+// DeliveryState says how far a delivery got.
+type DeliveryState string
+
+// Delivery states.
+const (
+	DeliveryAccepted DeliveryState = "accepted"
+	DeliveryResolved DeliveryState = "resolved"
+	// DeliveryNothing: its changes resolved to no target.
+	DeliveryNothing DeliveryState = "nothing to purge"
+)
+
 // Delivery is one accepted webhook.
 type Delivery struct {
-	ID         int64     `json:"id"`
-	Source     string    `json:"source"`
-	DeliveryID string    `json:"delivery_id"`
-	ReceivedAt time.Time `json:"received_at"`
-	Remote     string    `json:"remote,omitempty"`
-	BodySHA256 string    `json:"body_sha256,omitempty"`
-	Changes    int       `json:"changes"`
-	State      string    `json:"state"`
+	ID         int64         `json:"id"`
+	Source     string        `json:"source"`
+	DeliveryID string        `json:"delivery_id"`
+	ReceivedAt time.Time     `json:"received_at"`
+	Remote     string        `json:"remote,omitempty"`
+	BodySHA256 string        `json:"body_sha256,omitempty"`
+	Changes    int           `json:"changes"`
+	State      DeliveryState `json:"state"`
 }
 
-// DeliveryInsertParams describes a delivery to journal.
-type DeliveryInsertParams struct {
-	Source     string
-	DeliveryID string
-	Remote     string
-	BodySHA256 string
-	Changes    []change.Change
-	// DedupeWithin, when set, makes a delivery with the same id a
-	// redelivery only if it arrived less than this long ago (for ids that
-	// are a hash of the body, which two real events can share).
-	DedupeWithin time.Duration
-}
-
-// DeliveryInsert journals a delivery and its changes. It returns the new
-// row id, or inserted=false (and the existing id) when the same (source,
-// delivery id) was accepted before: a redelivery.
-func (s *Store) DeliveryInsert(ctx context.Context, q Querier, p DeliveryInsertParams) (id int64, inserted bool, err error) {
-	res, err := s.w(q).ExecContext(ctx, `INSERT INTO ph_delivery (source, delivery_id, received_at, remote, body_sha256, n_changes)
+// DeliveryInsert journals a delivery and its changes as given: the caller
+// has settled the delivery's id and stamped its changes with it. It
+// returns the new row id, or inserted=false (and the existing id) when the
+// same (source, delivery id) was accepted before: a redelivery.
+func (q *queries) DeliveryInsert(ctx context.Context, d change.Delivery) (id int64, inserted bool, err error) {
+	res, err := q.q.ExecContext(ctx, `INSERT INTO ph_delivery (source, delivery_id, received_at, remote, body_sha256, n_changes)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING`,
-		p.Source, p.DeliveryID, ms(s.now()), p.Remote, p.BodySHA256, len(p.Changes))
+		d.Source, d.ID, ms(q.now()), d.Remote, d.BodySHA256, len(d.Changes))
 	if err != nil {
 		return 0, false, fmt.Errorf("store: insert delivery: %w", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return 0, false, err
+		return 0, false, fmt.Errorf("store: insert delivery: %w", err)
 	}
-	if err := s.w(q).QueryRowContext(ctx, `SELECT id FROM ph_delivery WHERE source = ? AND delivery_id = ?`, p.Source, p.DeliveryID).Scan(&id); err != nil {
+	if err := q.q.QueryRowContext(ctx, `SELECT id FROM ph_delivery WHERE source = ? AND delivery_id = ?`, d.Source, d.ID).Scan(&id); err != nil {
 		return 0, false, fmt.Errorf("store: insert delivery: %w", err)
 	}
 	if n == 0 {
 		return id, false, nil
 	}
-	for i, c := range p.Changes {
-		c.Delivery = p.DeliveryID
+	for i, c := range d.Changes {
 		data, err := json.Marshal(c)
 		if err != nil {
-			return 0, false, err
+			return 0, false, fmt.Errorf("store: insert change: %w", err)
 		}
-		if _, err := s.w(q).ExecContext(ctx, `INSERT INTO ph_change (delivery, seq, data) VALUES (?, ?, ?)`, id, i, string(data)); err != nil {
+		if _, err := q.q.ExecContext(ctx, `INSERT INTO ph_change (delivery, seq, data) VALUES (?, ?, ?)`, id, i, string(data)); err != nil {
 			return 0, false, fmt.Errorf("store: insert change: %w", err)
 		}
 	}
@@ -70,35 +67,32 @@ func (s *Store) DeliveryInsert(ctx context.Context, q Querier, p DeliveryInsertP
 }
 
 // DeliveryFind looks a delivery up by its source and delivery id, and
-// says when it arrived.
-func (s *Store) DeliveryFind(ctx context.Context, q Querier, source, deliveryID string) (int64, time.Time, bool, error) {
+// says when it arrived; ErrNotFound when there is none.
+func (q *queries) DeliveryFind(ctx context.Context, source, deliveryID string) (int64, time.Time, error) {
 	var id, at int64
-	err := s.w(q).QueryRowContext(ctx, `SELECT id, received_at FROM ph_delivery WHERE source = ? AND delivery_id = ?`, source, deliveryID).Scan(&id, &at)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, time.Time{}, false, nil
-	}
+	err := q.q.QueryRowContext(ctx, `SELECT id, received_at FROM ph_delivery WHERE source = ? AND delivery_id = ?`, source, deliveryID).Scan(&id, &at)
 	if err != nil {
-		return 0, time.Time{}, false, fmt.Errorf("store: find delivery: %w", err)
+		return 0, time.Time{}, fmt.Errorf("store: find delivery %s/%s: %w", source, deliveryID, notFound(err))
 	}
-	return id, time.UnixMilli(at), true, nil
+	return id, time.UnixMilli(at), nil
 }
 
 // DeliveryGet reads one delivery.
-func (s *Store) DeliveryGet(ctx context.Context, q Querier, id int64) (Delivery, error) {
+func (q *queries) DeliveryGet(ctx context.Context, id int64) (Delivery, error) {
 	var d Delivery
 	var at int64
-	err := s.w(q).QueryRowContext(ctx, `SELECT id, source, delivery_id, received_at, remote, body_sha256, n_changes, state FROM ph_delivery WHERE id = ?`, id).
+	err := q.q.QueryRowContext(ctx, `SELECT id, source, delivery_id, received_at, remote, body_sha256, n_changes, state FROM ph_delivery WHERE id = ?`, id).
 		Scan(&d.ID, &d.Source, &d.DeliveryID, &at, &d.Remote, &d.BodySHA256, &d.Changes, &d.State)
 	if err != nil {
-		return d, fmt.Errorf("store: delivery %d: %w", id, err)
+		return d, fmt.Errorf("store: delivery %d: %w", id, notFound(err))
 	}
 	d.ReceivedAt = time.UnixMilli(at)
 	return d, nil
 }
 
 // DeliveryList lists the newest deliveries first.
-func (s *Store) DeliveryList(ctx context.Context, q Querier, limit int) ([]Delivery, error) {
-	rows, err := s.w(q).QueryContext(ctx, `SELECT id, source, delivery_id, received_at, remote, body_sha256, n_changes, state FROM ph_delivery ORDER BY id DESC LIMIT ?`, limit)
+func (q *queries) DeliveryList(ctx context.Context, limit int) ([]Delivery, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT id, source, delivery_id, received_at, remote, body_sha256, n_changes, state FROM ph_delivery ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list deliveries: %w", err)
 	}
@@ -117,21 +111,25 @@ func (s *Store) DeliveryList(ctx context.Context, q Querier, limit int) ([]Deliv
 }
 
 // DeliveryCount counts journaled deliveries.
-func (s *Store) DeliveryCount(ctx context.Context, q Querier) (int, error) {
+func (q *queries) DeliveryCount(ctx context.Context) (int, error) {
 	var n int
-	err := s.w(q).QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_delivery`).Scan(&n)
-	return n, err
+	if err := q.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_delivery`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count deliveries: %w", err)
+	}
+	return n, nil
 }
 
 // DeliverySetState records how far a delivery got.
-func (s *Store) DeliverySetState(ctx context.Context, q Querier, id int64, state string) error {
-	_, err := s.w(q).ExecContext(ctx, `UPDATE ph_delivery SET state = ?, resolved_at = ? WHERE id = ?`, state, ms(s.now()), id)
-	return err
+func (q *queries) DeliverySetState(ctx context.Context, id int64, state DeliveryState) error {
+	if _, err := q.q.ExecContext(ctx, `UPDATE ph_delivery SET state = ?, resolved_at = ? WHERE id = ?`, string(state), ms(q.now()), id); err != nil {
+		return fmt.Errorf("store: delivery %d: %w", id, err)
+	}
+	return nil
 }
 
 // ChangeList reads a delivery's changes in order.
-func (s *Store) ChangeList(ctx context.Context, q Querier, delivery int64) ([]change.Change, error) {
-	rows, err := s.w(q).QueryContext(ctx, `SELECT data FROM ph_change WHERE delivery = ? ORDER BY seq`, delivery)
+func (q *queries) ChangeList(ctx context.Context, delivery int64) ([]change.Change, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT data FROM ph_change WHERE delivery = ? ORDER BY seq`, delivery)
 	if err != nil {
 		return nil, fmt.Errorf("store: changes of %d: %w", delivery, err)
 	}
@@ -162,9 +160,9 @@ type Event struct {
 }
 
 // EventAdd appends to the audit trail; delivery and batch may be 0.
-func (s *Store) EventAdd(ctx context.Context, q Querier, delivery, batch int64, kind, msg string) error {
-	_, err := s.w(q).ExecContext(ctx, `INSERT INTO ph_event (at, delivery, batch, kind, message) VALUES (?, ?, ?, ?, ?)`,
-		ms(s.now()), nullID(delivery), nullID(batch), kind, msg)
+func (q *queries) EventAdd(ctx context.Context, delivery, batch int64, kind, msg string) error {
+	_, err := q.q.ExecContext(ctx, `INSERT INTO ph_event (at, delivery, batch, kind, message) VALUES (?, ?, ?, ?, ?)`,
+		ms(q.now()), nullID(delivery), nullID(batch), kind, msg)
 	if err != nil {
 		return fmt.Errorf("store: event: %w", err)
 	}
@@ -172,7 +170,7 @@ func (s *Store) EventAdd(ctx context.Context, q Querier, delivery, batch int64, 
 }
 
 // EventList returns events for a delivery, a batch, or (both 0) the newest.
-func (s *Store) EventList(ctx context.Context, q Querier, delivery, batch int64, limit int) ([]Event, error) {
+func (q *queries) EventList(ctx context.Context, delivery, batch int64, limit int) ([]Event, error) {
 	query := `SELECT id, at, delivery, batch, kind, message FROM ph_event`
 	var args []any
 	switch {
@@ -185,7 +183,7 @@ func (s *Store) EventList(ctx context.Context, q Querier, delivery, batch int64,
 	}
 	query += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, limit)
-	rows, err := s.w(q).QueryContext(ctx, query, args...)
+	rows, err := q.q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: events: %w", err)
 	}

@@ -20,14 +20,14 @@ type PendingTarget struct {
 }
 
 // PendingInsert queues targets resolved from a delivery.
-func (s *Store) PendingInsert(ctx context.Context, q Querier, delivery int64, targets []change.Target) error {
-	now := ms(s.now())
+func (q *queries) PendingInsert(ctx context.Context, delivery int64, targets []change.Target) error {
+	now := ms(q.now())
 	for _, t := range targets {
 		data, err := json.Marshal(t)
 		if err != nil {
 			return err
 		}
-		if _, err := s.w(q).ExecContext(ctx, `INSERT INTO ph_pending (delivery, data, created_at) VALUES (?, ?, ?)`, delivery, string(data), now); err != nil {
+		if _, err := q.q.ExecContext(ctx, `INSERT INTO ph_pending (delivery, data, created_at) VALUES (?, ?, ?)`, delivery, string(data), now); err != nil {
 			return fmt.Errorf("store: pending: %w", err)
 		}
 	}
@@ -36,17 +36,19 @@ func (s *Store) PendingInsert(ctx context.Context, q Querier, delivery int64, ta
 
 // PendingWindow returns how many targets wait and when the oldest and
 // newest arrived.
-func (s *Store) PendingWindow(ctx context.Context, q Querier) (n int, oldest, newest time.Time, err error) {
+func (q *queries) PendingWindow(ctx context.Context) (n int, oldest, newest time.Time, err error) {
 	var o, nw sql.NullInt64
-	err = s.w(q).QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM ph_pending`).Scan(&n, &o, &nw)
-	return n, fromMS(o), fromMS(nw), err
+	if err = q.q.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM ph_pending`).Scan(&n, &o, &nw); err != nil {
+		return 0, time.Time{}, time.Time{}, fmt.Errorf("store: pending window: %w", err)
+	}
+	return n, fromMS(o), fromMS(nw), nil
 }
 
 // PendingTake removes and returns every waiting target, in one statement,
 // so that replicas flushing at once take disjoint sets and a target that
 // arrives meanwhile is either taken whole or left for the next batch.
-func (s *Store) PendingTake(ctx context.Context, q Querier) ([]PendingTarget, error) {
-	rows, err := s.w(q).QueryContext(ctx, `DELETE FROM ph_pending RETURNING id, delivery, data`)
+func (q *queries) PendingTake(ctx context.Context) ([]PendingTarget, error) {
+	rows, err := q.q.QueryContext(ctx, `DELETE FROM ph_pending RETURNING id, delivery, data`)
 	if err != nil {
 		return nil, fmt.Errorf("store: take pending: %w", err)
 	}
@@ -80,42 +82,51 @@ func (s *Store) PendingTake(ctx context.Context, q Querier) ([]PendingTarget, er
 }
 
 // StateGet reads a coordination value ("" when unset).
-func (s *Store) StateGet(ctx context.Context, q Querier, key string) (string, error) {
+func (q *queries) StateGet(ctx context.Context, key string) (string, error) {
 	var v string
-	err := s.w(q).QueryRowContext(ctx, `SELECT value FROM ph_state WHERE key = ?`, key).Scan(&v)
+	err := q.q.QueryRowContext(ctx, `SELECT value FROM ph_state WHERE key = ?`, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
-	return v, err
+	if err != nil {
+		return "", fmt.Errorf("store: state %s: %w", key, err)
+	}
+	return v, nil
 }
 
 // StateSet writes a coordination value.
-func (s *Store) StateSet(ctx context.Context, q Querier, key, value string) error {
-	_, err := s.w(q).ExecContext(ctx, `INSERT INTO ph_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
-	return err
+func (q *queries) StateSet(ctx context.Context, key, value string) error {
+	_, err := q.q.ExecContext(ctx, `INSERT INTO ph_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	if err != nil {
+		return fmt.Errorf("store: state %s: %w", key, err)
+	}
+	return nil
 }
+
+// BatchState says where a batch is.
+type BatchState string
 
 // Batch states.
 const (
-	BatchPurging = "purging"
-	BatchWarming = "warming"
-	BatchDone    = "done"
-	BatchFailed  = "failed"
+	BatchPurging BatchState = "purging"
+	BatchWarming BatchState = "warming"
+	BatchDone    BatchState = "done"
+	BatchFailed  BatchState = "failed"
 )
 
 // Batch is a set of targets purged together, layer by layer.
 type Batch struct {
-	ID        int64     `json:"id"`
-	CreatedAt time.Time `json:"created_at"`
-	State     string    `json:"state"`
-	Layer     int       `json:"layer"`
-	Error     string    `json:"error,omitempty"`
+	ID        int64      `json:"id"`
+	CreatedAt time.Time  `json:"created_at"`
+	State     BatchState `json:"state"`
+	Layer     int        `json:"layer"`
+	Error     string     `json:"error,omitempty"`
 }
 
 // BatchInsert creates a batch from taken targets.
-func (s *Store) BatchInsert(ctx context.Context, q Querier, targets []PendingTarget) (int64, error) {
+func (q *queries) BatchInsert(ctx context.Context, targets []PendingTarget) (int64, error) {
 	var id int64
-	if err := s.w(q).QueryRowContext(ctx, `INSERT INTO ph_batch (created_at, state) VALUES (?, ?) RETURNING id`, ms(s.now()), BatchPurging).Scan(&id); err != nil {
+	if err := q.q.QueryRowContext(ctx, `INSERT INTO ph_batch (created_at, state) VALUES (?, ?) RETURNING id`, ms(q.now()), BatchPurging).Scan(&id); err != nil {
 		return 0, fmt.Errorf("store: batch: %w", err)
 	}
 	for _, t := range targets {
@@ -123,7 +134,7 @@ func (s *Store) BatchInsert(ctx context.Context, q Querier, targets []PendingTar
 		if err != nil {
 			return 0, err
 		}
-		if _, err := s.w(q).ExecContext(ctx, `INSERT INTO ph_batch_target (batch, delivery, data) VALUES (?, ?, ?)`, id, t.Delivery, string(data)); err != nil {
+		if _, err := q.q.ExecContext(ctx, `INSERT INTO ph_batch_target (batch, delivery, data) VALUES (?, ?, ?)`, id, t.Delivery, string(data)); err != nil {
 			return 0, fmt.Errorf("store: batch target: %w", err)
 		}
 	}
@@ -131,20 +142,20 @@ func (s *Store) BatchInsert(ctx context.Context, q Querier, targets []PendingTar
 }
 
 // BatchGet reads a batch.
-func (s *Store) BatchGet(ctx context.Context, q Querier, id int64) (Batch, error) {
+func (q *queries) BatchGet(ctx context.Context, id int64) (Batch, error) {
 	var b Batch
 	var at int64
-	err := s.w(q).QueryRowContext(ctx, `SELECT id, created_at, state, layer, error FROM ph_batch WHERE id = ?`, id).Scan(&b.ID, &at, &b.State, &b.Layer, &b.Error)
+	err := q.q.QueryRowContext(ctx, `SELECT id, created_at, state, layer, error FROM ph_batch WHERE id = ?`, id).Scan(&b.ID, &at, &b.State, &b.Layer, &b.Error)
 	b.CreatedAt = time.UnixMilli(at)
 	if err != nil {
-		return b, fmt.Errorf("store: batch %d: %w", id, err)
+		return b, fmt.Errorf("store: batch %d: %w", id, notFound(err))
 	}
 	return b, nil
 }
 
 // BatchList lists the newest batches first.
-func (s *Store) BatchList(ctx context.Context, q Querier, limit int) ([]Batch, error) {
-	rows, err := s.w(q).QueryContext(ctx, `SELECT id, created_at, state, layer, error FROM ph_batch ORDER BY id DESC LIMIT ?`, limit)
+func (q *queries) BatchList(ctx context.Context, limit int) ([]Batch, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT id, created_at, state, layer, error FROM ph_batch ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -163,8 +174,8 @@ func (s *Store) BatchList(ctx context.Context, q Querier, limit int) ([]Batch, e
 }
 
 // BatchTargets reads a batch's targets with the deliveries they came from.
-func (s *Store) BatchTargets(ctx context.Context, q Querier, batch int64) ([]PendingTarget, error) {
-	rows, err := s.w(q).QueryContext(ctx, `SELECT delivery, data FROM ph_batch_target WHERE batch = ? ORDER BY id`, batch)
+func (q *queries) BatchTargets(ctx context.Context, batch int64) ([]PendingTarget, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT delivery, data FROM ph_batch_target WHERE batch = ? ORDER BY id`, batch)
 	if err != nil {
 		return nil, fmt.Errorf("store: batch targets: %w", err)
 	}
@@ -186,8 +197,8 @@ func (s *Store) BatchTargets(ctx context.Context, q Querier, batch int64) ([]Pen
 
 // DeliveryTargets returns the distinct targets a delivery was purged for,
 // across every batch that served it.
-func (s *Store) DeliveryTargets(ctx context.Context, q Querier, delivery int64) ([]change.Target, error) {
-	rows, err := s.w(q).QueryContext(ctx, `SELECT data FROM ph_batch_target WHERE delivery = ? GROUP BY data ORDER BY MIN(id)`, delivery)
+func (q *queries) DeliveryTargets(ctx context.Context, delivery int64) ([]change.Target, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT data FROM ph_batch_target WHERE delivery = ? GROUP BY data ORDER BY MIN(id)`, delivery)
 	if err != nil {
 		return nil, fmt.Errorf("store: delivery targets: %w", err)
 	}
@@ -208,8 +219,8 @@ func (s *Store) DeliveryTargets(ctx context.Context, q Querier, delivery int64) 
 }
 
 // BatchDeliveries lists the distinct deliveries a batch serves.
-func (s *Store) BatchDeliveries(ctx context.Context, q Querier, batch int64) ([]int64, error) {
-	rows, err := s.w(q).QueryContext(ctx, `SELECT DISTINCT delivery FROM ph_batch_target WHERE batch = ? ORDER BY delivery`, batch)
+func (q *queries) BatchDeliveries(ctx context.Context, batch int64) ([]int64, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT DISTINCT delivery FROM ph_batch_target WHERE batch = ? ORDER BY delivery`, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -227,33 +238,41 @@ func (s *Store) BatchDeliveries(ctx context.Context, q Querier, batch int64) ([]
 
 // BatchSet moves a batch to a state and layer; msg is kept as its error
 // for failed batches.
-func (s *Store) BatchSet(ctx context.Context, q Querier, id int64, state string, layer int, msg string) error {
+func (q *queries) BatchSet(ctx context.Context, id int64, state BatchState, layer int, msg string) error {
 	var done any
 	if state == BatchDone || state == BatchFailed {
-		done = ms(s.now())
+		done = ms(q.now())
 	}
-	_, err := s.w(q).ExecContext(ctx, `UPDATE ph_batch SET state = ?, layer = ?, error = ?, done_at = ? WHERE id = ?`, state, layer, msg, done, id)
+	_, err := q.q.ExecContext(ctx, `UPDATE ph_batch SET state = ?, layer = ?, error = ?, done_at = ? WHERE id = ?`, string(state), layer, msg, done, id)
 	if err != nil {
 		return fmt.Errorf("store: batch %d: %w", id, err)
 	}
 	return nil
 }
 
+// CallState says where a provider call is.
+type CallState string
+
 // Call states.
 const (
-	CallPending  = "pending"
-	CallWaiting  = "waiting" // accepted by an asynchronous provider, not yet complete
-	CallDone     = "done"
-	CallFailed   = "failed"
-	CallSplit    = "split"
-	CallSkipped  = "skipped"
-	CallDeferred = "deferred" // waiting for the next budget window
+	CallPending  CallState = "pending"
+	CallWaiting  CallState = "waiting" // accepted by an asynchronous provider, not yet complete
+	CallDone     CallState = "done"
+	CallFailed   CallState = "failed"
+	CallSplit    CallState = "split"
+	CallSkipped  CallState = "skipped"
+	CallDeferred CallState = "deferred" // waiting for the next budget window
 )
+
+// Settled reports whether a call in this state is finished for good.
+func (s CallState) Settled() bool {
+	return s == CallDone || s == CallFailed || s == CallSplit || s == CallSkipped
+}
 
 // CallRow is a planned or made provider call with its outcome.
 type CallRow struct {
 	change.Call
-	State     string    `json:"state"`
+	State     CallState `json:"state"`
 	Attempts  int       `json:"attempts"`
 	Error     string    `json:"error,omitempty"`
 	Reason    string    `json:"reason,omitempty"`
@@ -263,7 +282,7 @@ type CallRow struct {
 }
 
 // CallInsert records a planned call and returns it with its id and key.
-func (s *Store) CallInsert(ctx context.Context, q Querier, c change.Call, reason string, notBefore time.Time) (change.Call, error) {
+func (q *queries) CallInsert(ctx context.Context, c change.Call, reason string, notBefore time.Time) (change.Call, error) {
 	items, err := json.Marshal(c.Items)
 	if err != nil {
 		return c, err
@@ -273,12 +292,12 @@ func (s *Store) CallInsert(ctx context.Context, q Querier, c change.Call, reason
 		nb = ms(notBefore)
 	}
 	state := CallPending
-	if nb > ms(s.now()) {
+	if nb > ms(q.now()) {
 		state = CallDeferred
 	}
-	err = s.w(q).QueryRowContext(ctx, `INSERT INTO ph_call (batch, provider, layer, kind, items, n_items, call_key, state, reason, not_before, created_at)
+	err = q.q.QueryRowContext(ctx, `INSERT INTO ph_call (batch, provider, layer, kind, items, n_items, call_key, state, reason, not_before, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?) RETURNING id`,
-		c.Batch, c.Provider, int(c.Layer), string(c.Kind), string(items), len(c.Items), state, reason, nb, ms(s.now())).Scan(&c.ID)
+		c.Batch, c.Provider, int(c.Layer), string(c.Kind), string(items), len(c.Items), string(state), reason, nb, ms(q.now())).Scan(&c.ID)
 	if err != nil {
 		return c, fmt.Errorf("store: insert call: %w", err)
 	}
@@ -286,7 +305,7 @@ func (s *Store) CallInsert(ctx context.Context, q Querier, c change.Call, reason
 		// Stable across retries of this call, unique across calls.
 		c.Key = fmt.Sprintf("purgehook-%d-%d", c.Batch, c.ID)
 	}
-	if _, err := s.w(q).ExecContext(ctx, `UPDATE ph_call SET call_key = ? WHERE id = ?`, c.Key, c.ID); err != nil {
+	if _, err := q.q.ExecContext(ctx, `UPDATE ph_call SET call_key = ? WHERE id = ?`, c.Key, c.ID); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -315,16 +334,16 @@ func scanCall(sc interface{ Scan(...any) error }) (CallRow, error) {
 }
 
 // CallGet reads a call.
-func (s *Store) CallGet(ctx context.Context, q Querier, id int64) (CallRow, error) {
-	r, err := scanCall(s.w(q).QueryRowContext(ctx, `SELECT `+callCols+` FROM ph_call WHERE id = ?`, id))
+func (q *queries) CallGet(ctx context.Context, id int64) (CallRow, error) {
+	r, err := scanCall(q.q.QueryRowContext(ctx, `SELECT `+callCols+` FROM ph_call WHERE id = ?`, id))
 	if err != nil {
-		return r, fmt.Errorf("store: call %d: %w", id, err)
+		return r, fmt.Errorf("store: call %d: %w", id, notFound(err))
 	}
 	return r, nil
 }
 
 // CallList lists a batch's calls (batch 0: the newest calls of all).
-func (s *Store) CallList(ctx context.Context, q Querier, batch int64, limit int) ([]CallRow, error) {
+func (q *queries) CallList(ctx context.Context, batch int64, limit int) ([]CallRow, error) {
 	query := `SELECT ` + callCols + ` FROM ph_call`
 	var args []any
 	if batch != 0 {
@@ -335,7 +354,7 @@ func (s *Store) CallList(ctx context.Context, q Querier, batch int64, limit int)
 	}
 	query += ` LIMIT ?`
 	args = append(args, limit)
-	rows, err := s.w(q).QueryContext(ctx, query, args...)
+	rows, err := q.q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -354,7 +373,7 @@ func (s *Store) CallList(ctx context.Context, q Querier, batch int64, limit int)
 // CallUpdateParams is an outcome to record.
 type CallUpdateParams struct {
 	ID    int64
-	State string
+	State CallState
 	Ref   string
 	Error string
 	// Attempted counts this as an attempt.
@@ -362,17 +381,17 @@ type CallUpdateParams struct {
 }
 
 // CallUpdate records a call's outcome.
-func (s *Store) CallUpdate(ctx context.Context, q Querier, p CallUpdateParams) error {
+func (q *queries) CallUpdate(ctx context.Context, p CallUpdateParams) error {
 	var done any
-	if p.State == CallDone || p.State == CallFailed || p.State == CallSplit || p.State == CallSkipped {
-		done = ms(s.now())
+	if p.State.Settled() {
+		done = ms(q.now())
 	}
 	inc := 0
 	if p.Attempted {
 		inc = 1
 	}
-	_, err := s.w(q).ExecContext(ctx, `UPDATE ph_call SET state = ?, ref = CASE WHEN ? = '' THEN ref ELSE ? END, error = ?, attempts = attempts + ?, done_at = ? WHERE id = ?`,
-		p.State, p.Ref, p.Ref, p.Error, inc, done, p.ID)
+	_, err := q.q.ExecContext(ctx, `UPDATE ph_call SET state = ?, ref = CASE WHEN ? = '' THEN ref ELSE ? END, error = ?, attempts = attempts + ?, done_at = ? WHERE id = ?`,
+		string(p.State), p.Ref, p.Ref, p.Error, inc, done, p.ID)
 	if err != nil {
 		return fmt.Errorf("store: call %d: %w", p.ID, err)
 	}
@@ -380,17 +399,20 @@ func (s *Store) CallUpdate(ctx context.Context, q Querier, p CallUpdateParams) e
 }
 
 // CallsOpen counts a batch layer's calls that have not finished.
-func (s *Store) CallsOpen(ctx context.Context, q Querier, batch int64, layer change.Layer) (int, error) {
+func (q *queries) CallsOpen(ctx context.Context, batch int64, layer change.Layer) (int, error) {
 	var n int
-	err := s.w(q).QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_call WHERE batch = ? AND layer = ? AND state IN (?, ?, ?)`,
-		batch, int(layer), CallPending, CallWaiting, CallDeferred).Scan(&n)
-	return n, err
+	err := q.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_call WHERE batch = ? AND layer = ? AND state IN (?, ?, ?)`,
+		batch, int(layer), string(CallPending), string(CallWaiting), string(CallDeferred)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: open calls of batch %d: %w", batch, err)
+	}
+	return n, nil
 }
 
 // Prune deletes what is older than before: deliveries with their changes
 // and events, settled batches with their targets, calls and warm-ups,
 // stream events and spent budgets. Work still in progress is kept.
-func (s *Store) Prune(ctx context.Context, q Querier, before time.Time) (int64, error) {
+func (q *queries) Prune(ctx context.Context, before time.Time) (int64, error) {
 	t := ms(before)
 	day := Day(before)
 	var total int64
@@ -408,7 +430,7 @@ func (s *Store) Prune(ctx context.Context, q Querier, before time.Time) (int64, 
 		{`DELETE FROM ph_stream WHERE at < ?`, []any{t}},
 		{`DELETE FROM ph_budget WHERE day < ?`, []any{day}},
 	} {
-		res, err := s.w(q).ExecContext(ctx, st.query, st.args...)
+		res, err := q.q.ExecContext(ctx, st.query, st.args...)
 		if err != nil {
 			return total, fmt.Errorf("store: prune: %w", err)
 		}
@@ -428,18 +450,21 @@ func NextDay(t time.Time) time.Time {
 }
 
 // BudgetSpent is how many calls a provider made (or has planned) in a day.
-func (s *Store) BudgetSpent(ctx context.Context, q Querier, provider, day string) (int, error) {
+func (q *queries) BudgetSpent(ctx context.Context, provider, day string) (int, error) {
 	var n int
-	err := s.w(q).QueryRowContext(ctx, `SELECT spent FROM ph_budget WHERE provider = ? AND day = ?`, provider, day).Scan(&n)
+	err := q.q.QueryRowContext(ctx, `SELECT spent FROM ph_budget WHERE provider = ? AND day = ?`, provider, day).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
-	return n, err
+	if err != nil {
+		return 0, fmt.Errorf("store: budget %s: %w", provider, err)
+	}
+	return n, nil
 }
 
 // BudgetSpend charges n calls to a provider's day.
-func (s *Store) BudgetSpend(ctx context.Context, q Querier, provider, day string, n int) error {
-	_, err := s.w(q).ExecContext(ctx, `INSERT INTO ph_budget (provider, day, spent) VALUES (?, ?, ?)
+func (q *queries) BudgetSpend(ctx context.Context, provider, day string, n int) error {
+	_, err := q.q.ExecContext(ctx, `INSERT INTO ph_budget (provider, day, spent) VALUES (?, ?, ?)
 		ON CONFLICT (provider, day) DO UPDATE SET spent = ph_budget.spent + excluded.spent`, provider, day, n)
 	if err != nil {
 		return fmt.Errorf("store: budget %s: %w", provider, err)
@@ -447,21 +472,31 @@ func (s *Store) BudgetSpend(ctx context.Context, q Querier, provider, day string
 	return nil
 }
 
+// WarmState says whether a warm-up fetch was made and how it went.
+type WarmState string
+
+// Warm-up states.
+const (
+	WarmPending WarmState = "pending"
+	WarmDone    WarmState = "done" // fetched, 2xx or 3xx
+	WarmFailed  WarmState = "failed"
+)
+
 // Warm is one warm-up fetch.
 type Warm struct {
 	ID       int64         `json:"id"`
 	Batch    int64         `json:"batch"`
 	URL      string        `json:"url"`
-	State    string        `json:"state"`
+	State    WarmState     `json:"state"`
 	Status   int           `json:"status,omitempty"`
 	Error    string        `json:"error,omitempty"`
 	Duration time.Duration `json:"duration"`
 }
 
 // WarmInsert queues URLs to fetch after a batch.
-func (s *Store) WarmInsert(ctx context.Context, q Querier, batch int64, urls []string) error {
+func (q *queries) WarmInsert(ctx context.Context, batch int64, urls []string) error {
 	for _, u := range urls {
-		if _, err := s.w(q).ExecContext(ctx, `INSERT INTO ph_warm (batch, url) VALUES (?, ?)`, batch, u); err != nil {
+		if _, err := q.q.ExecContext(ctx, `INSERT INTO ph_warm (batch, url) VALUES (?, ?)`, batch, u); err != nil {
 			return fmt.Errorf("store: warm: %w", err)
 		}
 	}
@@ -470,16 +505,16 @@ func (s *Store) WarmInsert(ctx context.Context, q Querier, batch int64, urls []s
 
 // WarmList returns a batch's warm rows in a state ("" for all), oldest
 // first.
-func (s *Store) WarmList(ctx context.Context, q Querier, batch int64, state string, limit int) ([]Warm, error) {
+func (q *queries) WarmList(ctx context.Context, batch int64, state WarmState, limit int) ([]Warm, error) {
 	query := `SELECT id, batch, url, state, status, error, duration_ms FROM ph_warm WHERE batch = ?`
 	args := []any{batch}
 	if state != "" {
 		query += ` AND state = ?`
-		args = append(args, state)
+		args = append(args, string(state))
 	}
 	query += ` ORDER BY id LIMIT ?`
 	args = append(args, limit)
-	rows, err := s.w(q).QueryContext(ctx, query, args...)
+	rows, err := q.q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -498,8 +533,11 @@ func (s *Store) WarmList(ctx context.Context, q Querier, batch int64, state stri
 }
 
 // WarmRecord stores a fetch's outcome.
-func (s *Store) WarmRecord(ctx context.Context, q Querier, w Warm) error {
-	_, err := s.w(q).ExecContext(ctx, `UPDATE ph_warm SET state = ?, status = ?, error = ?, duration_ms = ?, done_at = ? WHERE id = ?`,
-		w.State, w.Status, w.Error, w.Duration.Milliseconds(), ms(s.now()), w.ID)
-	return err
+func (q *queries) WarmRecord(ctx context.Context, w Warm) error {
+	_, err := q.q.ExecContext(ctx, `UPDATE ph_warm SET state = ?, status = ?, error = ?, duration_ms = ?, done_at = ? WHERE id = ?`,
+		string(w.State), w.Status, w.Error, w.Duration.Milliseconds(), ms(q.now()), w.ID)
+	if err != nil {
+		return fmt.Errorf("store: warm %d: %w", w.ID, err)
+	}
+	return nil
 }

@@ -1,15 +1,20 @@
 // Package store is purgehook's one persistence boundary: the journal of
 // accepted deliveries and their changes, the targets waiting for a batch,
-// batches and their provider calls, daily budgets, warm-up outcomes and the
-// audit trail. It also opens the database that River's durable jobs live in,
-// so that a journal write and the job that will process it commit in one
-// transaction.
+// batches and their provider calls, daily budgets, warm-up outcomes, the
+// audit trail and the stream log. It also owns the database River's durable
+// jobs live in, and River's driver for it, so that a journal write and the
+// job that will process it commit in one transaction and nothing outside
+// this package writes SQL or picks a driver.
 //
 // SQLite (modernc.org/sqlite, pure Go) is the embedded default, for one
 // process; PostgreSQL (pgx) is for several replicas sharing the work, the
 // budgets and the journal. Queries are written once, with ? placeholders,
-// and rebound for PostgreSQL. Every method takes a Querier so that callers
-// can compose several writes, and a River insert, into one transaction.
+// and rebound for PostgreSQL.
+//
+// As in River, one set of methods, named noun then verb, runs either on the
+// pool (a *Store) or inside a transaction (a *Tx, from Store.InTx), so
+// callers compose several writes and the job that follows them into one
+// commit.
 package store
 
 import (
@@ -40,19 +45,43 @@ import (
 //go:embed migrations
 var migrations embed.FS
 
-// Querier is a *sql.DB or a *sql.Tx.
-type Querier interface {
+// ErrNotFound is returned, wrapped, when a Get or Find names a row that
+// does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// querier is a *sql.DB, a *sql.Tx or a *sql.Conn.
+type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// env is what a Store and every Tx begun from it share.
+type env struct {
+	driver string
+	now    func() time.Time
+}
+
+// queries is the one query set, embedded in Store (running on the pool)
+// and in Tx (running in a transaction).
+type queries struct {
+	q   querier // placeholders already rebound for the driver
+	env *env
+}
+
+func (q *queries) now() time.Time { return q.env.now() }
+
 // Store is an open database.
 type Store struct {
-	DB     *sql.DB
-	Driver string
-	now    func() time.Time
-	lock   *os.File
+	queries
+	db   *sql.DB
+	lock *os.File
+}
+
+// Tx is a transaction begun by Store.InTx.
+type Tx struct {
+	queries
+	tx *sql.Tx
 }
 
 // Drivers.
@@ -73,6 +102,11 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 	return nil, fmt.Errorf("store: unknown driver %q (want sqlite or postgres)", driver)
 }
 
+func newStore(db *sql.DB, driver string, lock *os.File) *Store {
+	e := &env{driver: driver, now: time.Now}
+	return &Store{queries: queries{q: e.rebound(db), env: e}, db: db, lock: lock}
+}
+
 func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
@@ -87,7 +121,7 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 		// pgx's errors name host and user, never the password.
 		return nil, fmt.Errorf("store: connect to postgres: %w", err)
 	}
-	s := &Store{DB: db, Driver: Postgres, now: time.Now}
+	s := newStore(db, Postgres, nil)
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -96,7 +130,6 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 }
 
 func openSQLite(ctx context.Context, dsn string) (*Store, error) {
-	driver := SQLite
 	var lock *os.File
 	if path := sqlitePath(dsn); path != "" {
 		var err error
@@ -114,7 +147,7 @@ func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 	// Everything that uses the pool must therefore finish a query before
 	// starting the next one.
 	db.SetMaxOpenConns(1)
-	s := &Store{DB: db, Driver: driver, now: time.Now, lock: lock}
+	s := newStore(db, SQLite, lock)
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -126,17 +159,20 @@ func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 	return s, nil
 }
 
-// RiverDriver is the River driver for this database.
-func (s *Store) RiverDriver() riverdriver.Driver[*sql.Tx] {
-	if s.Driver == Postgres {
-		return riverdatabasesql.New(s.DB)
+// Driver is SQLite or Postgres.
+func (s *Store) Driver() string { return s.env.driver }
+
+// riverDriver is the River driver for this database.
+func (s *Store) riverDriver() riverdriver.Driver[*sql.Tx] {
+	if s.env.driver == Postgres {
+		return riverdatabasesql.New(s.db)
 	}
-	return riversqlite.New(s.DB)
+	return riversqlite.New(s.db)
 }
 
-// w adapts a Querier to the database's placeholders.
-func (s *Store) w(q Querier) Querier {
-	if s.Driver == Postgres {
+// rebound adapts a querier to the database's placeholders.
+func (e *env) rebound(q querier) querier {
+	if e.driver == Postgres {
 		return pgQuerier{q}
 	}
 	return q
@@ -145,7 +181,7 @@ func (s *Store) w(q Querier) Querier {
 // pgQuerier rewrites ? placeholders as $1, $2, … for PostgreSQL. Our
 // queries never contain ? otherwise (no string literals with one, no JSON
 // operators), which the store's tests check by running on both drivers.
-type pgQuerier struct{ q Querier }
+type pgQuerier struct{ q querier }
 
 func (p pgQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	return p.q.ExecContext(ctx, rebind(query), args...)
@@ -180,24 +216,24 @@ func rebind(query string) string {
 // that when two replicas finish the last two calls of a layer at once,
 // one of them sees the other's and moves the batch on. SQLite's write
 // transactions are already exclusive.
-func (s *Store) BatchLock(ctx context.Context, tx *sql.Tx, batch int64) error {
-	if s.Driver != Postgres {
+func (tx *Tx) BatchLock(ctx context.Context, batch int64) error {
+	if tx.env.driver != Postgres {
 		return nil
 	}
 	var id int64
-	if err := s.w(tx).QueryRowContext(ctx, `SELECT id FROM ph_batch WHERE id = ? FOR UPDATE`, batch).Scan(&id); err != nil {
-		return fmt.Errorf("store: lock batch %d: %w", batch, err)
+	if err := tx.q.QueryRowContext(ctx, `SELECT id FROM ph_batch WHERE id = ? FOR UPDATE`, batch).Scan(&id); err != nil {
+		return fmt.Errorf("store: lock batch %d: %w", batch, notFound(err))
 	}
 	return nil
 }
 
 // BudgetLock serialises planning against one provider's budget across
 // replicas for the rest of the transaction.
-func (s *Store) BudgetLock(ctx context.Context, tx *sql.Tx, provider string) error {
-	if s.Driver != Postgres {
+func (tx *Tx) BudgetLock(ctx context.Context, provider string) error {
+	if tx.env.driver != Postgres {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "purgehook-budget:"+provider); err != nil {
+	if _, err := tx.q.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(?))`, "purgehook-budget:"+provider); err != nil {
 		return fmt.Errorf("store: lock budget %s: %w", provider, err)
 	}
 	return nil
@@ -220,7 +256,7 @@ func sqlitePath(dsn string) string {
 // is working them, so there is no need to wait for River's rescuer (which
 // waits rescue_after, then up to its own interval).
 func (s *Store) rescueOrphans(ctx context.Context) error {
-	exec := riversqlite.New(s.DB).GetExecutor()
+	exec := riversqlite.New(s.db).GetExecutor()
 	now := s.now().UTC()
 	jobs, err := exec.JobGetStuck(ctx, &riverdriver.JobGetStuckParams{Max: 100_000, StuckHorizon: now.Add(time.Second)})
 	if err != nil {
@@ -259,24 +295,25 @@ func sqliteDSN(dsn string) string {
 
 // Close closes the database and releases the lock.
 func (s *Store) Close() error {
-	err := s.DB.Close()
+	err := s.db.Close()
 	if s.lock != nil {
 		s.lock.Close()
 	}
 	return err
 }
 
-// SetClock replaces the clock (tests).
-func (s *Store) SetClock(now func() time.Time) { s.now = now }
+// SetClock replaces the clock (tests). It must be called before the store
+// is used concurrently.
+func (s *Store) SetClock(now func() time.Time) { s.env.now = now }
 
 // Now is the store's clock.
 func (s *Store) Now() time.Time { return s.now() }
 
 func (s *Store) migrate(ctx context.Context) error {
-	if s.Driver == Postgres {
+	if s.env.driver == Postgres {
 		// Replicas starting together take turns; the lock is on one
 		// connection, so the migration runs on it too.
-		conn, err := s.DB.Conn(ctx)
+		conn, err := s.db.Conn(ctx)
 		if err != nil {
 			return fmt.Errorf("store: migrate: %w", err)
 		}
@@ -287,20 +324,21 @@ func (s *Store) migrate(ctx context.Context) error {
 		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('purgehook-migrate'))`)
 		return s.migrateOn(ctx, conn)
 	}
-	return s.migrateOn(ctx, s.DB)
+	return s.migrateOn(ctx, s.db)
 }
 
 // execer is a *sql.DB or a *sql.Conn.
 type execer interface {
-	Querier
+	querier
 	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
 }
 
 func (s *Store) migrateOn(ctx context.Context, db execer) error {
-	if _, err := s.w(db).ExecContext(ctx, `CREATE TABLE IF NOT EXISTS ph_migration (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+	q := s.env.rebound(db)
+	if _, err := q.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS ph_migration (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
-	dir := "migrations/" + s.Driver
+	dir := "migrations/" + s.env.driver
 	entries, err := fs.ReadDir(migrations, dir)
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
@@ -316,7 +354,7 @@ func (s *Store) migrateOn(ctx context.Context, db execer) error {
 			return fmt.Errorf("store: migration %s: bad name", name)
 		}
 		var n int
-		if err := s.w(db).QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_migration WHERE version = ?`, v).Scan(&n); err != nil {
+		if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_migration WHERE version = ?`, v).Scan(&n); err != nil {
 			return fmt.Errorf("store: migrate: %w", err)
 		}
 		if n > 0 {
@@ -330,11 +368,12 @@ func (s *Store) migrateOn(ctx context.Context, db execer) error {
 		if err != nil {
 			return err
 		}
-		if _, err := s.w(tx).ExecContext(ctx, string(body)); err != nil {
+		txq := s.env.rebound(tx)
+		if _, err := txq.ExecContext(ctx, string(body)); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("store: migration %s: %w", name, err)
 		}
-		if _, err := s.w(tx).ExecContext(ctx, `INSERT INTO ph_migration (version, applied_at) VALUES (?, ?)`, v, s.now().UnixMilli()); err != nil {
+		if _, err := txq.ExecContext(ctx, `INSERT INTO ph_migration (version, applied_at) VALUES (?, ?)`, v, s.now().UnixMilli()); err != nil {
 			tx.Rollback()
 			return err
 		}
@@ -342,7 +381,7 @@ func (s *Store) migrateOn(ctx context.Context, db execer) error {
 			return err
 		}
 	}
-	m, err := rivermigrate.New(s.RiverDriver(), nil)
+	m, err := rivermigrate.New(s.riverDriver(), nil)
 	if err != nil {
 		return fmt.Errorf("store: river migrations: %w", err)
 	}
@@ -355,7 +394,7 @@ func (s *Store) migrateOn(ctx context.Context, db execer) error {
 // Ready reports whether the database answers and is migrated.
 func (s *Store) Ready(ctx context.Context) error {
 	var n int
-	if err := s.w(s.DB).QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_migration`).Scan(&n); err != nil {
+	if err := s.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_migration`).Scan(&n); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	if n == 0 {
@@ -364,20 +403,31 @@ func (s *Store) Ready(ctx context.Context) error {
 	return nil
 }
 
-// InTx runs fn in a transaction, committing when it returns nil.
-func (s *Store) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.DB.BeginTx(ctx, nil)
+// InTx runs fn in a transaction, committing when it returns nil and
+// rolling back (River's jobs inserted through tx included) when it does
+// not.
+func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
+	tx := &Tx{queries: queries{q: s.env.rebound(sqlTx), env: s.env}, tx: sqlTx}
 	if err := fn(tx); err != nil {
-		tx.Rollback()
+		sqlTx.Rollback()
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	return nil
+}
+
+// notFound turns "no row" into ErrNotFound, keeping other errors.
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }

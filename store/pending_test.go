@@ -1,0 +1,60 @@
+package store
+
+import (
+	"testing"
+	"time"
+
+	"github.com/purgehook/purgehook/change"
+)
+
+func TestPending(t *testing.T) {
+	drivers(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		ctx := t.Context()
+		now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+		s.SetClock(func() time.Time { return now })
+		if n, o, nw, err := s.PendingWindow(ctx); err != nil || n != 0 || !o.IsZero() || !nw.IsZero() {
+			t.Errorf("empty window: %d %v %v %v", n, o, nw, err)
+		}
+		d1, _, _ := s.DeliveryInsert(ctx, change.Delivery{Source: "cms", ID: "d1"})
+		d2, _, _ := s.DeliveryInsert(ctx, change.Delivery{Source: "cms", ID: "d2"})
+		first := now
+		if err := s.PendingInsert(ctx, d1, []change.Target{{Kind: change.URL, Value: "https://a.example/1", Warm: true}, {Kind: change.Tag, Value: "t"}}); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Second)
+		if err := s.PendingInsert(ctx, d2, []change.Target{{Kind: change.URL, Value: "https://a.example/2", Site: "a"}}); err != nil {
+			t.Fatal(err)
+		}
+		n, o, nw, err := s.PendingWindow(ctx)
+		if err != nil || n != 3 || !o.Equal(first) || !nw.Equal(now) {
+			t.Errorf("window: %d %v %v %v", n, o, nw, err)
+		}
+		var got []PendingTarget
+		mustTx(t, s, func(tx *Tx) error {
+			var err error
+			got, err = tx.PendingTake(ctx)
+			return err
+		})
+		want := []PendingTarget{
+			{d1, change.Target{Kind: change.URL, Value: "https://a.example/1", Warm: true}},
+			{d1, change.Target{Kind: change.Tag, Value: "t"}},
+			{d2, change.Target{Kind: change.URL, Value: "https://a.example/2", Site: "a"}},
+		}
+		if len(got) != len(want) {
+			t.Fatalf("took %+v", got)
+		}
+		for i := range want {
+			if got[i].Delivery != want[i].Delivery || got[i].Target.Kind != want[i].Target.Kind || got[i].Target.Value != want[i].Target.Value ||
+				got[i].Target.Warm != want[i].Target.Warm || got[i].Target.Site != want[i].Target.Site {
+				t.Errorf("took[%d] %+v, want %+v (in arrival order)", i, got[i], want[i])
+			}
+		}
+		if n, _, _, _ := s.PendingWindow(ctx); n != 0 {
+			t.Errorf("%d pending after take", n)
+		}
+		if again, err := s.PendingTake(ctx); err != nil || len(again) != 0 {
+			t.Errorf("second take: %+v %v", again, err)
+		}
+	})
+}
