@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/purgehook/purgehook/budget"
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/config"
 	"github.com/purgehook/purgehook/pipeline"
@@ -33,21 +34,19 @@ const (
 
 // API serves /v1.
 type API struct {
-	tokens    Tokens
-	st        *store.Store
-	pl        *pipeline.Pipeline
-	res       *resolve.Resolver
-	providers []pipeline.Provider
-	log       *slog.Logger
+	tokens Tokens
+	st     *store.Store
+	pl     *pipeline.Pipeline
+	res    *resolve.Resolver
+	log    *slog.Logger
 }
 
 // Options wire the API.
 type Options struct {
-	Tokens    Tokens
-	Store     *store.Store
-	Pipeline  *pipeline.Pipeline
-	Resolver  *resolve.Resolver
-	Providers []pipeline.Provider
+	Tokens   Tokens
+	Store    *store.Store
+	Pipeline *pipeline.Pipeline
+	Resolver *resolve.Resolver
 	// Stream serves GET /v1/stream (nil: not routed).
 	Stream http.Handler
 	Logger *slog.Logger
@@ -55,7 +54,7 @@ type Options struct {
 
 // Register adds the API's routes to mux.
 func Register(mux *http.ServeMux, o Options) *API {
-	a := &API{tokens: o.Tokens, st: o.Store, pl: o.Pipeline, res: o.Resolver, providers: o.Providers, log: o.Logger.With("component", "admin")}
+	a := &API{tokens: o.Tokens, st: o.Store, pl: o.Pipeline, res: o.Resolver, log: o.Logger.With("component", "admin")}
 	mux.Handle("GET /v1/deliveries", a.need(ScopeRead, a.deliveries))
 	mux.Handle("GET /v1/deliveries/{id}", a.need(ScopeRead, a.delivery))
 	mux.Handle("POST /v1/deliveries/{id}/replay", a.need(ScopeReplay, a.replay))
@@ -249,30 +248,22 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 
 // Budget is one provider's budget today.
 type Budget struct {
-	Provider  string `json:"provider"`
-	Layer     string `json:"layer"`
-	Day       string `json:"day"`
-	PerDay    int    `json:"per_day"`
-	Spent     int    `json:"spent"`
-	Remaining int    `json:"remaining"`
+	budget.Status
+	Layer string `json:"layer"`
 }
 
 func (a *API) budgets(w http.ResponseWriter, r *http.Request) {
-	day := store.Day(a.st.Now())
-	var out []Budget
-	for _, p := range a.providers {
-		spent, err := a.st.BudgetSpent(r.Context(), p.Name, day)
-		if err != nil {
-			a.fail(w, err)
-			return
-		}
-		b := Budget{Provider: p.Name, Layer: p.Layer.String(), Day: day, PerDay: p.Limits.CallsPerDay, Spent: spent, Remaining: -1}
-		if b.PerDay > 0 {
-			b.Remaining = max(b.PerDay-spent, 0)
-		}
-		out = append(out, b)
+	statuses, err := a.pl.Budgets(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"budgets": nonNil(out)})
+	providers := a.pl.Providers()
+	out := make([]Budget, len(statuses))
+	for i, s := range statuses {
+		out[i] = Budget{Status: s, Layer: providers[i].Layer.String()}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"budgets": out})
 }
 
 // PurgeRequest is a manual purge. URLs and prefixes are absolute or

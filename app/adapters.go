@@ -107,7 +107,7 @@ func NewPurger(cfg config.Provider, d ProviderDeps) (purger.Purger, error) {
 			APIURL: cfg.APIURL, Plan: cfg.Plan, PerCall: map[change.TargetKind]int{
 				change.URL: cfg.Limits.FilesPerCall, change.Tag: cfg.Limits.TagsPerCall,
 				change.Host: cfg.Limits.HostsPerCall, change.Prefix: cfg.Limits.PrefixesPerCall},
-			RatePerSecond: cfg.Limits.RatePerSecond, Burst: cfg.Limits.Burst, CallsPerDay: cfg.Budget.CallsPerDay,
+			RatePerSecond: cfg.Limits.RatePerSecond, Burst: cfg.Limits.Burst,
 			Client: d.Client, Logger: d.Logger}))
 	case "cloudfront":
 		// The AWS SDK keeps its own HTTP client, which applies

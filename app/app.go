@@ -15,8 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/riverqueue/river"
 
 	"github.com/purgehook/purgehook/admin"
+	"github.com/purgehook/purgehook/budget"
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/config"
 	"github.com/purgehook/purgehook/ingest"
@@ -37,6 +39,8 @@ type Options struct {
 	// HTTPClient is used for provider APIs and warming; nil means one per
 	// provider with its configured timeout.
 	HTTPClient *http.Client
+	// RetryPolicy overrides the queue's backoff (purge --direct).
+	RetryPolicy river.ClientRetryPolicy
 }
 
 // Service is a wired purgehook.
@@ -105,6 +109,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		RescueAfter: cfg.Queue.RescueAfter,
 		MaxAttempts: cfg.Queue.MaxAttempts,
 		Retention:   cfg.Retention,
+		RetryPolicy: o.RetryPolicy,
 		Logger:      o.Logger,
 		Registerer:  o.Registry,
 	})
@@ -140,7 +145,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		fmt.Fprintln(w, "ready")
 	})
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
-	admin.Register(s.mux, admin.Options{Tokens: tokens, Store: st, Pipeline: pl, Resolver: res, Providers: providers, Stream: hub, Logger: o.Logger})
+	admin.Register(s.mux, admin.Options{Tokens: tokens, Store: st, Pipeline: pl, Resolver: res, Stream: hub, Logger: o.Logger})
 	return s, nil
 }
 
@@ -221,11 +226,15 @@ func providers(cfg *config.Config, d ProviderDeps) ([]pipeline.Provider, error) 
 			return nil, fmt.Errorf("providers[%d] (%s): %w", i, pc.Name, err)
 		}
 		layer, _ := change.ParseLayer(pc.Layer)
+		policy, err := budget.ParsePolicy(pc.OnBudgetExhausted)
+		if err != nil {
+			return nil, fmt.Errorf("providers[%d].on_budget_exhausted: %w", i, err)
+		}
 		out = append(out, pipeline.Provider{
-			Purger:   p,
-			Provider: plan.Provider{Name: pc.Name, Layer: layer, Limits: EffectiveLimits(p, pc)},
-			Policy:   pc.OnBudgetExhausted,
-			Timeout:  pc.Timeout,
+			Provider: plan.Provider{Name: pc.Name, Layer: layer, Limits: EffectiveLimits(p, pc),
+				Budget: budget.Budget{PerDay: pc.Budget.CallsPerDay, Policy: policy}},
+			Purger:  p,
+			Timeout: pc.Timeout,
 		})
 	}
 	return out, nil
@@ -254,9 +263,6 @@ func EffectiveLimits(p purger.Purger, pc config.Provider) change.Limits {
 	}
 	if pc.Limits.Burst > 0 {
 		l.Burst = pc.Limits.Burst
-	}
-	if pc.Budget.CallsPerDay > 0 {
-		l.CallsPerDay = pc.Budget.CallsPerDay
 	}
 	return l
 }

@@ -179,8 +179,6 @@ type Limits struct {
 	// BodyBytes bounds a call's encoded item bytes (0: no limit); the
 	// planner splits calls so that the sum of item lengths stays under it.
 	BodyBytes int
-	// CallsPerDay is the daily budget; 0 means unlimited.
-	CallsPerDay int
 	// RatePerSecond and Burst pace calls in-process; 0 means unpaced.
 	RatePerSecond float64
 	Burst         int

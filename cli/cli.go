@@ -12,14 +12,12 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/purgehook/purgehook/app"
-	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/config"
 	"github.com/purgehook/purgehook/pipeline"
 	"github.com/purgehook/purgehook/plan"
@@ -193,12 +191,13 @@ func explainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, calls, notes := pipeline.Explain(r, pps, sc.Site, changes)
+			e := pipeline.Explain(r, pps, sc.Site, changes, time.Now())
+			res, notes := e.Resolved, e.Notes()
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"changes": changes, "targets": res.Targets, "dropped": res.Dropped, "calls": calls, "notes": notes})
+				return enc.Encode(map[string]any{"changes": changes, "targets": res.Targets, "dropped": res.Dropped, "calls": e.Calls(), "notes": notes})
 			}
 			fmt.Fprintf(out, "%d change(s) from %s:\n", len(changes), sc.Name)
 			for _, c := range changes {
@@ -215,18 +214,17 @@ func explainCmd() *cobra.Command {
 			for _, d := range res.Dropped {
 				fmt.Fprintf(out, "  dropped    %s  (%s)\n", d.Value, d.Reason)
 			}
-			names := make([]string, 0, len(calls))
-			for n := range calls {
-				names = append(names, n)
-			}
-			sort.Slice(names, func(i, j int) bool {
-				return layerOf(pps, names[i]) < layerOf(pps, names[j]) || (layerOf(pps, names[i]) == layerOf(pps, names[j]) && names[i] < names[j])
-			})
 			fmt.Fprintln(out, "\ncalls, innermost layer first:")
-			for _, n := range names {
-				fmt.Fprintf(out, "  %s (%s): %d call(s)\n", n, layerOf(pps, n), len(calls[n]))
-				for i, c := range calls[n] {
-					fmt.Fprintf(out, "    %d. %s ×%d %s\n", i+1, c.Kind, len(c.Items), preview(c.Items))
+			for _, s := range e.Steps {
+				for _, p := range pps {
+					calls := s.CallsOf(p.Name)
+					if len(calls) == 0 {
+						continue
+					}
+					fmt.Fprintf(out, "  %s (%s): %d call(s)\n", p.Name, p.Layer, len(calls))
+					for i, c := range calls {
+						fmt.Fprintf(out, "    %d. %s ×%d %s\n", i+1, c.Call.Kind, len(c.Call.Items), preview(c.Call.Items))
+					}
 				}
 			}
 			for _, n := range notes {
@@ -240,15 +238,6 @@ func explainCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.MarkFlagRequired("source")
 	return cmd
-}
-
-func layerOf(ps []plan.Provider, name string) change.Layer {
-	for _, p := range ps {
-		if p.Name == name {
-			return p.Layer
-		}
-	}
-	return 0
 }
 
 func preview(items []string) string {

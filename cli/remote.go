@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -17,11 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/purgehook/purgehook/admin"
-	"github.com/purgehook/purgehook/app"
 	"github.com/purgehook/purgehook/change"
-	"github.com/purgehook/purgehook/pipeline"
-	"github.com/purgehook/purgehook/plan"
-	"github.com/purgehook/purgehook/purger"
 	"github.com/purgehook/purgehook/resolve"
 )
 
@@ -133,7 +128,7 @@ func purgeCmd() *cobra.Command {
 			if !wait {
 				return nil
 			}
-			return waitDelivery(ctx, out, &r, res.Delivery, 0)
+			return waitDelivery(ctx, out, &r, res.Delivery, 0, 250*time.Millisecond)
 		},
 	}
 	r.flags(cmd)
@@ -153,70 +148,28 @@ func purgeCmd() *cobra.Command {
 	return cmd
 }
 
-// waitDelivery follows a delivery until every batch that its events
-// after the first `from` name has settled, printing the events as they
-// come. It fails when a batch failed.
-func waitDelivery(ctx context.Context, out io.Writer, r *remote, id int64, from int) error {
-	seen := from
-	for {
-		var d struct {
-			Delivery struct {
-				State string `json:"state"`
-			} `json:"delivery"`
-			Events []struct {
-				Kind    string `json:"kind"`
-				Message string `json:"message"`
-				Batch   int64  `json:"batch"`
-			} `json:"events"`
-		}
-		if err := r.do(ctx, http.MethodGet, fmt.Sprintf("/v1/deliveries/%d", id), nil, &d); err != nil {
-			return err
-		}
-		batches := map[int64]bool{}
-		for i, e := range d.Events {
-			if i >= seen {
-				fmt.Fprintf(out, "  %-8s %s\n", e.Kind, e.Message)
-			}
-			if i >= from && e.Batch != 0 {
-				batches[e.Batch] = true
-			}
-		}
-		seen = max(seen, len(d.Events))
-		if d.Delivery.State == "nothing to purge" {
-			fmt.Fprintln(out, "nothing to purge")
-			return nil
-		}
-		settled, failed := len(batches) > 0, false
-		for b := range batches {
-			var bs struct {
-				Batch struct {
-					State string `json:"state"`
-				} `json:"batch"`
-			}
-			if err := r.do(ctx, http.MethodGet, fmt.Sprintf("/v1/batches/%d", b), nil, &bs); err != nil {
-				return err
-			}
-			switch bs.Batch.State {
-			case "done":
-			case "failed":
-				failed = true
-			default:
-				settled = false
-			}
-		}
-		if settled {
-			if failed {
-				return errSilent
-			}
-			fmt.Fprintln(out, "done")
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("delivery %d not done: %w", id, ctx.Err())
-		case <-time.After(250 * time.Millisecond):
-		}
+// delivery reads a delivery's state and events, oldest first, from the
+// admin API.
+func (r *remote) delivery(ctx context.Context, id int64) (string, []trailEvent, error) {
+	var d struct {
+		Delivery struct {
+			State string `json:"state"`
+		} `json:"delivery"`
+		Events []trailEvent `json:"events"`
 	}
+	err := r.do(ctx, http.MethodGet, fmt.Sprintf("/v1/deliveries/%d", id), nil, &d)
+	return d.Delivery.State, d.Events, err
+}
+
+// batchState reads a batch's state from the admin API.
+func (r *remote) batchState(ctx context.Context, id int64) (string, error) {
+	var bs struct {
+		Batch struct {
+			State string `json:"state"`
+		} `json:"batch"`
+	}
+	err := r.do(ctx, http.MethodGet, fmt.Sprintf("/v1/batches/%d", id), nil, &bs)
+	return bs.Batch.State, err
 }
 
 // eventCount is how many events a delivery has so far.
@@ -226,109 +179,6 @@ func eventCount(ctx context.Context, r *remote, id int64) (int, error) {
 	}
 	err := r.do(ctx, http.MethodGet, fmt.Sprintf("/v1/deliveries/%d", id), nil, &d)
 	return len(d.Events), err
-}
-
-// purgeDirect plans and makes the calls itself, innermost layer first,
-// honouring rate limits and retrying transient failures a few times. It
-// keeps no journal and no budget: it is for emergencies and for setups
-// without a server.
-func purgeDirect(ctx context.Context, cmd *cobra.Command, cfgPath string, req admin.PurgeRequest) error {
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		return err
-	}
-	logger := newLogger(cmd.ErrOrStderr(), cfg.Log)
-	providers, err := app.Providers(cfg, nil, logger)
-	if err != nil {
-		return err
-	}
-	r, err := app.Resolver(cfg)
-	if err != nil {
-		return err
-	}
-	res := r.Manual(resolve.ManualRequest{Site: req.Site, URLs: req.URLs, Tags: req.Tags, Prefixes: req.Prefixes, Hosts: req.Hosts, Everything: req.Everything})
-	out := cmd.OutOrStdout()
-	for _, d := range res.Dropped {
-		fmt.Fprintf(out, "dropped %s (%s)\n", d.Value, d.Reason)
-	}
-	if len(res.Targets) == 0 {
-		return errors.New("nothing to purge")
-	}
-	var pps []plan.Provider
-	for _, p := range providers {
-		pps = append(pps, p.Provider)
-	}
-	for _, layer := range plan.Layers(pps) {
-		for _, p := range providers {
-			if p.Layer != layer {
-				continue
-			}
-			calls, notes := plan.Calls(p.Provider, res.Targets)
-			for _, n := range notes {
-				fmt.Fprintf(out, "note: %s\n", n)
-			}
-			for i, c := range calls {
-				c.Key = fmt.Sprintf("purgehook-direct-%d-%s-%d", time.Now().Unix(), p.Name, i)
-				if err := callDirect(ctx, p, c); err != nil {
-					return fmt.Errorf("%s (%s): %w; outer layers not purged", p.Name, layer, err)
-				}
-				fmt.Fprintf(out, "%s (%s): purged %s ×%d\n", p.Name, layer, c.Kind, max(len(c.Items), 1))
-			}
-		}
-	}
-	return nil
-}
-
-func callDirect(ctx context.Context, p pipeline.Provider, c change.Call) error {
-	const attempts = 5
-	for attempt := 1; ; attempt++ {
-		res, err := p.Purger.Purge(ctx, c)
-		if err == nil {
-			if !res.Pending {
-				return nil
-			}
-			c.Ref = res.Ref
-			return waitComplete(ctx, p.Purger, c, res.CheckAfter)
-		}
-		class, after := purger.Classify(err)
-		switch class {
-		case purger.Permanent, purger.TooLarge:
-			return err
-		case purger.Retry:
-			if attempt >= attempts {
-				return err
-			}
-			after = time.Duration(attempt*attempt) * time.Second
-		}
-		slog.Debug("retrying", "provider", p.Name, "after", after, "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(after):
-		}
-	}
-}
-
-func waitComplete(ctx context.Context, p purger.Purger, c change.Call, after time.Duration) error {
-	comp, ok := p.(purger.Completer)
-	if !ok {
-		return nil
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(max(after, 250*time.Millisecond)):
-		}
-		done, next, err := comp.Completed(ctx, c)
-		if err != nil {
-			return err
-		}
-		if done {
-			return nil
-		}
-		after = next
-	}
 }
 
 func statusCmd() *cobra.Command {
@@ -400,7 +250,7 @@ func replayCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "replaying delivery %d\n", id)
 			if wait {
-				return waitDelivery(cmd.Context(), cmd.OutOrStdout(), &r, id, from)
+				return waitDelivery(cmd.Context(), cmd.OutOrStdout(), &r, id, from, 250*time.Millisecond)
 			}
 			return nil
 		},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/purgehook/purgehook/budget"
 	"github.com/purgehook/purgehook/internal/pgtest"
 	"github.com/purgehook/purgehook/purger/cloudflare/cloudflaretest"
 	"github.com/purgehook/purgehook/store"
@@ -93,11 +93,11 @@ warm: {delay: 1ms}
 	ctx := context.Background()
 	// The budget of every day the test ran on (it may cross midnight).
 	spent := 0
-	for _, day := range slices.Compact([]string{store.Day(started), store.Day(time.Now())}) {
-		n, err := a.Store.BudgetSpent(ctx, "cf", day)
-		if err != nil {
-			t.Fatal(err)
-		}
+	days, err := a.Store.BudgetSpent(ctx, "cf", budget.WindowAt(started).Day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range days {
 		spent += n
 	}
 	all, err := a.Store.CallList(ctx, 0, 1_000_000)

@@ -1,16 +1,21 @@
 // Package pipeline runs purgehook's stages after a webhook is journaled, as
-// durable River jobs in the same database as the journal:
+// durable River jobs in the same database as the journal. One webhook, end
+// to end (each arrow is one transaction that records the stage's outcome
+// together with the job that continues the work):
 //
-//	delivery → resolve its changes into targets, queue them for a batch
-//	flush    → after the coalescing window, take every queued target into a
-//	           batch and plan the innermost layer's provider calls
-//	call     → make one provider call; when the last call of a layer is done,
-//	           plan the next layer; after the outermost, queue the warm-up
-//	warm     → fetch the batch's pages again, a bounded number at a time
+//	Accept   journal the delivery and its changes        → delivery job  (accept.go)
+//	delivery resolve the changes into targets, queue them → flush job     (deliver.go)
+//	flush    after the coalescing window, take every queued target into a
+//	         batch and plan its first step                → call jobs     (flush.go)
+//	step     read the batch's targets and budgets → plan.Next → persist
+//	         the calls of the innermost layer left, or queue the warm-up  (step.go)
+//	call     make one provider call; the last call of a layer runs the
+//	         batch's next step                            → call/warm jobs (call.go)
+//	warm     fetch the batch's pages again, a bounded number at a time    (warm.go)
 //
-// Every hand-over between stages is one transaction: the state it records
-// and the job that continues the work commit together, so a crash at any
-// point loses nothing and a restart continues where the process stopped.
+// A crash at any point loses nothing: a restart continues where the
+// process stopped. The planning itself is plan.Next, a pure function; this
+// package only reads its input from the store and persists its output.
 package pipeline
 
 import (
@@ -24,7 +29,6 @@ import (
 	"github.com/riverqueue/river"
 	"golang.org/x/time/rate"
 
-	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/plan"
 	"github.com/purgehook/purgehook/purger"
 	"github.com/purgehook/purgehook/resolve"
@@ -32,16 +36,12 @@ import (
 	"github.com/purgehook/purgehook/warm"
 )
 
-// Provider is a configured provider as the pipeline uses it.
+// Provider is a configured provider: what the planner knows of it, the
+// adapter that makes its calls, and how long one call may take.
 type Provider struct {
-	Purger purger.Purger
 	plan.Provider
-	// Policy is what to do when the daily budget cannot cover a plan
-	// (plan.PurgeEverything or plan.Wait).
-	Policy  string
+	Purger  purger.Purger
 	Timeout time.Duration
-
-	limiter *rate.Limiter
 }
 
 // Options wire a Pipeline.
@@ -61,7 +61,8 @@ type Options struct {
 	MaxAttempts int
 	// Retention is how long settled work is kept (0: forever).
 	Retention time.Duration
-	// RetryPolicy overrides River's exponential backoff (tests).
+	// RetryPolicy overrides River's exponential backoff (tests, purge
+	// --direct).
 	RetryPolicy river.ClientRetryPolicy
 	Logger      *slog.Logger
 	Registerer  prometheus.Registerer
@@ -71,80 +72,20 @@ type Options struct {
 type Pipeline struct {
 	o         Options
 	st        *store.Store
-	providers map[string]*Provider
-	layers    []change.Layer
-	client    *store.Queue
+	providers map[string]*provider
+	planned   []plan.Provider
+	queue     *store.Queue
 	log       *slog.Logger
 	m         *metrics
 }
 
-// Job kinds.
-const (
-	kindDelivery = "purgehook_delivery"
-	kindFlush    = "purgehook_flush"
-	kindCall     = "purgehook_call"
-	kindWarm     = "purgehook_warm"
-	kindPrune    = "purgehook_prune"
-)
-
-// DeliveryArgs is the job that resolves a delivery.
-type DeliveryArgs struct {
-	Delivery int64 `json:"delivery"`
+// provider is a Provider with its in-process rate limiter.
+type provider struct {
+	Provider
+	limiter *rate.Limiter
 }
 
-// Kind names the job.
-func (DeliveryArgs) Kind() string { return kindDelivery }
-
-// FlushArgs is the job that closes the coalescing window.
-type FlushArgs struct{}
-
-// Kind names the job.
-func (FlushArgs) Kind() string { return kindFlush }
-
-// CallArgs is the job that makes one provider call.
-type CallArgs struct {
-	Call     int64  `json:"call"`
-	Provider string `json:"provider"`
-}
-
-// Kind names the job.
-func (CallArgs) Kind() string { return kindCall }
-
-// WarmArgs is the job that warms a batch's pages.
-type WarmArgs struct {
-	Batch int64 `json:"batch"`
-}
-
-// Kind names the job.
-func (WarmArgs) Kind() string { return kindWarm }
-
-// PruneArgs is the periodic job that deletes settled work older than the
-// retention.
-type PruneArgs struct{}
-
-// Kind names the job.
-func (PruneArgs) Kind() string { return kindPrune }
-
-// flushKey is the ph_state key that says a flush job is queued.
-const flushKey = "flush_queued"
-
-// warmRounds returns how many rounds of fetches one warm job makes: as
-// many as fit, at their slowest, well inside rescue_after (so a slow job
-// is never run twice), between 1 and 20. A crash re-fetches at most one
-// job's pages.
-func warmRounds(w *warm.Warmer, rescueAfter time.Duration) int {
-	if w == nil || rescueAfter <= 0 {
-		return 20
-	}
-	n := int((rescueAfter - warmSlack) / w.RoundTime())
-	return min(max(n, 1), 20)
-}
-
-// warmSlack is the part of rescue_after a warm job leaves for its
-// bookkeeping.
-const warmSlack = 10 * time.Second
-
-// New builds the pipeline and its River client (not yet started).
+// New builds the pipeline and its job queue (not yet started).
 func New(o Options) (*Pipeline, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -152,18 +93,16 @@ func New(o Options) (*Pipeline, error) {
 	if o.Registerer == nil {
 		o.Registerer = prometheus.NewRegistry()
 	}
-	p := &Pipeline{o: o, st: o.Store, providers: map[string]*Provider{}, log: o.Logger.With("component", "pipeline")}
-	var pps []plan.Provider
-	for i := range o.Providers {
-		pr := &o.Providers[i]
+	p := &Pipeline{o: o, st: o.Store, providers: map[string]*provider{}, log: o.Logger.With("component", "pipeline")}
+	for _, pr := range o.Providers {
+		pp := &provider{Provider: pr}
 		if l := pr.Limits; l.RatePerSecond > 0 {
-			pr.limiter = rate.NewLimiter(rate.Limit(l.RatePerSecond), max(l.Burst, 1))
+			pp.limiter = rate.NewLimiter(rate.Limit(l.RatePerSecond), max(l.Burst, 1))
 		}
-		p.providers[pr.Name] = pr
-		pps = append(pps, pr.Provider)
+		p.providers[pr.Name] = pp
+		p.planned = append(p.planned, pr.Provider)
 	}
-	p.layers = plan.Layers(pps)
-	m, err := newMetrics(o.Registerer, o.Store)
+	m, err := newMetrics(o.Registerer, o.Store, p.Budgets)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +128,7 @@ func New(o Options) (*Pipeline, error) {
 			return PruneArgs{}, nil
 		}, &river.PeriodicJobOpts{RunOnStart: true}))
 	}
-	client, err := o.Store.NewQueue(&river.Config{
+	q, err := o.Store.NewQueue(&river.Config{
 		PeriodicJobs:         periodic,
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: max(o.Workers, 1)}},
 		Workers:              workers,
@@ -197,7 +136,7 @@ func New(o Options) (*Pipeline, error) {
 		RescueStuckJobsAfter: o.RescueAfter,
 		MaxAttempts:          o.MaxAttempts,
 		RetryPolicy:          o.RetryPolicy,
-		// On the store's drivers River has no LISTEN/NOTIFY: new jobs are
+		// Through database/sql River has no LISTEN/NOTIFY: new jobs are
 		// found by polling, so poll often enough that a stage hand-over
 		// is not the slow part.
 		FetchPollInterval: 100 * time.Millisecond,
@@ -207,16 +146,13 @@ func New(o Options) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	p.client = client
-	for _, pr := range o.Providers {
-		p.m.budgetRemaining.WithLabelValues(pr.Name).Set(float64(p.remaining(context.Background(), pr)))
-	}
+	p.queue = q
 	return p, nil
 }
 
 // Start starts working jobs.
 func (p *Pipeline) Start(ctx context.Context) error {
-	if err := p.client.Start(ctx); err != nil {
+	if err := p.queue.Start(ctx); err != nil {
 		return fmt.Errorf("pipeline: start: %w", err)
 	}
 	return nil
@@ -226,158 +162,17 @@ func (p *Pipeline) Start(ctx context.Context) error {
 // cancelled job is released (snoozed with no delay) so the next start
 // runs it again without counting an attempt.
 func (p *Pipeline) Stop(ctx context.Context) error {
-	err := p.client.Stop(ctx)
+	err := p.queue.Stop(ctx)
 	if err == nil {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return p.client.StopAndCancel(cctx)
+	return p.queue.StopAndCancel(cctx)
 }
 
-// Accept journals a delivery and its resolve job in one transaction. It
-// returns the delivery's row id, the id it was journaled under, and
-// whether it was new; a redelivery of an accepted (source, delivery id)
-// changes nothing.
-//
-// Accept is where a delivery's id becomes final (a stale body hash is
-// renamed), so it is also where the changes are stamped with it.
-func (p *Pipeline) Accept(ctx context.Context, d change.Delivery) (int64, string, bool, error) {
-	// A redelivery is answered from a read, without taking the write lock
-	// (CMSs retry in bursts when purgehook was slow to answer); the insert
-	// below still settles a race between two deliveries of the same id.
-	finalID := d.ID
-	id, at, err := p.st.DeliveryFind(ctx, d.Source, d.ID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return 0, "", false, fmt.Errorf("journal: %w", err)
-	case d.DedupeWithin <= 0 || p.st.Now().Sub(at) <= d.DedupeWithin:
-		return id, d.ID, false, nil
-	default:
-		// The same body long after: a new event that looks like an old one
-		// (an unpublish, a publish, the same unpublish again). Purging
-		// twice costs a call; not purging leaves a stale page.
-		finalID = fmt.Sprintf("%s@%d", d.ID, p.st.Now().UnixMilli())
-	}
-	d = d.Identify(finalID)
-	var inserted bool
-	err = p.st.InTx(ctx, func(tx *store.Tx) error {
-		var err error
-		id, inserted, err = tx.DeliveryInsert(ctx, d)
-		if err != nil || !inserted {
-			return err
-		}
-		if err := tx.EventAdd(ctx, id, 0, "accepted", fmt.Sprintf("%s delivery %s with %d change(s)", d.Source, d.ID, len(d.Changes))); err != nil {
-			return err
-		}
-		return tx.JobInsert(ctx, p.client, DeliveryArgs{Delivery: id}, nil)
-	})
-	if err != nil {
-		return 0, "", false, fmt.Errorf("journal: %w", err)
-	}
-	return id, d.ID, inserted, nil
-}
-
-// Manual queues targets that did not come from a webhook (the admin API,
-// the CLI) as a delivery of the pseudo-source "manual".
-func (p *Pipeline) Manual(ctx context.Context, id string, targets []change.Target) (int64, error) {
-	var row int64
-	err := p.st.InTx(ctx, func(tx *store.Tx) error {
-		var err error
-		var inserted bool
-		row, inserted, err = tx.DeliveryInsert(ctx, change.Delivery{Source: "manual", ID: id})
-		if err != nil || !inserted {
-			return err
-		}
-		if err := tx.EventAdd(ctx, row, 0, "accepted", fmt.Sprintf("manual purge of %d target(s)", len(targets))); err != nil {
-			return err
-		}
-		return p.queueTargets(ctx, tx, row, targets)
-	})
-	return row, err
-}
-
-// Replay purges a journaled delivery again: a webhook's changes are
-// resolved again with the current rules and sites; a manual purge, which
-// has no changes, queues the targets it had.
-func (p *Pipeline) Replay(ctx context.Context, delivery int64) error {
-	changes, err := p.st.ChangeList(ctx, delivery)
-	if err != nil {
-		return err
-	}
-	var targets []change.Target
-	if len(changes) == 0 {
-		if targets, err = p.st.DeliveryTargets(ctx, delivery); err != nil {
-			return err
-		}
-	}
-	return p.st.InTx(ctx, func(tx *store.Tx) error {
-		if err := tx.EventAdd(ctx, delivery, 0, "replay", "replay requested"); err != nil {
-			return err
-		}
-		if len(changes) == 0 {
-			return p.queueTargets(ctx, tx, delivery, targets)
-		}
-		return tx.JobInsert(ctx, p.client, DeliveryArgs{Delivery: delivery}, nil)
-	})
-}
-
-// queueTargets adds targets to the next batch and makes sure a flush job
-// is queued for it.
-func (p *Pipeline) queueTargets(ctx context.Context, tx *store.Tx, delivery int64, targets []change.Target) error {
-	if err := tx.PendingInsert(ctx, delivery, targets); err != nil {
-		return err
-	}
-	if len(targets) == 0 {
-		return tx.DeliverySetState(ctx, delivery, store.DeliveryNothing)
-	}
-	if err := tx.DeliverySetState(ctx, delivery, store.DeliveryResolved); err != nil {
-		return err
-	}
-	queued, err := tx.StateGet(ctx, flushKey)
-	if err != nil {
-		return err
-	}
-	if queued == "1" {
-		return nil
-	}
-	if err := tx.JobInsert(ctx, p.client, FlushArgs{}, nil); err != nil {
-		return err
-	}
-	return tx.StateSet(ctx, flushKey, "1")
-}
-
-// Explain resolves and plans changes without calling anything: what would
-// each provider be asked to do. The budget is assumed full.
-func Explain(r *resolve.Resolver, providers []plan.Provider, sourceSite string, changes []change.Change) (resolve.Result, map[string][]change.Call, []plan.Note) {
-	var all resolve.Result
-	for _, c := range changes {
-		res := r.Resolve(c, sourceSite)
-		all.Targets = append(all.Targets, res.Targets...)
-		all.Dropped = append(all.Dropped, res.Dropped...)
-	}
-	calls := map[string][]change.Call{}
-	var notes []plan.Note
-	for _, pr := range providers {
-		c, n := plan.Calls(pr, all.Targets)
-		calls[pr.Name] = c
-		notes = append(notes, n...)
-	}
-	return all, calls, notes
-}
-
-// remaining is a provider's budget left today (-1: unlimited).
-func (p *Pipeline) remaining(ctx context.Context, pr Provider) int {
-	if pr.Limits.CallsPerDay <= 0 {
-		return -1
-	}
-	spent, err := p.st.BudgetSpent(ctx, pr.Name, store.Day(p.st.Now()))
-	if err != nil {
-		return 0
-	}
-	return max(pr.Limits.CallsPerDay-spent, 0)
-}
+// Providers lists the configured providers as the planner sees them.
+func (p *Pipeline) Providers() []plan.Provider { return p.planned }
 
 // released reports whether err is the process shutting down, in which case
 // the job is handed back without counting an attempt.

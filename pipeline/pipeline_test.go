@@ -13,6 +13,7 @@ import (
 
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/purgehook/purgehook/budget"
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/config"
 	"github.com/purgehook/purgehook/internal/pgtest"
@@ -177,7 +178,7 @@ type quickRetry struct{}
 func (quickRetry) NextRetry(*rivertype.JobRow) time.Time { return time.Now() }
 
 func provider(p purger.Purger, layer change.Layer) pipeline.Provider {
-	return pipeline.Provider{Purger: p, Provider: plan.Provider{Name: p.Name(), Layer: layer, Limits: p.Limits()}, Policy: plan.PurgeEverything}
+	return pipeline.Provider{Purger: p, Provider: plan.Provider{Name: p.Name(), Layer: layer, Limits: p.Limits(), Budget: budget.Budget{Policy: budget.PurgeEverything}}}
 }
 
 func TestLayersRunInsideOut(t *testing.T) {

@@ -1,9 +1,12 @@
-// Package plan turns a batch's targets into provider calls: it escalates
-// targets a provider cannot purge to a kind that covers them, deduplicates,
-// collapses everything-covered targets, splits into calls within the
-// provider's per-call limits, and decides what to do when the daily budget
-// cannot cover the plan. Everything here is a pure function; the pipeline
-// reads the budget from the store and records what the plan decided.
+// Package plan is purgehook's one planner: given a batch's targets, the
+// providers (their layers, per-call limits and budgets) and what each
+// budget has spent, it computes the batch's next step: the innermost layer
+// that has something to purge, with its calls escalated to kinds the
+// provider supports, deduplicated, split within the per-call limits and
+// fitted into the daily budget, plus notes saying what was escalated and
+// why. Next is a pure function; the pipeline reads its input from the
+// store and persists the step (read → plan → persist), and All runs every
+// step at once for `purgehook explain` and `purge --direct`.
 package plan
 
 import (
@@ -11,8 +14,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
+	"github.com/purgehook/purgehook/budget"
 	"github.com/purgehook/purgehook/change"
 )
 
@@ -21,6 +24,7 @@ type Provider struct {
 	Name   string
 	Layer  change.Layer
 	Limits change.Limits
+	Budget budget.Budget
 }
 
 // Note is something the planner decided that a person should be able to
@@ -114,90 +118,6 @@ func split(items []string, maxItems, maxBytes int) [][]string {
 		out = append(out, cur)
 	}
 	return out
-}
-
-// Budget policies.
-const (
-	PurgeEverything = "purge_everything"
-	Wait            = "wait"
-)
-
-// Scheduled is a call with the time it may run from (zero: now).
-type Scheduled struct {
-	Call      change.Call
-	NotBefore time.Time
-	// Day is the budget window the call is charged to.
-	Day string
-}
-
-// BudgetDecision is what the budget made of a plan.
-type BudgetDecision struct {
-	Calls []Scheduled
-	// Escalated says the plan was replaced by one purge-everything call.
-	Escalated bool
-	Note      Note
-}
-
-// Window is one budget window: its name and when it starts.
-type Window struct {
-	Day   string
-	Start time.Time
-}
-
-// ApplyBudget fits calls into a provider's daily budget. perDay 0 means
-// unlimited. spent reports what a window has already spent; next returns
-// the window after the given one. With policy purge_everything a plan the
-// remaining budget cannot cover becomes one everything call (if the
-// provider supports it); with wait, calls beyond the budget are scheduled
-// into the following windows.
-func ApplyBudget(p Provider, calls []change.Call, policy string, perDay int, now Window, spent func(day string) int, next func(Window) Window) BudgetDecision {
-	var d BudgetDecision
-	if perDay <= 0 {
-		for _, c := range calls {
-			d.Calls = append(d.Calls, Scheduled{Call: c, Day: now.Day})
-		}
-		return d
-	}
-	remaining := perDay - spent(now.Day)
-	if len(calls) <= remaining {
-		for _, c := range calls {
-			d.Calls = append(d.Calls, Scheduled{Call: c, Day: now.Day})
-		}
-		return d
-	}
-	everythingOnly := len(calls) == 1 && calls[0].Kind == change.Everything
-	if policy == PurgeEverything && p.Limits.Supports(change.Everything) && !everythingOnly {
-		d.Escalated = true
-		d.Note = Note(fmt.Sprintf("%s: %d calls needed, %d left in today's budget of %d: one purge-everything instead", p.Name, len(calls), max(remaining, 0), perDay))
-		calls = []change.Call{{Provider: p.Name, Layer: p.Layer, Kind: change.Everything}}
-		if remaining >= 1 {
-			d.Calls = []Scheduled{{Call: calls[0], Day: now.Day}}
-			return d
-		}
-		// Not even one call left today: the everything call waits.
-	}
-	w := now
-	left := remaining
-	deferred := 0
-	for _, c := range calls {
-		for left <= 0 {
-			w = next(w)
-			left = perDay - spent(w.Day)
-		}
-		s := Scheduled{Call: c, Day: w.Day}
-		if w.Day != now.Day {
-			s.NotBefore = w.Start
-			deferred++
-		}
-		d.Calls = append(d.Calls, s)
-		left--
-	}
-	if deferred > 0 && d.Note == "" {
-		d.Note = Note(fmt.Sprintf("%s: %d of %d calls wait for the next budget window (%d per day)", p.Name, deferred, len(calls), perDay))
-	} else if deferred > 0 {
-		d.Note += Note(fmt.Sprintf("; no budget left today, it waits until %s", d.Calls[0].NotBefore.Format(time.RFC3339)))
-	}
-	return d
 }
 
 // Layers returns the layers that have providers, innermost first.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/purgehook/purgehook/budget"
 	"github.com/purgehook/purgehook/change"
 )
 
@@ -105,56 +106,124 @@ func TestEscalation(t *testing.T) {
 	}
 }
 
-func day(s string) Window {
-	t, _ := time.Parse("2006-01-02", s)
-	return Window{Day: s, Start: t}
+func withBudget(p Provider, perDay int, policy budget.Policy) Provider {
+	p.Budget = budget.Budget{PerDay: perDay, Policy: policy}
+	return p
 }
 
-func next(w Window) Window {
-	t := w.Start.AddDate(0, 0, 1)
-	return Window{Day: t.Format("2006-01-02"), Start: t}
-}
+var nov23 = time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
 
-func TestApplyBudget(t *testing.T) {
+func TestFitBudget(t *testing.T) {
 	calls, _ := Calls(cloudflareLike, urls(200)) // 7 calls
-	spentNone := func(string) int { return 0 }
+	escalated := func(n Note) bool { return strings.Contains(string(n), "one purge-everything instead") }
 
-	d := ApplyBudget(cloudflareLike, calls, PurgeEverything, 0, day("2026-11-23"), spentNone, next)
-	if len(d.Calls) != 7 || d.Escalated {
-		t.Errorf("unlimited: %d calls escalated=%v", len(d.Calls), d.Escalated)
+	got, note := fit(cloudflareLike, calls, nov23, nil)
+	if len(got) != 7 || note != "" || got[0].Day != "" {
+		t.Errorf("unlimited: %d calls, note %q, day %q", len(got), note, got[0].Day)
 	}
 
-	d = ApplyBudget(cloudflareLike, calls, PurgeEverything, 3, day("2026-11-23"), spentNone, next)
-	if !d.Escalated || len(d.Calls) != 1 || d.Calls[0].Call.Kind != change.Everything || !d.Calls[0].NotBefore.IsZero() {
-		t.Errorf("purge_everything: %+v", d)
+	got, note = fit(withBudget(cloudflareLike, 3, budget.PurgeEverything), calls, nov23, nil)
+	if !escalated(note) || len(got) != 1 || got[0].Call.Kind != change.Everything || !got[0].NotBefore.IsZero() || got[0].Day != "2026-11-23" {
+		t.Errorf("purge_everything: %+v %q", got, note)
 	}
 
 	// Budget spent: the one everything call waits for tomorrow.
-	spentAll := func(day string) int {
-		if day == "2026-11-23" {
-			return 3
-		}
-		return 0
-	}
-	d = ApplyBudget(cloudflareLike, calls, PurgeEverything, 3, day("2026-11-23"), spentAll, next)
-	if len(d.Calls) != 1 || d.Calls[0].Day != "2026-11-24" || d.Calls[0].NotBefore.IsZero() {
-		t.Errorf("exhausted: %+v", d.Calls)
+	got, note = fit(withBudget(cloudflareLike, 3, budget.PurgeEverything), calls, nov23, budget.Spent{"2026-11-23": 3})
+	if len(got) != 1 || got[0].Day != "2026-11-24" || !got[0].NotBefore.Equal(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)) || !strings.Contains(string(note), "waits until") {
+		t.Errorf("exhausted: %+v %q", got, note)
 	}
 
-	d = ApplyBudget(cloudflareLike, calls, Wait, 3, day("2026-11-23"), spentNone, next)
+	got, note = fit(withBudget(cloudflareLike, 3, budget.Wait), calls, nov23, budget.Spent{"2026-11-24": 1})
 	perDay := map[string]int{}
-	for _, c := range d.Calls {
+	for _, c := range got {
 		perDay[c.Day]++
 	}
-	if len(d.Calls) != 7 || perDay["2026-11-23"] != 3 || perDay["2026-11-24"] != 3 || perDay["2026-11-25"] != 1 {
+	if len(got) != 7 || perDay["2026-11-23"] != 3 || perDay["2026-11-24"] != 2 || perDay["2026-11-25"] != 2 {
 		t.Errorf("wait: %v", perDay)
 	}
-	if d.Note == "" {
+	if note == "" {
 		t.Error("wait: no note")
 	}
 
-	within := ApplyBudget(cloudflareLike, calls[:2], PurgeEverything, 3, day("2026-11-23"), spentNone, next)
-	if within.Escalated || len(within.Calls) != 2 {
+	within, note := fit(withBudget(cloudflareLike, 3, budget.PurgeEverything), calls[:2], nov23, nil)
+	if escalated(note) || len(within) != 2 {
 		t.Errorf("within budget: %+v", within)
+	}
+
+	// A provider that cannot purge everything waits instead.
+	noEverything := withBudget(Provider{Name: "cf", Limits: change.Limits{Kinds: []change.TargetKind{change.URL}, PerCall: map[change.TargetKind]int{change.URL: 30}}}, 3, budget.PurgeEverything)
+	got, _ = fit(noEverything, calls, nov23, nil)
+	if len(got) != 7 || got[6].Day != "2026-11-25" {
+		t.Errorf("no everything: %+v", got)
+	}
+}
+
+var (
+	appLike     = Provider{Name: "app", Layer: change.LayerApp, Limits: change.Limits{Kinds: []change.TargetKind{change.Tag}}}
+	varnishLike = Provider{Name: "varnish", Layer: change.LayerOrigin, Limits: change.Limits{Kinds: []change.TargetKind{change.URL, change.Tag, change.Host, change.Everything}}}
+)
+
+func TestNextWalksLayersInsideOut(t *testing.T) {
+	providers := []Provider{cloudflareLike, varnishLike, appLike}
+	targets := urls(40)
+
+	// The app layer has nothing it can purge for URLs: the first step is
+	// the origin, and the note says why the app layer was passed.
+	s := Next(Input{Targets: targets, Providers: providers, Now: nov23})
+	if s.Done || s.Layer != change.LayerOrigin || len(s.Calls) != 1 || s.Calls[0].Call.Provider != "varnish" {
+		t.Fatalf("first step: %+v", s)
+	}
+	if len(s.Notes) != 40 || !strings.Contains(string(s.Notes[0]), "app: cannot purge url") {
+		t.Errorf("first step notes: %d %v", len(s.Notes), s.Notes[:1])
+	}
+	s = Next(Input{Targets: targets, Providers: providers, From: change.LayerEdge, Now: nov23})
+	if s.Done || s.Layer != change.LayerEdge || len(s.Calls) != 2 || len(s.CallsOf("cf")) != 2 {
+		t.Fatalf("edge step: %+v", s)
+	}
+	if s.Broad {
+		t.Error("a URL purge is not broad")
+	}
+	s = Next(Input{Targets: targets, Providers: providers, From: change.LayerEdge + 1, Now: nov23})
+	if !s.Done || len(s.Calls) != 0 {
+		t.Fatalf("after the edge: %+v", s)
+	}
+
+	// A tag reaches the app layer first.
+	s = Next(Input{Targets: []change.Target{{Kind: change.Tag, Value: "news"}}, Providers: providers, Now: nov23})
+	if s.Layer != change.LayerApp || len(s.Calls) != 1 {
+		t.Fatalf("tag: %+v", s)
+	}
+}
+
+func TestNextBudgetAndBroad(t *testing.T) {
+	cf := withBudget(cloudflareLike, 3, budget.PurgeEverything)
+	s := Next(Input{Targets: urls(200), Providers: []Provider{cf}, Now: nov23, Spent: map[string]budget.Spent{"cf": {"2026-11-23": 1}}})
+	if len(s.Calls) != 1 || s.Calls[0].Call.Kind != change.Everything || !s.Broad {
+		t.Fatalf("escalated step: %+v", s)
+	}
+	if len(s.Notes) != 1 || !strings.Contains(string(s.Notes[0]), "7 calls needed, 2 left") {
+		t.Errorf("notes: %v", s.Notes)
+	}
+	if c := s.Charges(); c["cf"]["2026-11-23"] != 1 || len(c) != 1 {
+		t.Errorf("charges: %v", c)
+	}
+}
+
+func TestAllChargesEachStep(t *testing.T) {
+	// Two providers in two layers; All plans both steps and a final Done.
+	edge := withBudget(cloudflareLike, 10, budget.Wait)
+	steps := All(Input{Targets: urls(40), Providers: []Provider{edge, varnishLike}, Now: nov23})
+	if len(steps) != 3 || steps[0].Layer != change.LayerOrigin || steps[1].Layer != change.LayerEdge || !steps[2].Done {
+		t.Fatalf("steps: %+v", steps)
+	}
+	// The budget carries from step to step: with 1 call left, the second
+	// of the edge's two calls waits for tomorrow.
+	spent := map[string]budget.Spent{"cf": {"2026-11-23": 9}}
+	steps = All(Input{Targets: urls(40), Providers: []Provider{edge}, Now: nov23, Spent: spent})
+	if len(steps) != 2 || len(steps[0].Calls) != 2 || steps[0].Calls[1].Day != "2026-11-24" {
+		t.Fatalf("budgeted steps: %+v", steps)
+	}
+	if spent["cf"]["2026-11-23"] != 9 {
+		t.Error("All changed its input's spending")
 	}
 }

@@ -47,18 +47,42 @@ func TestBatch(t *testing.T) {
 			t.Errorf("delivery targets %+v %v", dt, err)
 		}
 
-		for _, c := range []struct {
-			state BatchState
-			layer int
-			msg   string
-		}{{BatchPurging, 2, ""}, {BatchWarming, -1, ""}, {BatchFailed, 1, "cf call 3: 403"}, {BatchDone, -1, ""}} {
-			if err := s.BatchSet(ctx, b2, c.state, c.layer, c.msg); err != nil {
+		// A batch purges layer by layer, then settles keeping its last
+		// layer; broad is set once a step purged a host or everything.
+		steps := []struct {
+			purging change.Layer
+			state   BatchState
+			msg     string
+			layer   change.Layer
+			broad   bool
+		}{
+			{purging: change.LayerOrigin, state: BatchPurging, layer: change.LayerOrigin},
+			{purging: change.LayerEdge, state: BatchPurging, layer: change.LayerEdge, broad: true},
+			{state: BatchWarming, layer: change.LayerEdge, broad: true},
+			{state: BatchFailed, msg: "cf call 3: 403", layer: change.LayerEdge, broad: true},
+			{state: BatchDone, layer: change.LayerEdge, broad: true},
+		}
+		for _, c := range steps {
+			var err error
+			switch {
+			case c.state == BatchPurging:
+				err = s.BatchPurging(ctx, b2, c.purging)
+			default:
+				err = s.BatchSettle(ctx, b2, c.state, c.msg)
+			}
+			if err == nil && c.broad {
+				err = s.BatchMarkBroad(ctx, b2)
+			}
+			if err != nil {
 				t.Fatal(err)
 			}
 			got, _ := s.BatchGet(ctx, b2)
-			if got.State != c.state || got.Layer != c.layer || got.Error != c.msg {
-				t.Errorf("set %v: got %+v", c, got)
+			if got.State != c.state || got.Layer != c.layer || got.Error != c.msg || got.Broad != c.broad {
+				t.Errorf("step %+v: got %+v", c, got)
 			}
+		}
+		if b, _ := s.BatchGet(ctx, b1); b.Broad {
+			t.Error("another batch was marked broad")
 		}
 		if bs, err := s.BatchList(ctx, 10); err != nil || len(bs) != 2 || bs[0].ID != b2 || bs[1].ID != b1 {
 			t.Errorf("list (newest first) %+v %v", bs, err)

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"maps"
 	"testing"
-	"time"
+
+	"github.com/purgehook/purgehook/budget"
 )
 
 func TestBudget(t *testing.T) {
@@ -18,23 +20,26 @@ func TestBudget(t *testing.T) {
 			if err := tx.BudgetLock(ctx, "cf"); err != nil {
 				return err
 			}
+			if err := tx.BudgetSpend(ctx, "cf", "2026-11-25", 3); err != nil {
+				return err
+			}
 			return tx.BudgetSpend(ctx, "cf", "2026-11-23", 1)
 		})
-		if n, err := s.BudgetSpent(ctx, "cf", "2026-11-23"); err != nil || n != 7 {
-			t.Errorf("spent %d %v", n, err)
+		s.BudgetSpend(ctx, "cf", "2026-11-22", 9)
+		// What each window from a day on spent; earlier windows are not
+		// read, windows nothing was charged to are absent.
+		want := budget.Spent{"2026-11-23": 7, "2026-11-25": 3}
+		if got, err := s.BudgetSpent(ctx, "cf", "2026-11-23"); err != nil || !maps.Equal(got, want) {
+			t.Errorf("spent %v %v, want %v", got, err, want)
 		}
-		if n, err := s.BudgetSpent(ctx, "cf", "2026-11-24"); err != nil || n != 0 {
-			t.Errorf("next day spent %d %v", n, err)
+		if got, err := s.BudgetSpent(ctx, "cf", "2026-11-26"); err != nil || len(got) != 0 {
+			t.Errorf("later windows spent %v %v", got, err)
 		}
-		if n, _ := s.BudgetSpent(ctx, "fastly", "2026-11-23"); n != 0 {
-			t.Errorf("another provider spent %d", n)
+		if got, _ := s.BudgetSpent(ctx, "fastly", "2026-11-23"); len(got) != 0 {
+			t.Errorf("another provider spent %v", got)
 		}
+		// The store is the ledger budget.Read reads.
+		var l budget.Ledger = s
+		_ = l
 	})
-}
-
-func TestBudgetWindows(t *testing.T) {
-	at := time.Date(2026, 11, 23, 23, 59, 0, 0, time.FixedZone("x", -3*3600))
-	if Day(at) != "2026-11-24" || !NextDay(at).Equal(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)) {
-		t.Errorf("Day %s NextDay %s: windows are UTC days", Day(at), NextDay(at))
-	}
 }

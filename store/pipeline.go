@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/purgehook/purgehook/budget"
 	"github.com/purgehook/purgehook/change"
 )
 
@@ -119,8 +120,11 @@ type Batch struct {
 	ID        int64      `json:"id"`
 	CreatedAt time.Time  `json:"created_at"`
 	State     BatchState `json:"state"`
-	Layer     int        `json:"layer"`
-	Error     string     `json:"error,omitempty"`
+	// Layer is the layer being purged (-1 before the first step).
+	Layer change.Layer `json:"layer"`
+	// Broad says a step purged a whole host or everything.
+	Broad bool   `json:"broad,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // BatchInsert creates a batch from taken targets.
@@ -145,7 +149,7 @@ func (q *queries) BatchInsert(ctx context.Context, targets []PendingTarget) (int
 func (q *queries) BatchGet(ctx context.Context, id int64) (Batch, error) {
 	var b Batch
 	var at int64
-	err := q.q.QueryRowContext(ctx, `SELECT id, created_at, state, layer, error FROM ph_batch WHERE id = ?`, id).Scan(&b.ID, &at, &b.State, &b.Layer, &b.Error)
+	err := q.q.QueryRowContext(ctx, `SELECT id, created_at, state, layer, broad, error FROM ph_batch WHERE id = ?`, id).Scan(&b.ID, &at, &b.State, &b.Layer, &b.Broad, &b.Error)
 	b.CreatedAt = time.UnixMilli(at)
 	if err != nil {
 		return b, fmt.Errorf("store: batch %d: %w", id, notFound(err))
@@ -155,7 +159,7 @@ func (q *queries) BatchGet(ctx context.Context, id int64) (Batch, error) {
 
 // BatchList lists the newest batches first.
 func (q *queries) BatchList(ctx context.Context, limit int) ([]Batch, error) {
-	rows, err := q.q.QueryContext(ctx, `SELECT id, created_at, state, layer, error FROM ph_batch ORDER BY id DESC LIMIT ?`, limit)
+	rows, err := q.q.QueryContext(ctx, `SELECT id, created_at, state, layer, broad, error FROM ph_batch ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +168,7 @@ func (q *queries) BatchList(ctx context.Context, limit int) ([]Batch, error) {
 	for rows.Next() {
 		var b Batch
 		var at int64
-		if err := rows.Scan(&b.ID, &at, &b.State, &b.Layer, &b.Error); err != nil {
+		if err := rows.Scan(&b.ID, &at, &b.State, &b.Layer, &b.Broad, &b.Error); err != nil {
 			return nil, err
 		}
 		b.CreatedAt = time.UnixMilli(at)
@@ -236,15 +240,33 @@ func (q *queries) BatchDeliveries(ctx context.Context, batch int64) ([]int64, er
 	return out, rows.Err()
 }
 
-// BatchSet moves a batch to a state and layer; msg is kept as its error
-// for failed batches.
-func (q *queries) BatchSet(ctx context.Context, id int64, state BatchState, layer int, msg string) error {
+// BatchPurging records that a batch is purging a layer.
+func (q *queries) BatchPurging(ctx context.Context, id int64, layer change.Layer) error {
+	_, err := q.q.ExecContext(ctx, `UPDATE ph_batch SET state = ?, layer = ? WHERE id = ?`, string(BatchPurging), int(layer), id)
+	if err != nil {
+		return fmt.Errorf("store: batch %d: %w", id, err)
+	}
+	return nil
+}
+
+// BatchSettle moves a batch past its purges: warming, done, or failed
+// (msg is kept as its error). Its layer stays the last one it purged.
+func (q *queries) BatchSettle(ctx context.Context, id int64, state BatchState, msg string) error {
 	var done any
 	if state == BatchDone || state == BatchFailed {
 		done = ms(q.now())
 	}
-	_, err := q.q.ExecContext(ctx, `UPDATE ph_batch SET state = ?, layer = ?, error = ?, done_at = ? WHERE id = ?`, string(state), layer, msg, done, id)
+	_, err := q.q.ExecContext(ctx, `UPDATE ph_batch SET state = ?, error = ?, done_at = ? WHERE id = ?`, string(state), msg, done, id)
 	if err != nil {
+		return fmt.Errorf("store: batch %d: %w", id, err)
+	}
+	return nil
+}
+
+// BatchMarkBroad records that a step of the batch purged a whole host or
+// everything.
+func (q *queries) BatchMarkBroad(ctx context.Context, id int64) error {
+	if _, err := q.q.ExecContext(ctx, `UPDATE ph_batch SET broad = 1 WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("store: batch %d: %w", id, err)
 	}
 	return nil
@@ -303,7 +325,7 @@ func (q *queries) CallInsert(ctx context.Context, c change.Call, reason string, 
 	}
 	if c.Key == "" {
 		// Stable across retries of this call, unique across calls.
-		c.Key = fmt.Sprintf("purgehook-%d-%d", c.Batch, c.ID)
+		c.Key = fmt.Sprintf("%s-%d-%d", q.env.keyPrefix, c.Batch, c.ID)
 	}
 	if _, err := q.q.ExecContext(ctx, `UPDATE ph_call SET call_key = ? WHERE id = ?`, c.Key, c.ID); err != nil {
 		return c, err
@@ -414,7 +436,7 @@ func (q *queries) CallsOpen(ctx context.Context, batch int64, layer change.Layer
 // stream events and spent budgets. Work still in progress is kept.
 func (q *queries) Prune(ctx context.Context, before time.Time) (int64, error) {
 	t := ms(before)
-	day := Day(before)
+	day := budget.WindowAt(before).Day
 	var total int64
 	for _, st := range []struct {
 		query string
@@ -440,26 +462,28 @@ func (q *queries) Prune(ctx context.Context, before time.Time) (int64, error) {
 	return total, nil
 }
 
-// Day is the budget window a time falls in: the UTC calendar day.
-func Day(t time.Time) string { return t.UTC().Format("2006-01-02") }
-
-// NextDay is when the budget window after t's begins.
-func NextDay(t time.Time) time.Time {
-	y, m, d := t.UTC().Date()
-	return time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
-}
-
-// BudgetSpent is how many calls a provider made (or has planned) in a day.
-func (q *queries) BudgetSpent(ctx context.Context, provider, day string) (int, error) {
-	var n int
-	err := q.q.QueryRowContext(ctx, `SELECT spent FROM ph_budget WHERE provider = ? AND day = ?`, provider, day).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
+// BudgetSpent returns what a provider has spent (made or planned) in
+// each budget window from fromDay on; it is the ledger budget.Read and
+// the planner read.
+func (q *queries) BudgetSpent(ctx context.Context, provider, fromDay string) (budget.Spent, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT day, spent FROM ph_budget WHERE provider = ? AND day >= ?`, provider, fromDay)
 	if err != nil {
-		return 0, fmt.Errorf("store: budget %s: %w", provider, err)
+		return nil, fmt.Errorf("store: budget %s: %w", provider, err)
 	}
-	return n, nil
+	defer rows.Close()
+	out := budget.Spent{}
+	for rows.Next() {
+		var day string
+		var n int
+		if err := rows.Scan(&day, &n); err != nil {
+			return nil, fmt.Errorf("store: budget %s: %w", provider, err)
+		}
+		out[day] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: budget %s: %w", provider, err)
+	}
+	return out, nil
 }
 
 // BudgetSpend charges n calls to a provider's day.

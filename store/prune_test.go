@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/purgehook/purgehook/budget"
 	"github.com/purgehook/purgehook/change"
 )
 
@@ -16,7 +17,7 @@ func TestPrune(t *testing.T) {
 		id, _, _ := s.DeliveryInsert(ctx, change.Delivery{Source: "cms", ID: "old", Changes: []change.Change{{Event: "e"}}})
 		s.EventAdd(ctx, id, 0, "accepted", "old")
 		s.PendingInsert(ctx, id, []change.Target{{Kind: change.URL, Value: "https://a.example/"}})
-		s.BudgetSpend(ctx, "cf", Day(now), 1)
+		s.BudgetSpend(ctx, "cf", budget.WindowAt(now).Day, 1)
 		var batch, unsettled int64
 		mustTx(t, s, func(tx *Tx) error {
 			pend, err := tx.PendingTake(ctx)
@@ -32,7 +33,7 @@ func TestPrune(t *testing.T) {
 			if err := tx.WarmInsert(ctx, batch, []string{"https://a.example/"}); err != nil {
 				return err
 			}
-			if err := tx.BatchSet(ctx, batch, BatchDone, -1, ""); err != nil {
+			if err := tx.BatchSettle(ctx, batch, BatchDone, ""); err != nil {
 				return err
 			}
 			// A batch still purging is work in progress, however old.
@@ -64,8 +65,8 @@ func TestPrune(t *testing.T) {
 		if es, _ := s.EventList(ctx, 0, 0, 10); len(es) != 0 {
 			t.Errorf("old events were kept: %+v", es)
 		}
-		if n, _ := s.BudgetSpent(ctx, "cf", Day(now.Add(-40*24*time.Hour))); n != 0 {
-			t.Errorf("an old budget was kept: %d", n)
+		if n, _ := s.BudgetSpent(ctx, "cf", budget.WindowAt(now.Add(-40*24*time.Hour)).Day); len(n) != 0 {
+			t.Errorf("an old budget was kept: %v", n)
 		}
 		if _, err := s.DeliveryGet(ctx, id2); err != nil {
 			t.Errorf("the waiting delivery was pruned: %v", err)

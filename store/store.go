@@ -60,6 +60,8 @@ type querier interface {
 type env struct {
 	driver string
 	now    func() time.Time
+	// keyPrefix starts every call's idempotency key.
+	keyPrefix string
 }
 
 // queries is the one query set, embedded in Store (running on the pool)
@@ -103,7 +105,7 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 }
 
 func newStore(db *sql.DB, driver string, lock *os.File) *Store {
-	e := &env{driver: driver, now: time.Now}
+	e := &env{driver: driver, now: time.Now, keyPrefix: DefaultCallKeyPrefix}
 	return &Store{queries: queries{q: e.rebound(db), env: e}, db: db, lock: lock}
 }
 
@@ -301,6 +303,15 @@ func (s *Store) Close() error {
 	}
 	return err
 }
+
+// DefaultCallKeyPrefix starts the idempotency key of every call
+// (purgehook-{batch}-{call}).
+const DefaultCallKeyPrefix = "purgehook"
+
+// SetCallKeyPrefix replaces DefaultCallKeyPrefix, for a store whose ids
+// start again at 1 on every run (purge --direct's in-memory store) while
+// the keys reach providers that remember them.
+func (s *Store) SetCallKeyPrefix(prefix string) { s.env.keyPrefix = prefix }
 
 // SetClock replaces the clock (tests). It must be called before the store
 // is used concurrently.

@@ -82,8 +82,6 @@ type Options struct {
 	// RatePerSecond and Burst override the plan's pacing (0 keeps it).
 	RatePerSecond float64
 	Burst         int
-	// CallsPerDay is the daily budget (0: unlimited).
-	CallsPerDay int
 	// Client makes the requests; its Timeout bounds one call. Nil means a
 	// client with a 30 s timeout.
 	Client *http.Client
@@ -130,7 +128,6 @@ func New(o Options) (*Purger, error) {
 			change.URL: DefaultPerCall, change.Tag: DefaultPerCall,
 			change.Prefix: DefaultPerCall, change.Host: DefaultPerCall,
 		},
-		CallsPerDay: o.CallsPerDay,
 	}
 	if o.Plan != "" {
 		pl, ok := Plans[strings.ToLower(o.Plan)]

@@ -1,0 +1,101 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/riverqueue/river"
+
+	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/store"
+)
+
+// flushKey is the state key that says a flush job is queued.
+const flushKey = "flush_queued"
+
+// deliveryWorker resolves a journaled delivery's changes into targets and
+// queues them for the next batch.
+type deliveryWorker struct {
+	river.WorkerDefaults[DeliveryArgs]
+	p *Pipeline
+}
+
+func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs]) error {
+	p := w.p
+	id := job.Args.Delivery
+	d, err := p.st.DeliveryGet(ctx, id)
+	if err != nil {
+		return err
+	}
+	changes, err := p.st.ChangeList(ctx, id)
+	if err != nil {
+		return err
+	}
+	var targets []change.Target
+	var events []string
+	for _, c := range changes {
+		res := p.o.Resolver.Resolve(c, p.o.SourceSites[d.Source])
+		targets = append(targets, res.Targets...)
+		for _, dr := range res.Dropped {
+			p.log.Warn("target dropped", "delivery", id, "value", dr.Value, "reason", dr.Reason)
+			events = append(events, fmt.Sprintf("dropped %q: %s", dr.Value, dr.Reason))
+		}
+	}
+	return p.st.InTx(ctx, func(tx *store.Tx) error {
+		for _, e := range events {
+			if err := tx.EventAdd(ctx, id, 0, "dropped", e); err != nil {
+				return err
+			}
+		}
+		if err := tx.EventAdd(ctx, id, 0, "resolved", fmt.Sprintf("%d change(s) → %d target(s): %s", len(changes), len(targets), summarize(targets))); err != nil {
+			return err
+		}
+		if err := p.queueTargets(ctx, tx, id, targets); err != nil {
+			return err
+		}
+		return store.JobComplete(ctx, tx, job)
+	})
+}
+
+// queueTargets adds targets to the next batch and makes sure a flush job
+// is queued for it.
+func (p *Pipeline) queueTargets(ctx context.Context, tx *store.Tx, delivery int64, targets []change.Target) error {
+	if err := tx.PendingInsert(ctx, delivery, targets); err != nil {
+		return err
+	}
+	if len(targets) == 0 {
+		return tx.DeliverySetState(ctx, delivery, store.DeliveryNothing)
+	}
+	if err := tx.DeliverySetState(ctx, delivery, store.DeliveryResolved); err != nil {
+		return err
+	}
+	queued, err := tx.StateGet(ctx, flushKey)
+	if err != nil {
+		return err
+	}
+	if queued == "1" {
+		return nil
+	}
+	if err := tx.JobInsert(ctx, p.queue, FlushArgs{}, nil); err != nil {
+		return err
+	}
+	return tx.StateSet(ctx, flushKey, "1")
+}
+
+func summarize(ts []change.Target) string {
+	n := map[change.TargetKind]int{}
+	for _, t := range ts {
+		n[t.Kind]++
+	}
+	var parts []string
+	for _, k := range change.AllKinds {
+		if n[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n[k], k))
+		}
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ")
+}

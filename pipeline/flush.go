@@ -1,0 +1,87 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/riverqueue/river"
+
+	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/store"
+)
+
+// flushWorker closes the coalescing window.
+type flushWorker struct {
+	river.WorkerDefaults[FlushArgs]
+	p *Pipeline
+}
+
+// Work waits while targets keep arriving (up to coalesce after the
+// newest), but never longer than max_wait after the oldest, so a bulk
+// publish becomes few calls and a lone publish is purged within a second;
+// then it takes every waiting target into a batch and plans its first
+// step.
+func (w *flushWorker) Work(ctx context.Context, job *river.Job[FlushArgs]) error {
+	p := w.p
+	n, oldest, newest, err := p.st.PendingWindow(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		due := newest.Add(p.o.Coalesce)
+		if limit := oldest.Add(p.o.MaxWait); limit.Before(due) {
+			due = limit
+		}
+		if wait := due.Sub(p.st.Now()); wait > 0 {
+			return river.JobSnooze(wait)
+		}
+	}
+	return p.st.InTx(ctx, func(tx *store.Tx) error {
+		pending, err := tx.PendingTake(ctx)
+		if err != nil {
+			return err
+		}
+		if err := tx.StateSet(ctx, flushKey, ""); err != nil {
+			return err
+		}
+		if len(pending) > 0 {
+			batch, err := tx.BatchInsert(ctx, pending)
+			if err != nil {
+				return err
+			}
+			if err := p.eventBatch(ctx, tx, batch, "batch", fmt.Sprintf("batch %d: %d target(s)", batch, len(pending))); err != nil {
+				return err
+			}
+			if err := p.step(ctx, tx, batch, change.LayerApp, targetsOf(pending)); err != nil {
+				return err
+			}
+		}
+		return store.JobComplete(ctx, tx, job)
+	})
+}
+
+func targetsOf(pending []store.PendingTarget) []change.Target {
+	out := make([]change.Target, len(pending))
+	for i, pt := range pending {
+		out[i] = pt.Target
+	}
+	return out
+}
+
+// eventBatch records an event against a batch and every delivery it
+// serves, so that a delivery's trace shows what happened to its targets.
+func (p *Pipeline) eventBatch(ctx context.Context, tx *store.Tx, batch int64, kind, msg string) error {
+	ds, err := tx.BatchDeliveries(ctx, batch)
+	if err != nil {
+		return err
+	}
+	if len(ds) == 0 {
+		return tx.EventAdd(ctx, 0, batch, kind, msg)
+	}
+	for _, d := range ds {
+		if err := tx.EventAdd(ctx, d, batch, kind, msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}

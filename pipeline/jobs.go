@@ -1,0 +1,49 @@
+package pipeline
+
+// The job kinds, one file each: a job's arguments are all it carries
+// across a restart; everything else it reads from the store.
+const (
+	kindDelivery = "purgehook_delivery"
+	kindFlush    = "purgehook_flush"
+	kindCall     = "purgehook_call"
+	kindWarm     = "purgehook_warm"
+	kindPrune    = "purgehook_prune"
+)
+
+// DeliveryArgs is the job that resolves a delivery (deliver.go).
+type DeliveryArgs struct {
+	Delivery int64 `json:"delivery"`
+}
+
+// Kind names the job.
+func (DeliveryArgs) Kind() string { return kindDelivery }
+
+// FlushArgs is the job that closes the coalescing window (flush.go).
+type FlushArgs struct{}
+
+// Kind names the job.
+func (FlushArgs) Kind() string { return kindFlush }
+
+// CallArgs is the job that makes one provider call (call.go).
+type CallArgs struct {
+	Call     int64  `json:"call"`
+	Provider string `json:"provider"`
+}
+
+// Kind names the job.
+func (CallArgs) Kind() string { return kindCall }
+
+// WarmArgs is the job that warms a batch's pages (warm.go).
+type WarmArgs struct {
+	Batch int64 `json:"batch"`
+}
+
+// Kind names the job.
+func (WarmArgs) Kind() string { return kindWarm }
+
+// PruneArgs is the periodic job that deletes settled work older than the
+// retention (prune.go).
+type PruneArgs struct{}
+
+// Kind names the job.
+func (PruneArgs) Kind() string { return kindPrune }

@@ -1,0 +1,178 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/store"
+	"github.com/purgehook/purgehook/warm"
+)
+
+// queueWarm works out which pages to fetch again once every layer is
+// purged: the URL targets marked for warming and, where a step purged a
+// whole host or everything, the warm list of each affected site.
+func (p *Pipeline) queueWarm(ctx context.Context, tx *store.Tx, batch int64, targets []change.Target) error {
+	if p.o.Warmer == nil {
+		if err := p.eventBatch(ctx, tx, batch, "done", "purged (warming disabled)"); err != nil {
+			return err
+		}
+		return tx.BatchSettle(ctx, batch, store.BatchDone, "")
+	}
+	b, err := tx.BatchGet(ctx, batch)
+	if err != nil {
+		return err
+	}
+	var urls []string
+	seen := map[string]bool{}
+	addURL := func(u string) {
+		if !seen[u] {
+			seen[u] = true
+			urls = append(urls, u)
+		}
+	}
+	sites := map[string]bool{}
+	allSites := false
+	for _, t := range targets {
+		if t.Kind == change.URL && t.Warm {
+			addURL(t.Value)
+		}
+		if b.Broad || t.Kind == change.Host || t.Kind == change.Everything {
+			if t.Site == "" {
+				allSites = true
+			} else {
+				sites[t.Site] = true
+			}
+		}
+	}
+	for _, s := range p.o.Resolver.Sites() {
+		if allSites || sites[s.Name] {
+			for _, w := range s.Warm {
+				addURL(s.Abs(w))
+			}
+		}
+	}
+	if len(urls) == 0 {
+		if err := p.eventBatch(ctx, tx, batch, "done", "purged; nothing to warm"); err != nil {
+			return err
+		}
+		return tx.BatchSettle(ctx, batch, store.BatchDone, "")
+	}
+	if err := tx.WarmInsert(ctx, batch, urls); err != nil {
+		return err
+	}
+	if err := p.eventBatch(ctx, tx, batch, "purged", fmt.Sprintf("every layer purged; warming %d page(s)", len(urls))); err != nil {
+		return err
+	}
+	if err := tx.JobInsert(ctx, p.queue, WarmArgs{Batch: batch}, nil); err != nil {
+		return err
+	}
+	return tx.BatchSettle(ctx, batch, store.BatchWarming, "")
+}
+
+// warmWorker fetches a batch's pages again, a chunk per job.
+type warmWorker struct {
+	river.WorkerDefaults[WarmArgs]
+	p *Pipeline
+}
+
+// warmRounds returns how many rounds of fetches one warm job makes: as
+// many as fit, at their slowest, well inside rescue_after (so a slow job
+// is never run twice), between 1 and 20. A crash re-fetches at most one
+// job's pages.
+func warmRounds(w *warm.Warmer, rescueAfter time.Duration) int {
+	if w == nil || rescueAfter <= 0 {
+		return 20
+	}
+	n := int((rescueAfter - warmSlack) / w.RoundTime())
+	return min(max(n, 1), 20)
+}
+
+// warmSlack is the part of rescue_after a warm job leaves for its
+// bookkeeping.
+const warmSlack = 10 * time.Second
+
+// chunk is how many pages one job fetches.
+func (w *warmWorker) chunk() int {
+	if w.p.o.Warmer == nil {
+		return 100
+	}
+	return warmRounds(w.p.o.Warmer, w.p.o.RescueAfter) * w.p.o.Warmer.PerRound()
+}
+
+// Timeout covers the job's rounds at their slowest.
+func (w *warmWorker) Timeout(*river.Job[WarmArgs]) time.Duration {
+	if w.p.o.Warmer == nil {
+		return 0
+	}
+	return time.Duration(warmRounds(w.p.o.Warmer, w.p.o.RescueAfter))*w.p.o.Warmer.RoundTime() + warmSlack/2
+}
+
+func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
+	p := w.p
+	batch := job.Args.Batch
+	rows, err := p.st.WarmList(ctx, batch, store.WarmPending, w.chunk())
+	if err != nil {
+		return err
+	}
+	byURL := map[string][]store.Warm{}
+	var urls []string
+	for _, r := range rows {
+		if _, ok := byURL[r.URL]; !ok {
+			urls = append(urls, r.URL)
+		}
+		byURL[r.URL] = append(byURL[r.URL], r)
+	}
+	var outcomes []warm.Outcome
+	if p.o.Warmer != nil {
+		if err := p.o.Warmer.Fetch(ctx, urls, func(o warm.Outcome) { outcomes = append(outcomes, o) }); err != nil {
+			if released(ctx, err) {
+				return river.JobSnooze(0)
+			}
+			return err
+		}
+	}
+	ok, failed := 0, 0
+	return p.st.InTx(ctx, func(tx *store.Tx) error {
+		for _, o := range outcomes {
+			rec := store.Warm{State: store.WarmDone, Status: o.Status, Duration: o.Duration}
+			label := "ok"
+			if !o.OK() {
+				rec.State, label = store.WarmFailed, "failed"
+				failed++
+				if o.Err != nil {
+					rec.Error = o.Err.Error()
+				} else {
+					rec.Error = fmt.Sprintf("status %d", o.Status)
+				}
+			} else {
+				ok++
+			}
+			p.m.warm.WithLabelValues(label).Inc()
+			for _, r := range byURL[o.URL] {
+				rec.ID = r.ID
+				if err := tx.WarmRecord(ctx, rec); err != nil {
+					return err
+				}
+			}
+		}
+		more, err := tx.WarmList(ctx, batch, store.WarmPending, 1)
+		if err != nil {
+			return err
+		}
+		if err := p.eventBatch(ctx, tx, batch, "warm", fmt.Sprintf("warmed %d page(s), %d failed", ok, failed)); err != nil {
+			return err
+		}
+		if len(more) > 0 {
+			if err := tx.JobInsert(ctx, p.queue, WarmArgs{Batch: batch}, nil); err != nil {
+				return err
+			}
+		} else if err := tx.BatchSettle(ctx, batch, store.BatchDone, ""); err != nil {
+			return err
+		}
+		return store.JobComplete(ctx, tx, job)
+	})
+}

@@ -1,0 +1,203 @@
+package plan
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/purgehook/purgehook/budget"
+	"github.com/purgehook/purgehook/change"
+)
+
+// Input is everything one planning step reads.
+type Input struct {
+	Targets   []change.Target
+	Providers []Provider
+	// From is the innermost layer still to purge: change.LayerApp for a
+	// new batch, the layer after the one that just completed otherwise.
+	From change.Layer
+	// Spent is each limited provider's spending per window, from the
+	// window of Now on; a provider or window that is absent spent nothing.
+	Spent map[string]budget.Spent
+	Now   time.Time
+}
+
+// Step is a batch's next step: the calls of one layer, or, when Done,
+// nothing left to purge.
+type Step struct {
+	Layer change.Layer
+	Calls []Scheduled
+	// Notes say what the planner escalated, dropped or deferred, and why.
+	Notes []Note
+	// Done means no layer from Input.From outwards has a call to make: the
+	// batch goes on to its warm-up.
+	Done bool
+	// Broad means a call of the step purges a whole host or everything,
+	// so the affected sites' warm lists are fetched afterwards.
+	Broad bool
+}
+
+// Scheduled is a call with the budget window it is charged to and the
+// time it may run from (zero: now).
+type Scheduled struct {
+	Call change.Call
+	// Day names the budget window the call is charged to ("" when the
+	// provider's budget is unlimited).
+	Day       string
+	NotBefore time.Time
+	// Reason is the budget's decision about the call, if it made one.
+	Reason Note
+}
+
+// Charges counts a step's calls per provider and budget window: what the
+// pipeline adds to the ledger when it persists the step.
+func (s Step) Charges() map[string]budget.Spent {
+	out := map[string]budget.Spent{}
+	for _, c := range s.Calls {
+		if c.Day == "" {
+			continue
+		}
+		if out[c.Call.Provider] == nil {
+			out[c.Call.Provider] = budget.Spent{}
+		}
+		out[c.Call.Provider][c.Day]++
+	}
+	return out
+}
+
+// CallsOf returns the step's calls for one provider.
+func (s Step) CallsOf(provider string) []Scheduled {
+	var out []Scheduled
+	for _, c := range s.Calls {
+		if c.Call.Provider == provider {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Next plans a batch's next step: the innermost layer from in.From
+// outwards whose providers have calls to make for in.Targets, within
+// their limits and budgets.
+func Next(in Input) Step {
+	var notes []Note
+	for _, layer := range change.Layers {
+		if layer < in.From {
+			continue
+		}
+		s := Step{Layer: layer}
+		for _, p := range in.Providers {
+			if p.Layer != layer {
+				continue
+			}
+			calls, n := Calls(p, in.Targets)
+			notes = append(notes, n...)
+			sched, note := fit(p, calls, in.Now, in.Spent[p.Name])
+			if note != "" {
+				notes = append(notes, note)
+			}
+			for _, c := range sched {
+				if c.Call.Kind == change.Everything || c.Call.Kind == change.Host {
+					s.Broad = true
+				}
+			}
+			s.Calls = append(s.Calls, sched...)
+		}
+		if len(s.Calls) > 0 {
+			s.Notes = notes
+			return s
+		}
+	}
+	return Step{Done: true, Notes: notes}
+}
+
+// All plans every step at once, as if each layer completed as soon as it
+// was planned, charging each step's calls before planning the next: what
+// `purgehook explain` shows and `purge --direct` starts from.
+func All(in Input) []Step {
+	spent := map[string]budget.Spent{}
+	for p, s := range in.Spent {
+		spent[p] = budget.Spent{}
+		for d, n := range s {
+			spent[p][d] = n
+		}
+	}
+	in.Spent = spent
+	var steps []Step
+	for {
+		s := Next(in)
+		steps = append(steps, s)
+		if s.Done {
+			return steps
+		}
+		for p, days := range s.Charges() {
+			if spent[p] == nil {
+				spent[p] = budget.Spent{}
+			}
+			for d, n := range days {
+				spent[p][d] += n
+			}
+		}
+		in.From = s.Layer + 1
+	}
+}
+
+// fit fits a provider's calls into its budget. Under purge_everything a
+// plan the window's remaining budget cannot cover becomes one
+// purge-everything call (if the provider supports it); under wait, and
+// when not even that one call fits today, calls beyond the budget are
+// scheduled into the following windows.
+func fit(p Provider, calls []change.Call, now time.Time, spent budget.Spent) ([]Scheduled, Note) {
+	b := p.Budget
+	w := budget.WindowAt(now)
+	if !b.Limited() {
+		out := make([]Scheduled, len(calls))
+		for i, c := range calls {
+			out[i] = Scheduled{Call: c}
+		}
+		return out, ""
+	}
+	remaining := b.PerDay - spent[w.Day]
+	if len(calls) <= remaining {
+		out := make([]Scheduled, len(calls))
+		for i, c := range calls {
+			out[i] = Scheduled{Call: c, Day: w.Day}
+		}
+		return out, ""
+	}
+	var note Note
+	everythingOnly := len(calls) == 1 && calls[0].Kind == change.Everything
+	if b.Policy == budget.PurgeEverything && p.Limits.Supports(change.Everything) && !everythingOnly {
+		note = Note(fmt.Sprintf("%s: %d calls needed, %d left in today's budget of %d: one purge-everything instead", p.Name, len(calls), max(remaining, 0), b.PerDay))
+		calls = []change.Call{{Provider: p.Name, Layer: p.Layer, Kind: change.Everything}}
+		if remaining >= 1 {
+			return []Scheduled{{Call: calls[0], Day: w.Day, Reason: note}}, note
+		}
+		// Not even one call left today: the everything call waits.
+	}
+	var out []Scheduled
+	left := remaining
+	deferred := 0
+	for _, c := range calls {
+		for left <= 0 {
+			w = w.Next()
+			left = b.PerDay - spent[w.Day]
+		}
+		s := Scheduled{Call: c, Day: w.Day}
+		if s.Day != budget.WindowAt(now).Day {
+			s.NotBefore = w.Start
+			deferred++
+		}
+		out = append(out, s)
+		left--
+	}
+	switch {
+	case deferred > 0 && note == "":
+		note = Note(fmt.Sprintf("%s: %d of %d calls wait for the next budget window (%d per day)", p.Name, deferred, len(calls), b.PerDay))
+	case deferred > 0:
+		note += Note(fmt.Sprintf("; no budget left today, it waits until %s", out[0].NotBefore.Format(time.RFC3339)))
+	}
+	for i := range out {
+		out[i].Reason = note
+	}
+	return out, note
+}
