@@ -18,7 +18,9 @@ func TestCombine(t *testing.T) {
 		return purger.FromStatus(label, status, after, msg)
 	}
 	ok := func(server string) purger.ServerResult { return purger.ServerResult{Server: server} }
-	fail := func(server string, err error) purger.ServerResult { return purger.ServerResult{Server: server, Err: err} }
+	fail := func(server string, err error) purger.ServerResult {
+		return purger.ServerResult{Server: server, Err: err}
+	}
 	down := &purger.Error{Provider: label, Class: purger.Retry, Msg: "PURGE /a", Err: errors.New("connection refused")}
 
 	tests := []struct {
