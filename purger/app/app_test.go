@@ -35,6 +35,15 @@ func TestConformance(t *testing.T) {
 			}
 			return p, f
 		},
+		NewPair: func(t *testing.T, logger *slog.Logger) purgertest.Pair {
+			a, b := newFakeInstance(t, secret, app.DefaultPerCall), newFakeInstance(t, secret, app.DefaultPerCall)
+			servers := [2]string{a.url(), b.url()}
+			p, err := app.New(app.Options{Name: "conf", Instances: servers[:], Secret: secret, Logger: logger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return purgertest.Pair{Purger: p, Fakes: [2]purgertest.Fake{a, b}, Servers: servers}
+		},
 		Secrets: []string{secret},
 	})
 }
