@@ -3,6 +3,36 @@
 // adapter makes one call and says what happened; it never retries itself.
 // Retrying, snoozing on rate limits and giving up are the queue's job, driven
 // by the classification in Error.
+//
+// # One classifier
+//
+// What an HTTP answer means is decided here, once, so that a 413 or a 429
+// means the same thing whichever provider sent it. An adapter that has an
+// *http.Response calls FromResponse; one whose SDK only hands it a status
+// (or that reads its own rate-limit headers for the wait) calls FromStatus.
+// Both apply the same rule:
+//
+//	2xx                 → nil
+//	3xx                 → Permanent (redirects are never followed, see NoRedirects)
+//	429                 → Snooze for Retry-After (DefaultRetryAfter if absent)
+//	408, 5xx            → Retry
+//	413                 → TooLarge (the queue splits the call)
+//	other 4xx           → Permanent, with the provider's own message
+//
+// An adapter keeps only what is truly its provider's: finding the message in
+// the provider's error envelope, an answer that means something else there
+// (nginx's 404 for "not cached" is a success), SDK error codes without a
+// status (CloudFront's BatchTooLarge, TooManyInvalidationsInProgress), and
+// refusals it makes before any request (an unsupported kind, a call over its
+// limit). For those it builds an *Error with the class the table above
+// would give the same situation; failures with no answer at all (network,
+// timeouts) are Retry.
+//
+// # One fan-out rule
+//
+// Varnish, nginx and app send every call to several servers. Each server's
+// outcome is classified as above, and Combine folds them into the call's
+// outcome by one rule; see Combine.
 package purger
 
 import (
@@ -10,6 +40,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -56,11 +87,12 @@ const (
 	// Snooze: rate limited; try again after Error.After without using up an
 	// attempt.
 	Snooze
-	// Permanent: the provider refused the call (4xx); retrying cannot help.
+	// Permanent: the provider refused the call (4xx, or a redirect);
+	// retrying cannot help.
 	Permanent
 	// TooLarge: the call carried more than the provider takes at once
-	// (CloudFront's BatchTooLarge, a 413); the queue splits it in two and
-	// retries the halves.
+	// (a 413, CloudFront's BatchTooLarge); the queue splits it in two and
+	// retries the halves, and gives up on a call of one item.
 	TooLarge
 )
 
@@ -87,15 +119,19 @@ type Error struct {
 	After    time.Duration
 	Msg      string
 	Err      error
+
+	// servers are the failures Combine folded into this one, for Unwrap.
+	servers []error
 }
 
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Provider)
 	b.WriteString(": ")
-	if e.Status != 0 {
+	if e.Status != 0 && e.servers == nil {
 		fmt.Fprintf(&b, "%d", e.Status)
 	} else {
+		// A combined failure's servers each say their own status.
 		b.WriteString(e.Class.String())
 	}
 	if e.Msg != "" {
@@ -112,7 +148,14 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-func (e *Error) Unwrap() error { return e.Err }
+// Unwrap returns Err and, for an error made by Combine, every server's
+// failure, so that errors.Is finds a context error behind any of them.
+func (e *Error) Unwrap() []error {
+	if e.Err == nil {
+		return e.servers
+	}
+	return append([]error{e.Err}, e.servers...)
+}
 
 // Classify returns the class of err: an *Error's own class, Permanent for
 // nil-safe programming errors wrapped as such, and Retry for everything
@@ -129,23 +172,66 @@ func Classify(err error) (Class, time.Duration) {
 // how long.
 const DefaultRetryAfter = 60 * time.Second
 
-// FromStatus classifies an HTTP response: 429 → Snooze (after the given
-// wait, or DefaultRetryAfter), 408 and 5xx → Retry, other 4xx → Permanent.
-// It returns nil for 2xx and 3xx.
+// FromStatus classifies an HTTP status by the table in the package doc.
+// after is the wait of a 429 (DefaultRetryAfter when ≤ 0) and is ignored
+// for any other status; msg is the provider's own message, already
+// truncated and redacted. It returns nil for 2xx (and the 1xx a client
+// never returns).
 func FromStatus(provider string, status int, after time.Duration, msg string) error {
+	e := &Error{Provider: provider, Status: status, Msg: msg}
 	switch {
-	case status < 400:
+	case status < 300:
 		return nil
+	case status < 400:
+		// The client did not follow it, so nothing was purged; a retry
+		// would be redirected again.
+		e.Class = Permanent
+		e.Msg = strings.TrimSpace(msg + " (redirects are not followed)")
 	case status == http.StatusTooManyRequests:
 		if after <= 0 {
 			after = DefaultRetryAfter
 		}
-		return &Error{Provider: provider, Class: Snooze, Status: status, After: after, Msg: msg}
+		e.Class, e.After = Snooze, after
 	case status == http.StatusRequestTimeout || status >= 500:
-		return &Error{Provider: provider, Class: Retry, Status: status, Msg: msg}
+		e.Class = Retry
+	case status == http.StatusRequestEntityTooLarge:
+		e.Class = TooLarge
 	default:
-		return &Error{Provider: provider, Class: Permanent, Status: status, Msg: msg}
+		e.Class = Permanent
 	}
+	return e
+}
+
+// FromResponse classifies resp with FromStatus, reading a 429's wait from
+// Retry-After (against now) and adding a 3xx's Location, without its query
+// string or user info, to the message. msg is the provider's own message
+// for the answer (its error envelope's text, an error page's title), which
+// the caller has redacted and then truncated (in that order: a cut could
+// leave half a secret); secrets are redacted from the Location too. It
+// does not read resp.Body.
+func FromResponse(provider string, resp *http.Response, msg string, now time.Time, secrets ...string) error {
+	var after time.Duration
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		after = RetryAfter(resp.Header.Get("Retry-After"), now)
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		if loc := location(resp.Header.Get("Location")); loc != "" {
+			msg = strings.TrimLeft(msg+": redirected to "+loc, ": ")
+		}
+	}
+	return FromStatus(provider, resp.StatusCode, after, Redact(msg, secrets...))
+}
+
+// location is a Location header without what may carry a credential: the
+// query, the fragment and user info.
+func location(v string) string {
+	u, err := url.Parse(strings.TrimSpace(v))
+	if err != nil {
+		v, _, _ = strings.Cut(v, "?")
+		return v
+	}
+	u.RawQuery, u.Fragment, u.RawFragment, u.User = "", "", "", nil
+	return u.String()
 }
 
 // RetryAfter parses a Retry-After header value: delay-seconds or an HTTP

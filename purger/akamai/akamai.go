@@ -420,20 +420,16 @@ func (p *Purger) classify(resp *http.Response, raw []byte) error {
 		}
 	}
 	if msg == "" {
-		msg = purger.Truncate(string(raw), 300)
+		msg = purger.Truncate(p.redact(string(raw)), 300)
 	}
 	msg = p.redact(msg)
 
-	switch resp.StatusCode {
-	case http.StatusRequestEntityTooLarge:
-		return &purger.Error{Provider: p.label, Class: purger.TooLarge, Status: resp.StatusCode, Msg: msg}
-	case http.StatusTooManyRequests:
-		if pr.RateLimit != nil && pr.RateLimitCurrentRequestSize != nil && pr.RateLimitRemaining != nil {
-			msg += fmt.Sprintf(" (limit %d, remaining %d, request size %d)", *pr.RateLimit, *pr.RateLimitRemaining, *pr.RateLimitCurrentRequestSize)
-		}
-		return purger.FromStatus(p.label, resp.StatusCode, rateLimitWait(resp.Header, pr.Title), msg)
+	if pr.RateLimit != nil && pr.RateLimitCurrentRequestSize != nil && pr.RateLimitRemaining != nil {
+		msg += fmt.Sprintf(" (limit %d, remaining %d, request size %d)", *pr.RateLimit, *pr.RateLimitRemaining, *pr.RateLimitCurrentRequestSize)
 	}
-	return purger.FromStatus(p.label, resp.StatusCode, 0, msg)
+	// Akamai says how long to wait in its own headers; FromStatus reads the
+	// wait only on a 429.
+	return purger.FromStatus(p.label, resp.StatusCode, rateLimitWait(resp.Header, pr.Title), msg)
 }
 
 // rateLimitWait reads how long to wait after a 429: Retry-After if a proxy

@@ -18,7 +18,8 @@
 // The id is the call's key, stable across retries, so instances that
 // already applied a call drop the retry. Instances are called in parallel
 // and the call succeeds only when every one answered 2xx; a failure names
-// each instance that did not (its URL without credentials or query).
+// each instance that did not (its URL without credentials or query), and
+// the call's outcome follows purger.Combine's rule.
 package app
 
 import (
@@ -262,34 +263,25 @@ func (p *Purger) Purge(ctx context.Context, call change.Call) (purger.Result, er
 	}
 	ts := p.now().Unix()
 	sig := Sign(p.secret, ts, body)
-	errs := make([]*instanceError, len(p.instances))
+	results := make([]purger.ServerResult, len(p.instances))
 	var wg sync.WaitGroup
 	for i, in := range p.instances {
-		wg.Go(func() { errs[i] = p.send(ctx, in, ts, sig, body) })
+		results[i].Server = in.name
+		wg.Go(func() { results[i].Err = p.send(ctx, in, ts, sig, body) })
 	}
 	wg.Wait()
-	if err := p.combine(ctx, errs); err != nil {
+	if err := purger.Combine(p.label, results); err != nil {
 		return purger.Result{}, err
 	}
 	p.logger.Debug("invalidated", "call", call.ID, "kind", call.Kind, "items", len(call.Items), "instances", len(p.instances), "stream", p.stream != nil)
 	return purger.Result{}, nil
 }
 
-// instanceError is one instance's failure.
-type instanceError struct {
-	instance string
-	class    purger.Class
-	status   int
-	after    time.Duration
-	msg      string
-	err      error // a context error, kept for errors.Is
-}
-
 // send makes one instance's request and classifies the answer.
-func (p *Purger) send(ctx context.Context, in instance, ts int64, sig string, body []byte) *instanceError {
+func (p *Purger) send(ctx context.Context, in instance, ts int64, sig string, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.url, bytes.NewReader(body))
 	if err != nil {
-		return &instanceError{instance: in.name, class: purger.Permanent, msg: "invalid instance URL"}
+		return p.fail(purger.Permanent, "invalid instance URL")
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(TimestampHeader, strconv.FormatInt(ts, 10))
@@ -297,18 +289,18 @@ func (p *Purger) send(ctx context.Context, in instance, ts int64, sig string, bo
 	resp, err := p.client.Do(req)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
-			return &instanceError{instance: in.name, class: purger.Retry, err: cerr}
+			return &purger.Error{Provider: p.label, Class: purger.Retry, Err: cerr}
 		}
 		// *url.Error repeats the URL; keep only what went wrong.
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return &instanceError{instance: in.name, class: purger.Retry, msg: purger.Redact(err.Error(), in.secrets...)}
+		return p.fail(purger.Retry, purger.Redact(err.Error(), in.secrets...))
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	if resp.StatusCode < 300 {
 		return nil
 	}
 	msg := http.StatusText(resp.StatusCode)
@@ -320,96 +312,7 @@ func (p *Purger) send(ctx context.Context, in instance, ts int64, sig string, bo
 	} else if s := strings.TrimSpace(string(raw)); s != "" {
 		msg = s
 	}
-	msg = purger.Truncate(purger.Redact(msg, in.secrets...), 200)
-	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		return &instanceError{instance: in.name, class: purger.Permanent, status: resp.StatusCode, msg: msg + " (redirect not followed)"}
-	}
-	if resp.StatusCode == http.StatusRequestEntityTooLarge {
-		return &instanceError{instance: in.name, class: purger.TooLarge, status: resp.StatusCode, msg: msg}
-	}
-	var after time.Duration
-	if resp.StatusCode == http.StatusTooManyRequests {
-		after = purger.RetryAfter(resp.Header.Get("Retry-After"), p.now())
-	}
-	var pe *purger.Error
-	errors.As(purger.FromStatus(p.label, resp.StatusCode, after, msg), &pe)
-	return &instanceError{instance: in.name, class: pe.Class, status: resp.StatusCode, after: pe.After, msg: msg}
-}
-
-// combine folds the instances' failures into one purger.Error that names
-// each failed instance. The class is chosen so that a call is given up
-// only when retrying can help no instance:
-//   - every failure permanent (4xx) → Permanent (TooLarge when every one
-//     was a 413, so the queue splits the call);
-//   - every failure a 429 → Snooze for the longest Retry-After;
-//   - otherwise Retry. That includes a permanent failure beside a
-//     transient one: the flaky instance deserves its retries, and the
-//     attempts still run out for the broken one. (A Snooze there could
-//     repeat for ever, since snoozes do not use up attempts.)
-func (p *Purger) combine(ctx context.Context, errs []*instanceError) error {
-	var (
-		parts               []string
-		failed              int
-		permanent, tooLarge int
-		limited             int
-		after               time.Duration
-		status              int
-		cause               error
-	)
-	for _, e := range errs {
-		if e == nil {
-			continue
-		}
-		failed++
-		detail := e.msg
-		if e.err != nil {
-			detail = e.err.Error()
-			cause = e.err
-		}
-		if e.status != 0 {
-			detail = fmt.Sprintf("%d %s", e.status, detail)
-		}
-		parts = append(parts, e.instance+": "+detail)
-		switch e.class {
-		case purger.Permanent:
-			permanent++
-		case purger.TooLarge:
-			tooLarge++
-		case purger.Snooze:
-			limited++
-			after = max(after, e.after)
-		}
-		if status == 0 {
-			status = e.status
-		} else if status != e.status {
-			status = -1
-		}
-	}
-	if failed == 0 {
-		return nil
-	}
-	if cause == nil && ctx.Err() != nil {
-		cause = ctx.Err()
-	}
-	if len(p.instances) > 1 {
-		parts = append(parts, fmt.Sprintf("(%d of %d instances failed)", failed, len(p.instances)))
-	}
-	class := purger.Retry
-	switch {
-	case tooLarge == failed:
-		class = purger.TooLarge
-	case permanent+tooLarge == failed:
-		class = purger.Permanent
-	case limited == failed:
-		class = purger.Snooze
-	}
-	if class != purger.Snooze {
-		after = 0
-	}
-	if status < 0 {
-		status = 0
-	}
-	return &purger.Error{Provider: p.label, Class: class, Status: status, After: after, Msg: strings.Join(parts, "; "), Err: cause}
+	return purger.FromResponse(p.label, resp, purger.Truncate(purger.Redact(msg, in.secrets...), 200), p.now(), in.secrets...)
 }
 
 func (p *Purger) fail(c purger.Class, msg string) error {

@@ -35,6 +35,15 @@ func TestConformance(t *testing.T) {
 			}
 			return p, f
 		},
+		NewPair: func(t *testing.T, logger *slog.Logger) purgertest.Pair {
+			a, b := newFakeInstance(t, secret, app.DefaultPerCall), newFakeInstance(t, secret, app.DefaultPerCall)
+			servers := [2]string{a.url(), b.url()}
+			p, err := app.New(app.Options{Name: "conf", Instances: servers[:], Secret: secret, Logger: logger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return purgertest.Pair{Purger: p, Fakes: [2]purgertest.Fake{a, b}, Servers: servers}
+		},
 		Secrets: []string{secret},
 	})
 }
@@ -145,10 +154,13 @@ func TestFailureClasses(t *testing.T) {
 		{"4xx", []int{0, 404}, purger.Permanent, 404, 0},
 		{"4xx everywhere", []int{400, 401}, purger.Permanent, 0, 0},
 		{"413", []int{413, 0}, purger.TooLarge, 413, 0},
-		{"413 and 400", []int{413, 400}, purger.Permanent, 0, 0},
-		{"4xx beside 5xx retries", []int{401, 502}, purger.Retry, 0, 0},
-		{"4xx beside 429 retries", []int{401, 429}, purger.Retry, 0, 0},
-		{"429 beside 5xx retries", []int{429, 500}, purger.Retry, 0, 0},
+		// purger.Combine's rule: the gravest class wins, and the status is
+		// the one its failures share.
+		{"413 and 400", []int{413, 400}, purger.Permanent, 400, 0},
+		{"4xx beside 5xx is permanent", []int{401, 502}, purger.Permanent, 401, 0},
+		{"4xx beside 429 is permanent", []int{401, 429}, purger.Permanent, 401, 0},
+		{"429 beside 5xx snoozes", []int{429, 500}, purger.Snooze, 429, 30 * time.Second},
+		{"4xx everywhere, one 5xx", []int{400, 500, 403}, purger.Permanent, 0, 0},
 		{"redirect", []int{302}, purger.Permanent, 302, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -249,7 +249,7 @@ func (p *Purger) do(ctx context.Context, target string, body []byte) error {
 		return nil
 	}
 
-	msg := purger.Truncate(string(raw), 300)
+	msg := purger.Truncate(purger.Redact(string(raw), p.key), 300)
 	var eb errorBody
 	if json.Unmarshal(raw, &eb) == nil && (eb.Message != "" || eb.ErrorKey != "") {
 		msg = eb.Message
@@ -261,15 +261,11 @@ func (p *Purger) do(ctx context.Context, target string, body []byte) error {
 		}
 	}
 	msg = purger.Redact(msg, p.key)
-	after := time.Duration(0)
-	if resp.StatusCode == http.StatusTooManyRequests {
-		after = purger.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
-		if after <= 0 {
-			after = DefaultRateLimitWait
-		}
-	}
-	if resp.StatusCode == http.StatusRequestEntityTooLarge {
-		return &purger.Error{Provider: p.label, Class: purger.TooLarge, Status: resp.StatusCode, Msg: msg}
+	// Bunny's own default wait, for a 429 without Retry-After; FromStatus
+	// reads it only on a 429.
+	after := purger.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	if after <= 0 {
+		after = DefaultRateLimitWait
 	}
 	return purger.FromStatus(p.label, resp.StatusCode, after, msg)
 }

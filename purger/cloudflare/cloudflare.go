@@ -323,9 +323,9 @@ func (e envelope) message() string {
 	return strings.Join(msgs, "; ")
 }
 
-// classify turns an SDK error into a purger.Error: 429 → Snooze after
-// Retry-After, 408/5xx/network → Retry, other 4xx → Permanent with
-// Cloudflare's errors[].message.
+// classify turns an SDK error into a purger.Error: Cloudflare's
+// errors[].message classified by purger.FromStatus, network failures
+// Retry.
 func (p *Purger) classify(ctx context.Context, err error, resp *http.Response) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return &purger.Error{Provider: p.label, Class: purger.Retry, Err: cerr}
@@ -342,26 +342,30 @@ func (p *Purger) classify(ctx context.Context, err error, resp *http.Response) e
 			// Not Cloudflare's envelope (an HTML error page from the
 			// edge): show the start of what came back.
 			raw, _ := io.ReadAll(io.LimitReader(apiErr.Response.Body, 4<<10))
-			msg = purger.Truncate(string(raw), 200)
+			msg = purger.Truncate(p.redact(string(raw)), 200)
 		}
 		return p.status(apiErr.StatusCode, apiErr.Response.Header, msg)
 	case resp != nil && resp.StatusCode >= 400:
 		// A non-JSON error page (a 502 from the edge): the SDK fails to
 		// decode it and returns that failure instead of an API error.
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		return p.status(resp.StatusCode, resp.Header, purger.Truncate(string(raw), 200))
+		return p.status(resp.StatusCode, resp.Header, purger.Truncate(p.redact(string(raw)), 200))
 	}
 	return &purger.Error{Provider: p.label, Class: purger.Retry, Err: errors.New(p.redact(err.Error()))}
 }
 
 func (p *Purger) status(code int, h http.Header, msg string) error {
+	// Cloudflare's own default wait, for a 429 without Retry-After;
+	// FromStatus reads it only on a 429.
 	after := purger.RetryAfter(h.Get("Retry-After"), time.Now())
-	if code == http.StatusTooManyRequests && after <= 0 {
+	if after <= 0 {
 		after = DefaultRetryAfter
 	}
 	err := purger.FromStatus(p.label, code, after, p.redact(msg))
-	if err == nil { // 3xx: the SDK does not follow redirects on POST
-		return p.fail(purger.Permanent, code, "unexpected redirect")
+	if err == nil {
+		// The SDK failed on a 2xx it could not read; a purge is safe to
+		// repeat.
+		return p.fail(purger.Retry, code, msg)
 	}
 	p.logger.Debug("purge refused", "status", code, "err", err)
 	return err

@@ -374,12 +374,12 @@ func (p *Purger) classify(ctx context.Context, err error) error {
 	}
 	var ae smithy.APIError
 	if !errors.As(err, &ae) {
-		// No answer from CloudFront (network, timeout, unreadable body).
-		e := &purger.Error{Provider: p.label, Class: purger.Retry, Status: status, Err: errors.New(p.redact(err.Error()))}
-		if status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests {
-			e.Class = purger.Permanent
+		// No answer the SDK could read: a status with an unreadable body,
+		// or none at all (network, timeout).
+		if status >= 300 {
+			return purger.FromStatus(p.label, status, DefaultThrottleWait, p.redact(err.Error()))
 		}
-		return e
+		return &purger.Error{Provider: p.label, Class: purger.Retry, Status: status, Err: errors.New(p.redact(err.Error()))}
 	}
 	code := ae.ErrorCode()
 	msg := code
@@ -394,9 +394,10 @@ func (p *Purger) classify(ctx context.Context, err error) error {
 	switch {
 	case code == "TooManyInvalidationsInProgress":
 		return &purger.Error{Provider: p.label, Class: purger.Snooze, Status: status, After: DefaultInProgressWait, Msg: msg}
-	case code == "BatchTooLarge" || status == http.StatusRequestEntityTooLarge:
+	case code == "BatchTooLarge":
 		return &purger.Error{Provider: p.label, Class: purger.TooLarge, Status: status, Msg: msg}
-	case throttled || status == http.StatusTooManyRequests:
+	case throttled:
+		// Throttling codes come with a 400 as often as with a 429.
 		return &purger.Error{Provider: p.label, Class: purger.Snooze, Status: status, After: DefaultThrottleWait, Msg: msg}
 	case status == 0:
 		c := purger.Permanent
@@ -405,7 +406,7 @@ func (p *Purger) classify(ctx context.Context, err error) error {
 		}
 		return &purger.Error{Provider: p.label, Class: c, Msg: msg}
 	}
-	return purger.FromStatus(p.label, status, 0, msg)
+	return purger.FromStatus(p.label, status, DefaultThrottleWait, msg)
 }
 
 func (p *Purger) redact(s string) string { return purger.Redact(s, p.secrets...) }

@@ -301,16 +301,9 @@ func (f *Fastly) post(ctx context.Context, what, pathAndQuery string, hdr http.H
 	}
 	if resp.StatusCode >= 300 {
 		msg := what + ": " + purger.Redact(errorMessage(body), f.o.Token)
-		if resp.StatusCode == http.StatusTooManyRequests {
-			return &purger.Error{Provider: f.label, Class: purger.Snooze, Status: resp.StatusCode,
-				After: f.rateLimitWait(resp.Header), Msg: msg}
-		}
-		if resp.StatusCode < 400 {
-			// A redirect the client did not follow is a misconfigured
-			// api_url, not something a retry fixes.
-			return &purger.Error{Provider: f.label, Class: purger.Permanent, Status: resp.StatusCode, Msg: msg}
-		}
-		return purger.FromStatus(f.label, resp.StatusCode, purger.RetryAfter(resp.Header.Get("Retry-After"), f.o.Now()), msg)
+		// Fastly says when its rate limit resets in its own header;
+		// FromStatus reads the wait only on a 429.
+		return purger.FromStatus(f.label, resp.StatusCode, f.rateLimitWait(resp.Header), msg)
 	}
 	if err := json.Unmarshal(body, out); err != nil {
 		// Fastly accepted the purge (2xx); an unreadable answer does not undo

@@ -2,8 +2,9 @@
 // item or one per call, for any cache or index purgehook has no adapter for
 // (an internal cache service, a search index, a home-made CDN API). The
 // method, URL, header values and body are Go text/template templates over
-// Data; the answer is classified like every provider's (429 and
-// Retry-After → snooze, 5xx → retry, other 4xx → permanent).
+// Data; the answer is classified like every provider's, by
+// purger.FromResponse (429 and Retry-After → snooze, 5xx → retry, 413 →
+// split, other 4xx → permanent).
 //
 // Header values usually carry credentials, from ${ENV} in the config file.
 // They are never logged, and they are redacted from every error message,
@@ -308,16 +309,11 @@ func (h *HTTP) send(ctx context.Context, d Data, items int) error {
 	if resp.StatusCode < 300 {
 		return nil
 	}
-	msg := where + ": " + purger.Redact(message(body), secrets...)
-	switch {
-	case resp.StatusCode < 400:
-		return &purger.Error{Provider: h.label, Class: purger.Permanent, Status: resp.StatusCode,
-			Msg: where + ": redirected to " + purger.Redact(stripQuery(resp.Header.Get("Location")), secrets...) + " (redirects are not followed; fix request.url)"}
-	case resp.StatusCode == http.StatusRequestEntityTooLarge && items > 1:
-		// The queue splits the call and tries the halves.
-		return &purger.Error{Provider: h.label, Class: purger.TooLarge, Status: resp.StatusCode, Msg: msg}
+	msg := where
+	if m := message([]byte(purger.Redact(string(body), secrets...))); m != "" {
+		msg += ": " + m
 	}
-	return purger.FromStatus(h.label, resp.StatusCode, purger.RetryAfter(resp.Header.Get("Retry-After"), h.o.Now()), msg)
+	return purger.FromResponse(h.label, resp, msg, h.o.Now(), secrets...)
 }
 
 // render executes the templates into a request, and returns the rendered

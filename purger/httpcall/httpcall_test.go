@@ -164,7 +164,8 @@ func TestAnswers(t *testing.T) {
 		{"429 with an HTTP date", response{status: 429, header: http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}}, body: `{"message":"slow down"}`}, 1, purger.Snooze, 90 * time.Second, "slow down"},
 		{"429 without a wait", response{status: 429}, 1, purger.Snooze, purger.DefaultRetryAfter, ""},
 		{"413 of a batch splits", response{status: 413, body: `{"error":"too big"}`}, 2, purger.TooLarge, 0, "too big"},
-		{"413 of one item is permanent", response{status: 413, body: `{"error":"too big"}`}, 1, purger.Permanent, 0, "too big"},
+		// The queue gives up on a call of one item that is too large.
+		{"413 of one item is too large", response{status: 413, body: `{"error":"too big"}`}, 1, purger.TooLarge, 0, "too big"},
 		{"a redirect is not followed", response{status: 302, header: http.Header{"Location": {"https://elsewhere.example/login?key=" + testAPIKey}}}, 1, purger.Permanent, 0, "redirected to https://elsewhere.example/login (redirects"},
 		{"408 retries", response{status: 408, body: "timeout"}, 1, purger.Retry, 0, "timeout"},
 		{"404 is permanent", response{status: 404, body: `{"detail":"no such index"}`}, 1, purger.Permanent, 0, "no such index"},

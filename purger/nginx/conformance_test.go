@@ -134,6 +134,15 @@ func TestConformance(t *testing.T) {
 			}
 			return n, f
 		},
+		NewPair: func(t *testing.T, logger *slog.Logger) purgertest.Pair {
+			a, b := newFaultProxy(t), newFaultProxy(t)
+			servers := [2]string{a.URL, b.URL}
+			n, err := New(Options{Name: "conf", Servers: servers[:], Logger: logger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return purgertest.Pair{Purger: n, Fakes: [2]purgertest.Fake{a, b}, Servers: servers}
+		},
 	})
 }
 

@@ -1,7 +1,8 @@
 // Package nginx purges nginx proxy caches through the ngx_cache_purge
 // module (Debian's libnginx-mod-http-cache-purge 2.3): one PURGE request per
 // URL to every configured server, a fan-out that succeeds only when every
-// server acknowledged every URL.
+// server acknowledged every URL (purger.Combine's rule decides what a
+// partial failure means).
 //
 // The request shape is the module's separate-location form: purgehook sends
 // PURGE {server}{path}?{query} with the page's host in the Host header, and
@@ -14,7 +15,6 @@
 package nginx
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,7 +23,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -141,18 +140,13 @@ func (n *Nginx) Purge(ctx context.Context, call change.Call) (purger.Result, err
 		targets[i] = u
 	}
 
-	type failure struct {
-		srv, idx     int // for a stable order
-		server, item string
-		err          error
-	}
+	// One result per request, in server then item order, which is the
+	// order the message describes them in.
+	results := make([]purger.ServerResult, len(n.servers)*len(targets))
 	var (
-		mu       sync.Mutex
-		failures []failure
-		wg       sync.WaitGroup
-		sem      = make(chan struct{}, n.o.Concurrency)
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, n.o.Concurrency)
 	)
-	total := 0
 send:
 	for s, srv := range n.servers {
 		for i, u := range targets {
@@ -161,68 +155,30 @@ send:
 			case <-ctx.Done():
 				break send
 			}
-			total++
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			r := &results[s*len(targets)+i]
+			r.Server = srv.Redacted()
+			wg.Go(func() {
 				defer func() { <-sem }()
-				if err := n.purgeOne(ctx, srv, u); err != nil {
-					mu.Lock()
-					failures = append(failures, failure{srv: s, idx: i, server: srv.Redacted(), item: call.Items[i], err: err})
-					mu.Unlock()
-				}
-			}()
+				r.Err = n.purgeOne(ctx, srv, u, call.Items[i])
+			})
 		}
 	}
 	wg.Wait()
+	// Some requests were never sent; the message would not count them.
 	if err := ctx.Err(); err != nil {
 		return purger.Result{}, fmt.Errorf("%s: purge %d urls: %w", n.label, len(targets), err)
 	}
-	if len(failures) == 0 {
-		n.logger.DebugContext(ctx, "purged", "urls", len(targets), "servers", len(n.servers))
-		return purger.Result{}, nil
+	if err := purger.Combine(n.label, results); err != nil {
+		c, _ := purger.Classify(err)
+		n.logger.DebugContext(ctx, "purge failed", "urls", len(targets), "servers", len(n.servers), "class", c)
+		return purger.Result{}, err
 	}
-
-	// One verdict for the call: a refusal that no retry can fix wins over
-	// a rate limit (snooze for the longest wait), which wins over a
-	// transient failure. The message names the first request (in server,
-	// then item order) that decided it.
-	slices.SortFunc(failures, func(a, b failure) int {
-		return cmp.Or(cmp.Compare(a.srv, b.srv), cmp.Compare(a.idx, b.idx))
-	})
-	rank := map[purger.Class]int{purger.Retry: 1, purger.Snooze: 2, purger.Permanent: 3}
-	var (
-		worst *purger.Error
-		which failure
-		after time.Duration
-	)
-	for _, f := range failures {
-		var pe *purger.Error
-		if !errors.As(f.err, &pe) {
-			pe = &purger.Error{Provider: n.label, Class: purger.Retry, Err: f.err}
-		}
-		if pe.Class == purger.Snooze {
-			after = max(after, pe.After)
-		}
-		if worst == nil || rank[pe.Class] > rank[worst.Class] {
-			worst, which = pe, f
-		}
-	}
-	n.logger.DebugContext(ctx, "purge failed", "failed", len(failures), "requests", total, "class", worst.Class)
-	out := &purger.Error{Provider: n.label, Class: worst.Class, Status: worst.Status,
-		Msg: fmt.Sprintf("purge %d urls on %d servers: %d of %d requests failed; %s %s: %s",
-			len(targets), len(n.servers), len(failures), total, which.server, which.item, detail(worst))}
-	if out.Class == purger.Snooze {
-		out.After = after
-	}
-	return purger.Result{}, out
+	n.logger.DebugContext(ctx, "purged", "urls", len(targets), "servers", len(n.servers))
+	return purger.Result{}, nil
 }
 
-// purgeOne sends one PURGE and classifies the answer: 200 with the
-// module's page and 404 (not cached) are success; 403 (the client is not
-// allowed) and other 4xx are permanent; 429 snoozes; 5xx and network
-// errors retry.
-func (n *Nginx) purgeOne(ctx context.Context, srv, u *url.URL) error {
+// purgeOne sends one PURGE for item and classifies the answer.
+func (n *Nginx) purgeOne(ctx context.Context, srv, u *url.URL, item string) error {
 	target := *srv
 	target.Path = srv.Path + u.Path
 	target.RawPath = ""
@@ -235,7 +191,7 @@ func (n *Nginx) purgeOne(ctx context.Context, srv, u *url.URL) error {
 	target.RawQuery = u.RawQuery
 	req, err := http.NewRequestWithContext(ctx, Method, target.String(), nil)
 	if err != nil {
-		return &purger.Error{Provider: n.label, Class: purger.Permanent, Msg: err.Error()}
+		return &purger.Error{Provider: n.label, Class: purger.Permanent, Msg: item + ": " + err.Error()}
 	}
 	// The purge key is built from $host, so the page's host goes in Host.
 	req.Host = u.Host
@@ -247,15 +203,23 @@ func (n *Nginx) purgeOne(ctx context.Context, srv, u *url.URL) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return &purger.Error{Provider: n.label, Class: purger.Retry, Err: transportError(err)}
+		return &purger.Error{Provider: n.label, Class: purger.Retry, Msg: item, Err: transportError(err)}
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	return classify(n.label, resp.StatusCode, resp.Header, body, n.o.Now())
+	err = classify(n.label, resp, body, n.o.Now())
+	if pe, ok := err.(*purger.Error); ok {
+		pe.Msg = item + ": " + pe.Msg
+	}
+	return err
 }
 
-// classify turns one answer into nil or a *purger.Error.
-func classify(label string, status int, h http.Header, body []byte, now time.Time) error {
+// classify turns one answer into nil or a *purger.Error. What is nginx's
+// own is decided here: the module's page is the only proof of a purge, a
+// 404 means "not cached" (nothing to purge), and a 403 gets a hint; the
+// rest is purger.FromResponse's.
+func classify(label string, resp *http.Response, body []byte, now time.Time) error {
+	status := resp.StatusCode
 	switch {
 	case status == http.StatusOK && strings.Contains(string(body), "Successful purge"):
 		return nil
@@ -269,13 +233,11 @@ func classify(label string, status int, h http.Header, body []byte, now time.Tim
 		return &purger.Error{Provider: label, Class: purger.Permanent, Status: status,
 			Msg: fmt.Sprintf("answered %d without ngx_cache_purge's \"Successful purge\" page: the server URL does not reach a proxy_cache_purge location", status)}
 	case status < 400:
-		return &purger.Error{Provider: label, Class: purger.Permanent, Status: status,
-			Msg: fmt.Sprintf("redirected to %q: the server URL does not reach a proxy_cache_purge location", h.Get("Location"))}
+		return purger.FromResponse(label, resp, "the server URL does not reach a proxy_cache_purge location", now)
 	case status == http.StatusForbidden:
-		return &purger.Error{Provider: label, Class: purger.Permanent, Status: status,
-			Msg: message(status, body) + " (purgehook's address is not allowed by the purge location)"}
+		return purger.FromResponse(label, resp, message(status, body)+" (purgehook's address is not allowed by the purge location)", now)
 	}
-	return purger.FromStatus(label, status, purger.RetryAfter(h.Get("Retry-After"), now), message(status, body))
+	return purger.FromResponse(label, resp, message(status, body), now)
 }
 
 var titleRE = regexp.MustCompile(`(?is)<title>\s*(.*?)\s*</title>`)
@@ -290,24 +252,6 @@ func message(status int, body []byte) string {
 		return purger.Truncate(s, 200)
 	}
 	return fmt.Sprintf("%d %s", status, http.StatusText(status))
-}
-
-// detail is an error's text without the "nginx[name]: " prefix.
-func detail(err error) string {
-	var pe *purger.Error
-	if !errors.As(err, &pe) {
-		return err.Error()
-	}
-	var parts []string
-	if pe.Msg != "" {
-		parts = append(parts, pe.Msg)
-	} else if pe.Status != 0 {
-		parts = append(parts, fmt.Sprintf("%d %s", pe.Status, http.StatusText(pe.Status)))
-	}
-	if pe.Err != nil {
-		parts = append(parts, pe.Err.Error())
-	}
-	return strings.Join(parts, ": ")
 }
 
 // transportError drops the request URL that *url.Error repeats; the server

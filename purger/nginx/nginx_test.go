@@ -304,7 +304,7 @@ func TestClassify(t *testing.T) {
 		{status: 200, body: page("Successful purge"), ok: true},
 		{status: 404, body: page("404 Not Found"), ok: true},
 		{status: 204, wantClass: purger.Permanent, wantMsg: "answered 204 without"},
-		{status: 301, hdr: http.Header{"Location": {"https://www.example.com/news/"}}, body: page("301 Moved Permanently"), wantClass: purger.Permanent, wantMsg: `redirected to "https://www.example.com/news/"`},
+		{status: 301, hdr: http.Header{"Location": {"https://www.example.com/news/"}}, body: page("301 Moved Permanently"), wantClass: purger.Permanent, wantMsg: "redirected to https://www.example.com/news/ (redirects are not followed)"},
 		{status: 200, body: []byte("GET /news/a v1"), wantClass: purger.Permanent, wantMsg: "Successful purge"},
 		{status: 403, body: page("403 Forbidden"), wantClass: purger.Permanent, wantMsg: "403 Forbidden (purgehook's address"},
 		{status: 405, body: page("405 Not Allowed"), wantClass: purger.Permanent, wantMsg: "405 Not Allowed"},
@@ -314,7 +314,7 @@ func TestClassify(t *testing.T) {
 		{status: 502, body: []byte("upstream says no"), wantClass: purger.Retry, wantMsg: "upstream says no"},
 	}
 	for _, tt := range tests {
-		err := classify("nginx[x]", tt.status, tt.hdr, tt.body, now)
+		err := classify("nginx[x]", &http.Response{StatusCode: tt.status, Header: tt.hdr}, tt.body, now)
 		if tt.ok {
 			if err != nil {
 				t.Errorf("%d: %v, want success", tt.status, err)
@@ -398,7 +398,7 @@ func TestVerdictAcrossServers(t *testing.T) {
 		wantMsg   string
 	}{
 		{"all acknowledged", []string{ok, gone}, -1, 0, ""},
-		{"one broken retries", []string{ok, broken}, purger.Retry, 0, "2 of 4 requests failed; " + broken},
+		{"one broken retries", []string{ok, broken}, purger.Retry, 0, "1 of 2 servers failed: " + broken + ": 502 https://www.example.com/a: 502 Bad Gateway (and 1 more failed request)"},
 		{"a rate limit outranks a retry, longest wait", []string{broken, slow5, slow20}, purger.Snooze, 20 * time.Second, "429 Too Many Requests"},
 		{"a refusal outranks everything", []string{slow20, broken, denied, ok}, purger.Permanent, 0, "403 Forbidden"},
 	}

@@ -20,6 +20,16 @@
 // New is called once per subtest, so every check starts from a fresh fake.
 // The purger must log through the logger it is given: the suite reads it.
 //
+// A provider that sends every call to several servers (Varnish, nginx, app
+// instances) also sets NewPair, which builds the purger over two servers,
+// each behind its own fake:
+//
+//	NewPair: func(t *testing.T, logger *slog.Logger) purgertest.Pair {
+//		a, b := newFake(t), newFake(t)
+//		p := myprovider.New(myprovider.Options{Name: "conf", Servers: []string{a.URL, b.URL}, Logger: logger})
+//		return purgertest.Pair{Purger: p, Fakes: [2]purgertest.Fake{a, b}, Servers: [2]string{a.URL, b.URL}}
+//	},
+//
 // # What the fake must do (the Fake interface)
 //
 //   - Requests: count every request it received, accepted or refused.
@@ -71,6 +81,13 @@
 //     context.DeadlineExceeded.
 //   - asynchronous providers return Result{Pending: true, Ref: non-empty}
 //     and Completer.Completed reports done within MaxPolls polls.
+//   - one of two servers fails (with NewPair only): for each of the two
+//     servers, and for ServerError, ClientError and RateLimited, the call
+//     fails as purger.Combine's rule says one failed server makes it (Retry;
+//     Permanent carrying the fake's message; Snooze for the fake's wait),
+//     its message names the failed server and not the healthy one, the
+//     failed server got exactly one request and the healthy one got the
+//     purge all the same. The next call succeeds on both.
 //   - no secret from Harness.Secrets appears in any error or log line.
 package purgertest
 
@@ -148,6 +165,20 @@ type Harness struct {
 	// defaults: URLs and prefixes under https://www.example.com/purgertest/,
 	// tags purgertest-N, hosts hN.example.com.
 	Items func(k change.TargetKind, n int) []string
+	// NewPair, for a provider that sends every call to several servers,
+	// builds the purger under test over two servers, each behind a fresh
+	// fake, logging through logger. Nil skips the fan-out check.
+	NewPair func(t *testing.T, logger *slog.Logger) Pair
+}
+
+// Pair is a purger that sends every call to two servers.
+type Pair struct {
+	Purger purger.Purger
+	// Fakes are the two servers' fakes, in the purger's server order.
+	Fakes [2]Fake
+	// Servers are how the purger names the two servers in its errors
+	// (usually their configured URLs).
+	Servers [2]string
 }
 
 // MaxPolls bounds how often the suite asks an asynchronous provider whether
@@ -203,6 +234,24 @@ func newEnv(t *testing.T, h Harness) *env {
 	e := &env{h: h, p: p, fake: fake, log: buf}
 	t.Cleanup(func() { e.checkSecrets(t) })
 	return e
+}
+
+// newPairEnv is newEnv over Harness.NewPair; env.fake is the first
+// server's.
+func newPairEnv(t *testing.T, h Harness) (*env, Pair) {
+	t.Helper()
+	buf := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	pair := h.NewPair(t, logger)
+	if pair.Purger == nil || pair.Fakes[0] == nil || pair.Fakes[1] == nil {
+		t.Fatal("purgertest: Harness.NewPair returned a nil purger or fake")
+	}
+	if pair.Servers[0] == "" || pair.Servers[1] == "" || pair.Servers[0] == pair.Servers[1] {
+		t.Fatalf("purgertest: Harness.NewPair returned servers %q, want two distinct names", pair.Servers)
+	}
+	e := &env{h: h, p: pair.Purger, fake: pair.Fakes[0], log: buf}
+	t.Cleanup(func() { e.checkSecrets(t) })
+	return e, pair
 }
 
 func (e *env) items(k change.TargetKind, n int) []string {
@@ -460,6 +509,19 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
+	t.Run("one_of_two_fails", func(t *testing.T) {
+		if h.NewPair == nil {
+			t.Skip("the provider sends each call to one endpoint (Harness.NewPair is nil)")
+		}
+		for _, f := range []Failure{ServerError, ClientError, RateLimited} {
+			for bad := range 2 {
+				t.Run(fmt.Sprintf("%s/server_%d", f, bad), func(t *testing.T) {
+					oneOfTwoFails(t, h, f, bad)
+				})
+			}
+		}
+	})
+
 	t.Run("cancelled_before", func(t *testing.T) {
 		e := newEnv(t, h)
 		ctx, cancel := context.WithCancel(t.Context())
@@ -525,6 +587,64 @@ func Run(t *testing.T, h Harness) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// oneOfTwoFails makes server bad of a pair fail with f and checks the
+// call's outcome against purger.Combine's rule.
+func oneOfTwoFails(t *testing.T, h Harness, f Failure, bad int) {
+	e, pair := newPairEnv(t, h)
+	good := 1 - bad
+	k := e.p.Limits().Kinds[0]
+	items := e.items(k, 1)
+	pair.Fakes[bad].FailNext(f)
+	_, err := e.purge(t.Context(), k, items)
+	if got := pair.Fakes[bad].Requests(); got != 1 {
+		t.Errorf("the failed server got %d requests, want exactly 1 (adapters never retry themselves)", got)
+	}
+	if pair.Fakes[good].Requests() == 0 {
+		t.Error("the healthy server did not get the purge")
+	}
+	var pe *purger.Error
+	if !errors.As(err, &pe) {
+		t.Fatalf("got error %v (%T), want a *purger.Error", err, err)
+	}
+	// With the other server healthy, the failure alone decides the class.
+	switch f {
+	case ServerError:
+		if pe.Class != purger.Retry {
+			t.Errorf("class %s, want %s: %v", pe.Class, purger.Retry, err)
+		}
+	case ClientError:
+		if pe.Class != purger.Permanent {
+			t.Errorf("class %s, want %s: %v", pe.Class, purger.Permanent, err)
+		}
+		if msg := pair.Fakes[bad].ClientErrorMessage(); !strings.Contains(pe.Msg, msg) {
+			t.Errorf("Msg %q does not carry the provider's message %q", pe.Msg, msg)
+		}
+	case RateLimited:
+		if pe.Class != purger.Snooze {
+			t.Errorf("class %s, want %s: %v", pe.Class, purger.Snooze, err)
+		}
+		if want := pair.Fakes[bad].RetryAfter(); pe.After != want {
+			t.Errorf("After = %s, want the provider's %s", pe.After, want)
+		}
+	}
+	if !strings.Contains(pe.Msg, pair.Servers[bad]) {
+		t.Errorf("Msg %q does not name the failed server %s", pe.Msg, pair.Servers[bad])
+	}
+	if strings.Contains(pe.Msg, pair.Servers[good]+":") {
+		t.Errorf("Msg %q names the healthy server %s as failed", pe.Msg, pair.Servers[good])
+	}
+
+	before := [2]int{pair.Fakes[0].Requests(), pair.Fakes[1].Requests()}
+	if _, err := e.purge(t.Context(), k, items); err != nil {
+		t.Fatalf("the call after the failure failed: %v", err)
+	}
+	for i, fake := range pair.Fakes {
+		if fake.Requests() == before[i] {
+			t.Errorf("the call after the failure made no request to server %d", i)
+		}
+	}
 }
 
 // waitFor polls cond until it holds; it gives up after StallBound. It is

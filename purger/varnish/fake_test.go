@@ -131,6 +131,15 @@ func TestConformance(t *testing.T) {
 					}
 					return p, f
 				},
+				NewPair: func(t *testing.T, logger *slog.Logger) purgertest.Pair {
+					a, b := newFakeVarnish(t, varnish.DefaultTagsPerCall), newFakeVarnish(t, varnish.DefaultTagsPerCall)
+					servers := [2]string{a.srv.URL, b.srv.URL}
+					p, err := varnish.New(varnish.Options{Name: "conf", Servers: servers[:], SoftPurge: soft, Logger: logger})
+					if err != nil {
+						t.Fatal(err)
+					}
+					return purgertest.Pair{Purger: p, Fakes: [2]purgertest.Fake{a, b}, Servers: servers}
+				},
 			})
 		})
 	}

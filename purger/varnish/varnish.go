@@ -16,13 +16,13 @@
 //
 // Every request goes to every configured server; a call succeeds only when
 // every server acknowledged it, and a failure names the servers that did
-// not. Varnish's built-in vcl_synth sets Retry-After: 5 on every synthetic
-// response, the 200 "Purged" too, so Retry-After is read only on a 429.
+// not, by purger.Combine's rule. Varnish's built-in vcl_synth sets
+// Retry-After: 5 on every synthetic response, the 200 "Purged" too, which
+// is harmless since purger.FromResponse reads it only on a 429.
 package varnish
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -168,20 +168,23 @@ func (p *Purger) Purge(ctx context.Context, call change.Call) (purger.Result, er
 		return purger.Result{}, &purger.Error{Provider: p.label, Class: purger.Retry, Err: err}
 	}
 
-	errs := make([]error, len(p.servers))
+	results := make([]purger.ServerResult, len(p.servers))
 	var wg sync.WaitGroup
 	for i, srv := range p.servers {
+		results[i].Server = srv.String()
 		wg.Go(func() {
+			// A server's requests go in order and stop at its first
+			// failure: a retry repeats them all anyway.
 			for _, r := range reqs {
 				if err := p.send(ctx, srv, r); err != nil {
-					errs[i] = err
+					results[i].Err = err
 					return
 				}
 			}
 		})
 	}
 	wg.Wait()
-	if err := p.combine(ctx, errs); err != nil {
+	if err := purger.Combine(p.label, results); err != nil {
 		return purger.Result{}, err
 	}
 	p.logger.Debug("purged", "call", call.ID, "kind", call.Kind, "items", len(call.Items), "servers", len(p.servers), "requests", len(reqs)*len(p.servers))
@@ -302,7 +305,7 @@ func (p *Purger) send(ctx context.Context, srv *url.URL, r request) error {
 	target := srv.String() + r.uri
 	req, err := http.NewRequestWithContext(ctx, r.method, target, nil)
 	if err != nil {
-		return &serverError{server: srv.String(), class: purger.Permanent, msg: err.Error()}
+		return p.fail(purger.Permanent, err.Error())
 	}
 	if r.host != "" {
 		req.Host = r.host
@@ -313,98 +316,15 @@ func (p *Purger) send(ctx context.Context, srv *url.URL, r request) error {
 	resp, err := p.client.Do(req)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
-			return &serverError{server: srv.String(), class: purger.Retry, err: cerr}
+			return &purger.Error{Provider: p.label, Class: purger.Retry, Msg: r.method + " " + r.what, Err: cerr}
 		}
-		return &serverError{server: srv.String(), class: purger.Retry, msg: err.Error()}
+		return p.fail(purger.Retry, err.Error())
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return nil
-	}
 	// Varnish's synth puts the VCL's message in the reason phrase.
 	reason := strings.TrimSpace(strings.TrimPrefix(resp.Status, fmt.Sprint(resp.StatusCode)))
-	msg := fmt.Sprintf("%s %s: %s", r.method, r.what, reason)
-	var after time.Duration
-	if resp.StatusCode == http.StatusTooManyRequests {
-		after = purger.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	}
-	var pe *purger.Error
-	errors.As(purger.FromStatus(p.label, resp.StatusCode, after, msg), &pe)
-	if pe == nil { // 3xx, not followed
-		return &serverError{server: srv.String(), class: purger.Permanent, status: resp.StatusCode, msg: msg + " (redirect not followed)"}
-	}
-	return &serverError{server: srv.String(), class: pe.Class, status: resp.StatusCode, after: pe.After, msg: msg}
-}
-
-// serverError is one server's failure.
-type serverError struct {
-	server string
-	class  purger.Class
-	status int
-	after  time.Duration
-	msg    string
-	err    error
-}
-
-func (e *serverError) Error() string {
-	if e.err != nil {
-		return e.server + ": " + e.err.Error()
-	}
-	return e.server + ": " + e.msg
-}
-
-func (e *serverError) Unwrap() error { return e.err }
-
-// combine folds the servers' failures into one purger.Error naming every
-// failed server. The class is the gravest: Permanent over Snooze over
-// Retry, since retrying cannot fix a refusal; the wait is the longest.
-func (p *Purger) combine(ctx context.Context, errs []error) error {
-	var (
-		parts  []string
-		worst  = purger.Retry
-		status int
-		after  time.Duration
-		cause  error
-		failed int
-	)
-	rank := map[purger.Class]int{purger.Retry: 0, purger.Snooze: 1, purger.Permanent: 2}
-	for _, err := range errs {
-		var se *serverError
-		if !errors.As(err, &se) {
-			continue
-		}
-		failed++
-		detail := se.msg
-		if se.err != nil {
-			detail = se.err.Error()
-			cause = se.err
-		}
-		if se.status != 0 {
-			detail = fmt.Sprintf("%d %s", se.status, detail)
-		}
-		parts = append(parts, se.server+": "+detail)
-		if rank[se.class] > rank[worst] {
-			worst = se.class
-		}
-		if rank[se.class] >= rank[worst] && se.status != 0 {
-			status = se.status
-		}
-		after = max(after, se.after)
-	}
-	if failed == 0 {
-		return nil
-	}
-	if cause == nil && ctx.Err() != nil {
-		cause = ctx.Err()
-	}
-	if failed > 1 || len(p.servers) > 1 {
-		parts = append(parts, fmt.Sprintf("(%d of %d servers failed)", failed, len(p.servers)))
-	}
-	if worst != purger.Snooze {
-		after = 0
-	}
-	return &purger.Error{Provider: p.label, Class: worst, Status: status, After: after, Msg: strings.Join(parts, "; "), Err: cause}
+	return purger.FromResponse(p.label, resp, fmt.Sprintf("%s %s: %s", r.method, r.what, reason), time.Now())
 }
 
 func (p *Purger) fail(c purger.Class, msg string) error {
