@@ -59,7 +59,7 @@ func loadConfig(path string) (*config.Config, error) {
 	if path == "" {
 		return nil, errors.New("--config is required")
 	}
-	cfg, err := config.Load(path)
+	cfg, err := app.LoadConfig(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -113,7 +113,7 @@ func checkConfigCmd() *cobra.Command {
 			if path == "" {
 				return errors.New("--config is required")
 			}
-			cfg, err := config.Load(path)
+			cfg, err := app.LoadConfig(path)
 			if err != nil {
 				var p config.Problems
 				if errors.As(err, &p) {
