@@ -124,8 +124,9 @@ func checkConfigCmd() *cobra.Command {
 				}
 				return fmt.Errorf("%s: %w", path, err)
 			}
-			// Build the adapters too: a kind-specific problem (a bad
-			// template, a bad URL) shows here rather than at serve time.
+			// Build the adapters too: what only building finds (the AWS
+			// SDK's shared configuration, a source's own checks) shows
+			// here rather than at serve time.
 			if _, err := app.Providers(cfg, http.DefaultClient, slog.New(slog.DiscardHandler)); err != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %v\n", path, err)
 				return errSilent
