@@ -24,7 +24,6 @@ import (
 	"github.com/purgehook/purgehook/ingest"
 	"github.com/purgehook/purgehook/pipeline"
 	"github.com/purgehook/purgehook/plan"
-	"github.com/purgehook/purgehook/purger"
 	"github.com/purgehook/purgehook/resolve"
 	"github.com/purgehook/purgehook/store"
 	"github.com/purgehook/purgehook/stream"
@@ -230,41 +229,16 @@ func providers(cfg *config.Config, d ProviderDeps) ([]pipeline.Provider, error) 
 		if err != nil {
 			return nil, fmt.Errorf("providers[%d].on_budget_exhausted: %w", i, err)
 		}
+		// p.Limits() are the effective limits NewPurger built the adapter
+		// with: the planner plans with the numbers the adapter enforces.
 		out = append(out, pipeline.Provider{
-			Provider: plan.Provider{Name: pc.Name, Layer: layer, Limits: EffectiveLimits(p, pc),
+			Provider: plan.Provider{Name: pc.Name, Layer: layer, Limits: p.Limits(),
 				Budget: budget.Budget{PerDay: pc.Budget.CallsPerDay, Policy: policy}},
 			Purger:  p,
 			Timeout: pc.Timeout,
 		})
 	}
 	return out, nil
-}
-
-// EffectiveLimits applies a provider's config overrides to the limits its
-// adapter declares.
-func EffectiveLimits(p purger.Purger, pc config.Provider) change.Limits {
-	l := p.Limits().Clone()
-	per := l.PerCall
-	set := func(k change.TargetKind, v int) {
-		if v > 0 {
-			per[k] = v
-		}
-	}
-	set(change.URL, pc.Limits.FilesPerCall)
-	set(change.Tag, pc.Limits.TagsPerCall)
-	set(change.Host, pc.Limits.HostsPerCall)
-	set(change.Prefix, pc.Limits.PrefixesPerCall)
-	l.PerCall = per
-	if pc.Limits.BodyBytes > 0 {
-		l.BodyBytes = pc.Limits.BodyBytes
-	}
-	if pc.Limits.RatePerSecond > 0 {
-		l.RatePerSecond = pc.Limits.RatePerSecond
-	}
-	if pc.Limits.Burst > 0 {
-		l.Burst = pc.Limits.Burst
-	}
-	return l
 }
 
 // Endpoints builds the webhook endpoints from the configured sources.

@@ -57,7 +57,7 @@ func loadConfig(path string) (*config.Config, error) {
 	if path == "" {
 		return nil, errors.New("--config is required")
 	}
-	cfg, err := config.Load(path)
+	cfg, err := app.LoadConfig(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -111,7 +111,7 @@ func checkConfigCmd() *cobra.Command {
 			if path == "" {
 				return errors.New("--config is required")
 			}
-			cfg, err := config.Load(path)
+			cfg, err := app.LoadConfig(path)
 			if err != nil {
 				var p config.Problems
 				if errors.As(err, &p) {
@@ -122,8 +122,9 @@ func checkConfigCmd() *cobra.Command {
 				}
 				return fmt.Errorf("%s: %w", path, err)
 			}
-			// Build the adapters too: a kind-specific problem (a bad
-			// template, a bad URL) shows here rather than at serve time.
+			// Build the adapters too: what only building finds (the AWS
+			// SDK's shared configuration, a source's own checks) shows
+			// here rather than at serve time.
 			if _, err := app.Providers(cfg, http.DefaultClient, slog.New(slog.DiscardHandler)); err != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %v\n", path, err)
 				return errSilent

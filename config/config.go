@@ -2,6 +2,11 @@
 // decoding (an unknown key is an error naming its path), ${ENV} expansion
 // for secrets, defaults, and Validate, which names every problem by its
 // field path. Nothing else in purgehook reads YAML.
+//
+// config holds the fields every provider and source shares. A kind's own
+// fields belong to its adapter, whose Config type config decodes without
+// knowing it: app passes the table of kinds (Kinds) to Parse, so config
+// imports no adapter and no adapter imports config.
 package config
 
 import (
@@ -94,7 +99,8 @@ type Basic struct {
 	Password string `yaml:"password"`
 }
 
-// Source is one webhook endpoint: POST /hooks/{name}.
+// Source is one webhook endpoint: POST /hooks/{name}. It holds the fields
+// every kind shares; the kind's own fields are in Settings.
 type Source struct {
 	Name string `yaml:"name"`
 	Kind string `yaml:"kind"`
@@ -122,12 +128,13 @@ type Source struct {
 	// can have the same body (unpublish, publish, unpublish again), so a
 	// hash should not shadow a later event for long.
 	DedupeWindow *time.Duration `yaml:"dedupe_window"`
-	// DeliverySlots lists the Kontent.ai delivery slots that purge (default
-	// [published]).
-	DeliverySlots []string `yaml:"delivery_slots"`
+	// Settings is the kind's own block (source/kontent's Config, …),
+	// decoded from the same mapping; nil for kinds without one.
+	Settings Settings `yaml:"-"`
 }
 
-// Provider is one cache layer's API.
+// Provider is one cache layer's API. It holds the fields every kind
+// shares; the kind's own fields are in Settings.
 type Provider struct {
 	Name string `yaml:"name"`
 	Kind string `yaml:"kind"`
@@ -143,62 +150,10 @@ type Provider struct {
 	// Timeout bounds one call (default 30s).
 	Timeout time.Duration `yaml:"timeout"`
 
-	// APIURL points an HTTP API provider elsewhere than the real service
-	// (tests, self-hosted); Endpoint is CloudFront's equivalent.
-	APIURL   string `yaml:"api_url"`
-	Endpoint string `yaml:"endpoint"`
-	Token    string `yaml:"token"`
-
-	// Cloudflare.
-	Zone string `yaml:"zone"`
-	Plan string `yaml:"plan"`
-	// CloudFront.
-	DistributionID  string `yaml:"distribution_id"`
-	Region          string `yaml:"region"`
-	AccessKeyID     string `yaml:"access_key_id"`
-	SecretAccessKey string `yaml:"secret_access_key"`
-	// Fastly.
-	ServiceID string `yaml:"service_id"`
-	SoftPurge bool   `yaml:"soft_purge"`
-	// Akamai.
-	Host         string `yaml:"host"`
-	ClientToken  string `yaml:"client_token"`
-	ClientSecret string `yaml:"client_secret"`
-	AccessToken  string `yaml:"access_token"`
-	Network      string `yaml:"network"`
-	Action       string `yaml:"action"`
-	// CPCodes are the CP codes an everything purge invalidates; without
-	// them an Akamai provider purges only urls and tags.
-	CPCodes []string `yaml:"cpcodes"`
-	// Bunny.
-	APIKey   string `yaml:"api_key"`
-	PullZone string `yaml:"pull_zone"`
-	// Varnish and nginx.
-	Servers []string `yaml:"servers"`
-	// XkeyHeader is the request header Varnish's VCL reads tag purges from
-	// (default xkey-purge).
-	XkeyHeader string `yaml:"xkey_header"`
-	// App fan-out.
-	Instances []string `yaml:"instances"`
-	Secret    string   `yaml:"secret"`
-	// Stream also publishes the app provider's invalidations on
-	// /v1/stream for instances that cannot accept inbound calls.
-	Stream bool `yaml:"stream"`
-	// Generic HTTP.
-	Request *Request `yaml:"request"`
-}
-
-// Request is the templated request of the generic http provider.
-type Request struct {
-	Method  string            `yaml:"method"`
-	URL     string            `yaml:"url"`
-	Headers map[string]string `yaml:"headers"`
-	Body    string            `yaml:"body"`
-	// Per is item (one request per item) or batch (one per call).
-	Per string `yaml:"per"`
-	// Kinds are the target kinds the endpoint understands (default [url]);
-	// the planner escalates or drops the others.
-	Kinds []string `yaml:"kinds"`
+	// Settings is the kind's own block (purger/cloudflare's Config, …),
+	// decoded from the same mapping: {name: cf, kind: cloudflare, zone: Z}
+	// puts name and kind here and zone in the kind's Config.
+	Settings Settings `yaml:"-"`
 }
 
 // Limits override a provider's declared per-call limits; zero keeps the

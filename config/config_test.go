@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,17 +10,58 @@ import (
 	"time"
 )
 
+// testKinds stands in for app.Kinds, which config cannot import: a
+// provider kind without a block of its own, one with (zoned), and a source
+// kind for each way of authenticating.
+var testKinds = Kinds{
+	Providers: map[string]ProviderKind{
+		"plain": {Layer: "edge"},
+		"zoned": {Layer: "origin", Settings: func() Settings { return new(zoned) }},
+	},
+	Sources: map[string]SourceKind{
+		"signed":  {Auth: AuthHMAC},
+		"tokened": {Auth: AuthToken},
+		"either":  {Auth: AuthAny, Settings: func() Settings { return new(zoned) }},
+	},
+}
+
+// zoned is a kind's own block, as an adapter's Config is.
+type zoned struct {
+	Zone string `yaml:"zone"`
+	Mode string `yaml:"mode"`
+	Sub  struct {
+		Depth int `yaml:"depth"`
+	} `yaml:"sub"`
+}
+
+func (z *zoned) SetDefaults() {
+	if z.Mode == "" {
+		z.Mode = "fast"
+	}
+}
+
+func (z zoned) Validate() error {
+	var errs []error
+	if z.Zone == "" {
+		errs = append(errs, errors.New("zone: required for kind zoned"))
+	}
+	if z.Sub.Depth < 0 {
+		errs = append(errs, errors.New("sub.depth: must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
 const minimal = `
 sites:
   - {name: a, base_url: https://a.example}
 sources:
-  - {name: cms, kind: generic, secret: s3cret}
+  - {name: cms, kind: signed, secret: s3cret}
 providers:
-  - {name: dry, kind: log}
+  - {name: dry, kind: plain}
 `
 
 func TestParseDefaults(t *testing.T) {
-	c, err := Parse([]byte(minimal))
+	c, err := Parse([]byte(minimal), testKinds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,13 +86,13 @@ func TestParseDefaults(t *testing.T) {
 
 func TestUnknownFieldNamesItsPath(t *testing.T) {
 	in := minimal + `
-  - {name: cf, kind: log, limts: {files_per_call: 3}}
+  - {name: cf, kind: plain, limts: {files_per_call: 3}}
 rules:
   - when: {content_type: x}
     purge: [{url: /, wram: false}]
 warm: {concurency: 3}
 `
-	_, err := Parse([]byte(in))
+	_, err := Parse([]byte(in), testKinds)
 	if err == nil {
 		t.Fatal("want an error")
 	}
@@ -73,7 +115,7 @@ func TestEnvExpansion(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := strings.Replace(minimal, "secret: s3cret", "secrets: [${PH_TEST_SECRET}, '${file:"+file+"}', '${PH_UNSET_X:-fallback}']", 1)
-	c, err := Parse([]byte(in))
+	c, err := Parse([]byte(in), testKinds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +124,7 @@ func TestEnvExpansion(t *testing.T) {
 	}
 
 	in = strings.Replace(minimal, "secret: s3cret", "secret: ${PH_SURELY_UNSET}", 1)
-	_, err = Parse([]byte(in))
+	_, err = Parse([]byte(in), testKinds)
 	if err == nil || !strings.Contains(err.Error(), "sources[0].secret: environment variable PH_SURELY_UNSET is not set") {
 		t.Errorf("err = %v", err)
 	}
@@ -91,7 +133,7 @@ func TestEnvExpansion(t *testing.T) {
 func TestExpansionCannotChangeStructure(t *testing.T) {
 	t.Setenv("PH_TEST_EVIL", "x\nlisten: 0.0.0.0:1")
 	in := strings.Replace(minimal, "secret: s3cret", "secret: ${PH_TEST_EVIL}", 1)
-	c, err := Parse([]byte(in))
+	c, err := Parse([]byte(in), testKinds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,15 +150,18 @@ sites:
   - {name: a, base_url: https://b.example, warm: [nope]}
 sources:
   - {name: cms, kind: wordpress}
-  - {name: gen, kind: generic, allow_ips: [300.1.1.1/8], site: zz}
+  - {name: gen, kind: signed, allow_ips: [300.1.1.1/8], site: zz}
+  - {name: tok, kind: tokened, basic: {username: u}}
+  - {name: any, kind: either, zone: z}
 providers:
-  - {name: cf, kind: cloudflare, layer: middle, on_budget_exhausted: panic}
+  - {name: z, kind: zoned, layer: middle, on_budget_exhausted: panic, sub: {depth: -1}}
+  - {name: u, kind: unheard, zone: z}
 rules:
   - when: {}
     purge: [{url: relative}, {everything_on: galaxy}, {url: /a, tag: b}]
 queue: {job_timeout: 5m, rescue_after: 1m}
 `
-	_, err := Parse([]byte(in))
+	_, err := Parse([]byte(in), testKinds)
 	if err == nil {
 		t.Fatal("want problems")
 	}
@@ -125,13 +170,16 @@ queue: {job_timeout: 5m, rescue_after: 1m}
 		`sites[0].base_url: want scheme and host`,
 		`sites[1].name: duplicate site "a"`,
 		`sites[1].warm[0]: want a site-relative path`,
-		`sources[0].kind: unknown kind "wordpress"`,
-		`sources[1].secret: required for kind generic`,
+		`sources[0].kind: unknown kind "wordpress" (want one of either, signed, tokened)`,
+		`sources[1].secret: required for kind signed`,
+		`sources[2].basic: username and password are both required`,
+		`sources[3]: kind either needs secret, token or basic`,
 		`sources[1].allow_ips[0]: invalid address or CIDR`,
 		`sources[1].site: unknown site "zz"`,
 		`providers[0].layer: unknown layer "middle"`,
-		`providers[0].zone: required for kind cloudflare`,
-		`providers[0].token: required for kind cloudflare`,
+		`providers[0].zone: required for kind zoned`,
+		`providers[0].sub.depth: must not be negative`,
+		`providers[1].kind: unknown kind "unheard" (want one of plain, zoned)`,
 		`providers[0].on_budget_exhausted: want purge_everything or wait`,
 		`rules[0].when: empty`,
 		`rules[0].purge[0].url: want a site-relative path`,
@@ -156,5 +204,51 @@ func TestByteSize(t *testing.T) {
 		if _, err := ParseByteSize(in); err == nil {
 			t.Errorf("ParseByteSize(%q): want error", in)
 		}
+	}
+}
+
+func TestKindBlocks(t *testing.T) {
+	t.Parallel()
+	in := minimal + `
+  - {name: z1, kind: zoned, zone: eu, layer: edge, sub: {depth: 2}}
+  - {name: z2, kind: zoned, zone: us, timeout: 5s}
+`
+	c, err := Parse([]byte(in), testKinds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z1, ok := c.Providers[1].Settings.(*zoned)
+	if !ok || z1.Zone != "eu" || z1.Sub.Depth != 2 || z1.Mode != "fast" {
+		t.Errorf("providers[1] settings = %#v, want zone eu, depth 2 and the default mode", c.Providers[1].Settings)
+	}
+	if c.Providers[1].Layer != "edge" || c.Providers[2].Layer != "origin" || c.Providers[2].Timeout != 5*time.Second {
+		t.Errorf("common fields: %+v", c.Providers)
+	}
+	if c.Providers[0].Settings != nil {
+		t.Errorf("a kind without a block has settings %#v", c.Providers[0].Settings)
+	}
+
+	in = minimal + `
+  - {name: z1, kind: zoned, zone: eu, zonee: eu, sub: {deph: 1}}
+  - {name: p2, kind: plain, zone: eu}
+  - {name: x, kind: unheard, anything: 1}
+`
+	_, err = Parse([]byte(in), testKinds)
+	if err == nil {
+		t.Fatal("want problems")
+	}
+	for _, want := range []string{
+		"providers[1].zonee: unknown field",
+		"providers[1].sub.deph: unknown field",
+		"providers[2].zone: unknown field",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("problems lack %q:\n%v", want, err)
+		}
+	}
+	// An unknown kind's keys are not reported one by one: the kind is
+	// the problem (reported by Validate, once the file decodes).
+	if strings.Contains(err.Error(), "anything") {
+		t.Errorf("problems name the keys of an unknown kind:\n%v", err)
 	}
 }

@@ -23,18 +23,19 @@ func (p Problems) Error() string {
 	return fmt.Sprintf("%d problems:\n  %s", len(p), strings.Join(p, "\n  "))
 }
 
-// Load reads, expands, strictly decodes, defaults and validates the file.
-// A returned error is Problems when the file was readable YAML.
-func Load(path string) (*Config, error) {
+// Load reads, expands, strictly decodes, defaults and validates the file;
+// kinds says which provider and source kinds exist (app.LoadConfig passes
+// app.Kinds). A returned error is Problems when the file was readable YAML.
+func Load(path string, kinds Kinds) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(data)
+	return Parse(data, kinds)
 }
 
 // Parse is Load for bytes already read.
-func Parse(data []byte) (*Config, error) {
+func Parse(data []byte, kinds Kinds) (*Config, error) {
 	// ${...} references are swapped for plain tokens before parsing: in
 	// YAML's flow style ({token: ${TOKEN}}) the braces would otherwise end
 	// the mapping. They are expanded after parsing, in scalar values only.
@@ -47,29 +48,140 @@ func Parse(data []byte) (*Config, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("yaml: %w", err)
 	}
-	var probs Problems
 	if len(root.Content) == 0 {
 		return nil, Problems{"config is empty"}
 	}
 	doc := root.Content[0]
+	probs := expand(doc, "", refs)
+	provs := splitKinds(doc, "providers", reflect.TypeOf(Provider{}), func(kind string) (func() Settings, bool) {
+		k, ok := kinds.Providers[kind]
+		return k.Settings, ok
+	})
+	srcs := splitKinds(doc, "sources", reflect.TypeOf(Source{}), func(kind string) (func() Settings, bool) {
+		k, ok := kinds.Sources[kind]
+		return k.Settings, ok
+	})
 	probs = append(probs, checkKnown(doc, reflect.TypeOf(Config{}), "")...)
-	probs = append(probs, expand(doc, "", refs)...)
+	for _, o := range append(provs, srcs...) {
+		probs = append(probs, o.checkKnown()...)
+	}
 	if len(probs) > 0 {
 		return nil, probs
 	}
 	var c Config
 	if err := doc.Decode(&c); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			return nil, Problems(te.Errors)
+		return nil, decodeProblems(err)
+	}
+	for i, o := range provs {
+		if i < len(c.Providers) && o.settings != nil {
+			if err := o.node.Decode(o.settings); err != nil {
+				return nil, decodeProblems(err)
+			}
+			c.Providers[i].Settings = o.settings
 		}
-		return nil, Problems{err.Error()}
+	}
+	for i, o := range srcs {
+		if i < len(c.Sources) && o.settings != nil {
+			if err := o.node.Decode(o.settings); err != nil {
+				return nil, decodeProblems(err)
+			}
+			c.Sources[i].Settings = o.settings
+		}
 	}
 	c.SetDefaults()
-	if p := c.Validate(); len(p) > 0 {
+	c.setKindDefaults(kinds)
+	if p := c.Validate(kinds); len(p) > 0 {
 		return &c, p
 	}
 	return &c, nil
+}
+
+func decodeProblems(err error) Problems {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return Problems(te.Errors)
+	}
+	return Problems{err.Error()}
+}
+
+// own is the part of a provider or source block that belongs to its kind.
+type own struct {
+	path string
+	// node holds the keys that are not common fields.
+	node *yaml.Node
+	// settings is a new value of the kind's Settings; nil when the kind is
+	// unknown (Validate reports it) or has no settings of its own, in
+	// which case every key in node is unknown.
+	settings Settings
+	known    bool
+}
+
+func (o own) checkKnown() Problems {
+	switch {
+	case !o.known:
+		return nil
+	case o.settings == nil:
+		return checkKnown(o.node, reflect.TypeOf(struct{}{}), o.path)
+	}
+	return checkKnown(o.node, reflect.TypeOf(o.settings), o.path)
+}
+
+// splitKinds splits each block of the sequence under key into the common
+// fields, which stay in the tree for checkKnown and Decode, and the kind's
+// own fields, returned one own per block (in the sequence's order). The
+// YAML stays flat, {name: cf, kind: cloudflare, zone: Z}, while the Go
+// types do not: zone belongs to purger/cloudflare.
+func splitKinds(doc *yaml.Node, key string, common reflect.Type, lookup func(kind string) (func() Settings, bool)) []own {
+	seq := mappingValue(doc, key)
+	if seq == nil || seq.Kind != yaml.SequenceNode {
+		return nil
+	}
+	fields := yamlFields(common)
+	var out []own
+	for i, item := range seq.Content {
+		if item.Kind == yaml.AliasNode && item.Alias != nil {
+			item = item.Alias
+		}
+		o := own{path: fmt.Sprintf("%s[%d]", key, i), node: &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}}
+		if item.Kind != yaml.MappingNode {
+			out = append(out, o)
+			continue
+		}
+		// A copy, so that a block used twice through an alias is split
+		// twice the same way.
+		kept := *item
+		kept.Content = nil
+		for j := 0; j+1 < len(item.Content); j += 2 {
+			if _, ok := fields[item.Content[j].Value]; ok {
+				kept.Content = append(kept.Content, item.Content[j], item.Content[j+1])
+			} else {
+				o.node.Content = append(o.node.Content, item.Content[j], item.Content[j+1])
+			}
+		}
+		seq.Content[i] = &kept
+		if k := mappingValue(item, "kind"); k != nil {
+			var newSettings func() Settings
+			newSettings, o.known = lookup(k.Value)
+			if newSettings != nil {
+				o.settings = newSettings()
+			}
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// mappingValue is the value under key in a mapping node, or nil.
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 // checkKnown walks the YAML tree beside the Go type and reports every key

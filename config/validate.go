@@ -12,41 +12,6 @@ import (
 	"github.com/purgehook/purgehook/change"
 )
 
-// SourceKinds lists the source kinds and how each authenticates: "hmac"
-// kinds need a secret, "token" kinds need a token or basic credentials, and
-// "any" kinds accept either.
-var SourceKinds = map[string]string{
-	"generic":    "hmac",
-	"umbraco":    "token",
-	"sitefinity": "any",
-	"kontent":    "hmac",
-	"contentful": "any",
-	"strapi":     "token",
-	"sanity":     "any",
-	"storyblok":  "hmac",
-	"standard":   "hmac",
-}
-
-// ProviderKinds lists the provider kinds with the fields each requires and
-// the layer it defaults to.
-var ProviderKinds = map[string]struct {
-	Required []string
-	Layer    string
-}{
-	"log":        {nil, "edge"},
-	"cloudflare": {[]string{"zone", "token"}, "edge"},
-	"varnish":    {[]string{"servers"}, "origin"},
-	"cloudfront": {[]string{"distribution_id"}, "edge"},
-	"akamai":     {[]string{"host", "client_token", "client_secret", "access_token"}, "edge"},
-	"bunny":      {[]string{"api_key"}, "edge"},
-	"fastly":     {[]string{"service_id", "token"}, "edge"},
-	"nginx":      {[]string{"servers"}, "origin"},
-	"http":       {[]string{"request"}, "edge"},
-	// app needs neither instances nor secret when stream is true and no
-	// instance is listed (every instance follows /v1/stream); see Validate.
-	"app": {[]string{"instances", "secret"}, "app"},
-}
-
 // SetDefaults fills every unset field with its documented default.
 func (c *Config) SetDefaults() {
 	if c.Store.Driver == "" {
@@ -83,11 +48,6 @@ func (c *Config) SetDefaults() {
 	}
 	for i := range c.Providers {
 		p := &c.Providers[i]
-		if p.Layer == "" {
-			if k, ok := ProviderKinds[p.Kind]; ok {
-				p.Layer = k.Layer
-			}
-		}
 		if p.OnBudgetExhausted == "" {
 			p.OnBudgetExhausted = DefaultOnBudget
 		}
@@ -124,252 +84,355 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// Validate returns every problem, each naming its field path.
-func (c *Config) Validate() Problems {
-	var p Problems
-	add := func(path, format string, args ...any) {
-		p = append(p, path+": "+fmt.Sprintf(format, args...))
+// setKindDefaults applies what depends on a block's kind: a provider's
+// layer, and each kind's own defaults.
+func (c *Config) setKindDefaults(kinds Kinds) {
+	for i := range c.Providers {
+		p := &c.Providers[i]
+		if k, ok := kinds.Providers[p.Kind]; ok && p.Layer == "" {
+			p.Layer = k.Layer
+		}
+		setDefaults(p.Settings)
 	}
+	for i := range c.Sources {
+		setDefaults(c.Sources[i].Settings)
+	}
+}
 
+func setDefaults(s Settings) {
+	if d, ok := s.(interface{ SetDefaults() }); ok {
+		d.SetDefaults()
+	}
+}
+
+// Validate returns every problem, each naming its field path; kinds is the
+// table the file was parsed with.
+func (c *Config) Validate(kinds Kinds) Problems {
+	var p Problems
+	p = append(p, c.validateStore()...)
+	p = append(p, c.validateListen()...)
+	p = append(p, c.validateAdmin()...)
+	sites, probs := c.validateSites()
+	p = append(p, probs...)
+	sources, probs := c.validateSources(kinds.Sources, sites)
+	p = append(p, probs...)
+	p = append(p, c.validateProviders(kinds.Providers)...)
+	p = append(p, c.validateRules(sources, sites)...)
+	p = append(p, c.validateTiming()...)
+	p = append(p, c.validateWarm()...)
+	p = append(p, c.validateQueue()...)
+	p = append(p, c.validateLog()...)
+	return p
+}
+
+// problem formats one problem at path.
+func problem(path, format string, args ...any) string {
+	return path + ": " + fmt.Sprintf(format, args...)
+}
+
+func (c *Config) validateStore() Problems {
+	var p Problems
 	switch c.Store.Driver {
 	case "sqlite", "postgres":
 	default:
-		add("store.driver", "unknown driver %q (want sqlite or postgres)", c.Store.Driver)
+		p = append(p, problem("store.driver", "unknown driver %q (want sqlite or postgres)", c.Store.Driver))
 	}
 	if c.Store.DSN == "" {
-		add("store.dsn", "required")
+		p = append(p, problem("store.dsn", "required"))
 	}
+	return p
+}
+
+func (c *Config) validateListen() Problems {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		add("listen", "want host:port: %v", err)
+		return Problems{problem("listen", "want host:port: %v", err)}
 	}
+	return nil
+}
+
+func (c *Config) validateAdmin() Problems {
+	var p Problems
 	for i, t := range c.Admin.Tokens {
 		path := fmt.Sprintf("admin.tokens[%d]", i)
 		if t.Name == "" {
-			add(path+".name", "required")
+			p = append(p, problem(path+".name", "required"))
 		}
 		if t.Secret == "" {
-			add(path+".secret", "required")
+			p = append(p, problem(path+".secret", "required"))
 		}
 		for j, s := range t.Scopes {
 			if !slices.Contains([]string{"read", "purge", "replay", "admin"}, s) {
-				add(fmt.Sprintf("%s.scopes[%d]", path, j), "unknown scope %q (want read, purge, replay or admin)", s)
+				p = append(p, problem(fmt.Sprintf("%s.scopes[%d]", path, j), "unknown scope %q (want read, purge, replay or admin)", s))
 			}
 		}
 	}
+	return p
+}
 
+// validateSites also returns the site names, which sources and rules refer
+// to.
+func (c *Config) validateSites() (map[string]bool, Problems) {
+	var p Problems
 	sites := map[string]bool{}
 	for i, s := range c.Sites {
 		path := fmt.Sprintf("sites[%d]", i)
 		if s.Name == "" {
-			add(path+".name", "required")
+			p = append(p, problem(path+".name", "required"))
 		} else if sites[s.Name] {
-			add(path+".name", "duplicate site %q", s.Name)
+			p = append(p, problem(path+".name", "duplicate site %q", s.Name))
 		}
 		sites[s.Name] = true
 		if err := checkBaseURL(s.BaseURL); err != nil {
-			add(path+".base_url", "%v", err)
+			p = append(p, problem(path+".base_url", "%v", err))
 		}
 		for j, a := range s.Aliases {
 			if err := checkBaseURL(a); err != nil {
-				add(fmt.Sprintf("%s.aliases[%d]", path, j), "%v", err)
+				p = append(p, problem(fmt.Sprintf("%s.aliases[%d]", path, j), "%v", err))
 			}
 		}
 		for k, v := range s.Cultures {
 			if !strings.HasPrefix(v, "/") {
-				add(path+".cultures."+k, "want a path starting with /, got %q", v)
+				p = append(p, problem(path+".cultures."+k, "want a path starting with /, got %q", v))
 			}
 		}
 		for j, w := range s.Warm {
 			if !strings.HasPrefix(w, "/") {
-				add(fmt.Sprintf("%s.warm[%d]", path, j), "want a site-relative path starting with /, got %q", w)
+				p = append(p, problem(fmt.Sprintf("%s.warm[%d]", path, j), "want a site-relative path starting with /, got %q", w))
 			}
 		}
 	}
+	return sites, p
+}
 
+// validateSources also returns the source names, which rules refer to.
+func (c *Config) validateSources(kinds map[string]SourceKind, sites map[string]bool) (map[string]bool, Problems) {
+	var p Problems
 	names := map[string]bool{}
 	for i, s := range c.Sources {
 		path := fmt.Sprintf("sources[%d]", i)
 		if s.Name == "" {
-			add(path+".name", "required")
+			p = append(p, problem(path+".name", "required"))
 		} else if strings.ContainsAny(s.Name, "/?# ") {
-			add(path+".name", "%q cannot be used in /hooks/{name}", s.Name)
+			p = append(p, problem(path+".name", "%q cannot be used in /hooks/{name}", s.Name))
 		} else if names[s.Name] {
-			add(path+".name", "duplicate source %q", s.Name)
+			p = append(p, problem(path+".name", "duplicate source %q", s.Name))
 		}
 		names[s.Name] = true
-		auth, ok := SourceKinds[s.Kind]
+		kind, ok := kinds[s.Kind]
 		if !ok {
-			add(path+".kind", "unknown kind %q (want one of %s)", s.Kind, keys(SourceKinds))
+			p = append(p, problem(path+".kind", "unknown kind %q (want one of %s)", s.Kind, keys(kinds)))
 		}
-		hasSecret := s.Secret != "" || len(s.Secrets) > 0
-		hasToken := s.Token != "" || s.Basic != nil
-		switch auth {
-		case "hmac":
-			if !hasSecret {
-				add(path+".secret", "required for kind %s (it signs its webhooks)", s.Kind)
-			}
-		case "token":
-			if !hasToken {
-				add(path+".token", "required for kind %s (token or basic; it does not sign)", s.Kind)
-			}
-		case "any":
-			if !hasSecret && !hasToken {
-				add(path, "kind %s needs secret, token or basic", s.Kind)
-			}
-		}
-		if s.Basic != nil && (s.Basic.Username == "" || s.Basic.Password == "") {
-			add(path+".basic", "username and password are both required")
-		}
+		p = append(p, s.validateAuth(path, kind.Auth)...)
 		for j, cidr := range s.AllowIPs {
 			if _, err := ParseCIDR(cidr); err != nil {
-				add(fmt.Sprintf("%s.allow_ips[%d]", path, j), "%v", err)
+				p = append(p, problem(fmt.Sprintf("%s.allow_ips[%d]", path, j), "%v", err))
 			}
 		}
 		if s.Site != "" && !sites[s.Site] {
-			add(path+".site", "unknown site %q", s.Site)
+			p = append(p, problem(path+".site", "unknown site %q", s.Site))
 		}
 		if s.MaxBody < 0 {
-			add(path+".max_body", "must not be negative")
+			p = append(p, problem(path+".max_body", "must not be negative"))
 		}
 		if s.DedupeWindow != nil && *s.DedupeWindow < 0 {
-			add(path+".dedupe_window", "must not be negative (0: a body hash dedupes forever)")
+			p = append(p, problem(path+".dedupe_window", "must not be negative (0: a body hash dedupes forever)"))
 		}
 		if s.ReplayWindow != nil && *s.ReplayWindow < 0 {
-			add(path+".replay_window", "must not be negative (0 disables the check)")
+			p = append(p, problem(path+".replay_window", "must not be negative (0 disables the check)"))
+		}
+		p = append(p, settingsProblems(path, s.Settings)...)
+	}
+	return names, p
+}
+
+// validateAuth checks that a source has the credentials its kind needs.
+func (s Source) validateAuth(path string, auth Auth) Problems {
+	var p Problems
+	hasSecret := s.Secret != "" || len(s.Secrets) > 0
+	hasToken := s.Token != "" || s.Basic != nil
+	switch auth {
+	case AuthHMAC:
+		if !hasSecret {
+			p = append(p, problem(path+".secret", "required for kind %s (it signs its webhooks)", s.Kind))
+		}
+	case AuthToken:
+		if !hasToken {
+			p = append(p, problem(path+".token", "required for kind %s (token or basic; it does not sign)", s.Kind))
+		}
+	case AuthAny:
+		if !hasSecret && !hasToken {
+			p = append(p, problem(path, "kind %s needs secret, token or basic", s.Kind))
 		}
 	}
+	if s.Basic != nil && (s.Basic.Username == "" || s.Basic.Password == "") {
+		p = append(p, problem(path+".basic", "username and password are both required"))
+	}
+	return p
+}
 
-	pnames := map[string]bool{}
+func (c *Config) validateProviders(kinds map[string]ProviderKind) Problems {
+	var p Problems
+	if len(c.Providers) == 0 {
+		p = append(p, problem("providers", "at least one provider is required (kind: log prints what would be purged)"))
+	}
+	names := map[string]bool{}
 	for i, pr := range c.Providers {
 		path := fmt.Sprintf("providers[%d]", i)
 		if pr.Name == "" {
-			add(path+".name", "required")
-		} else if pnames[pr.Name] {
-			add(path+".name", "duplicate provider %q", pr.Name)
+			p = append(p, problem(path+".name", "required"))
+		} else if names[pr.Name] {
+			p = append(p, problem(path+".name", "duplicate provider %q", pr.Name))
 		}
-		pnames[pr.Name] = true
-		kind, ok := ProviderKinds[pr.Kind]
-		if !ok {
-			add(path+".kind", "unknown kind %q (want one of %s)", pr.Kind, keys(ProviderKinds))
+		names[pr.Name] = true
+		if _, ok := kinds[pr.Kind]; !ok {
+			p = append(p, problem(path+".kind", "unknown kind %q (want one of %s)", pr.Kind, keys(kinds)))
 		}
 		if _, ok := change.ParseLayer(pr.Layer); !ok {
-			add(path+".layer", "unknown layer %q (want app, origin or edge)", pr.Layer)
-		}
-		for _, f := range kind.Required {
-			if pr.Kind == "app" && pr.Stream && len(pr.Instances) == 0 {
-				break
-			}
-			if isEmpty(pr, f) {
-				add(path+"."+f, "required for kind %s", pr.Kind)
-			}
+			p = append(p, problem(path+".layer", "unknown layer %q (want app, origin or edge)", pr.Layer))
 		}
 		switch pr.OnBudgetExhausted {
 		case "purge_everything", "wait":
 		default:
-			add(path+".on_budget_exhausted", "want purge_everything or wait, got %q", pr.OnBudgetExhausted)
+			p = append(p, problem(path+".on_budget_exhausted", "want purge_everything or wait, got %q", pr.OnBudgetExhausted))
 		}
 		if pr.Budget.CallsPerDay < 0 {
-			add(path+".budget.calls_per_day", "must not be negative")
+			p = append(p, problem(path+".budget.calls_per_day", "must not be negative"))
 		}
-		l := pr.Limits
-		for _, n := range []struct {
-			name string
-			v    int
-		}{{"files_per_call", l.FilesPerCall}, {"tags_per_call", l.TagsPerCall}, {"hosts_per_call", l.HostsPerCall}, {"prefixes_per_call", l.PrefixesPerCall}, {"body_bytes", l.BodyBytes}, {"burst", l.Burst}} {
-			if n.v < 0 {
-				add(path+".limits."+n.name, "must not be negative")
-			}
-		}
-		if l.RatePerSecond < 0 {
-			add(path+".limits.rate_per_second", "must not be negative")
-		}
-		for j, s := range pr.Servers {
-			if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				add(fmt.Sprintf("%s.servers[%d]", path, j), "want an http(s) URL, got %q", s)
-			}
-		}
-		for j, s := range pr.Instances {
-			if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				add(fmt.Sprintf("%s.instances[%d]", path, j), "want an http(s) URL")
-			}
-		}
-		if pr.APIURL != "" {
-			if u, err := url.Parse(pr.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				add(path+".api_url", "want an http(s) URL, got %q", pr.APIURL)
-			}
-		}
+		p = append(p, pr.Limits.validate(path+".limits")...)
+		p = append(p, settingsProblems(path, pr.Settings)...)
 	}
-	if len(c.Providers) == 0 {
-		add("providers", "at least one provider is required (kind: log prints what would be purged)")
-	}
+	return p
+}
 
+func (l Limits) validate(path string) Problems {
+	var p Problems
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"files_per_call", l.FilesPerCall}, {"tags_per_call", l.TagsPerCall}, {"hosts_per_call", l.HostsPerCall}, {"prefixes_per_call", l.PrefixesPerCall}, {"body_bytes", l.BodyBytes}, {"burst", l.Burst}} {
+		if n.v < 0 {
+			p = append(p, problem(path+"."+n.name, "must not be negative"))
+		}
+	}
+	if l.RatePerSecond < 0 {
+		p = append(p, problem(path+".rate_per_second", "must not be negative"))
+	}
+	return p
+}
+
+// settingsProblems validates a kind's own block and puts the block's path
+// before each problem, which starts with its field name.
+func settingsProblems(path string, s Settings) Problems {
+	if s == nil {
+		return nil
+	}
+	var p Problems
+	var walk func(err error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		if err != nil {
+			p = append(p, path+"."+err.Error())
+		}
+	}
+	walk(s.Validate())
+	return p
+}
+
+func (c *Config) validateRules(sources, sites map[string]bool) Problems {
+	var p Problems
 	for i, r := range c.Rules {
 		path := fmt.Sprintf("rules[%d]", i)
 		w := r.When
 		if w.ContentType == "" && w.Event == "" && w.Kind == "" && w.Source == "" && w.Site == "" {
-			add(path+".when", "empty: a rule must match on content_type, event, kind, source or site")
+			p = append(p, problem(path+".when", "empty: a rule must match on content_type, event, kind, source or site"))
 		}
-		if w.Source != "" && !names[w.Source] {
-			add(path+".when.source", "unknown source %q", w.Source)
+		if w.Source != "" && !sources[w.Source] {
+			p = append(p, problem(path+".when.source", "unknown source %q", w.Source))
 		}
 		if w.Site != "" && !sites[w.Site] {
-			add(path+".when.site", "unknown site %q", w.Site)
+			p = append(p, problem(path+".when.site", "unknown site %q", w.Site))
 		}
 		if len(r.Purge) == 0 {
-			add(path+".purge", "required")
+			p = append(p, problem(path+".purge", "required"))
 		}
 		for j, t := range r.Purge {
-			tp := fmt.Sprintf("%s.purge[%d]", path, j)
-			set := 0
-			for _, v := range []string{t.URL, t.Tag, t.Prefix, t.Host, t.EverythingOn, t.ListOf} {
-				if v != "" {
-					set++
-				}
-			}
-			if set != 1 {
-				add(tp, "want exactly one of url, tag, prefix, host, everything_on, list_of")
-				continue
-			}
-			switch {
-			case t.EverythingOn != "" && t.EverythingOn != "this_site" && t.EverythingOn != "all_sites":
-				add(tp+".everything_on", "want this_site or all_sites, got %q", t.EverythingOn)
-			case t.ListOf != "":
-				add(tp+".list_of", "list pages need the dependency graph, which this version does not have yet; list the page with url instead")
-			case t.URL != "" && !strings.HasPrefix(t.URL, "/") && !strings.Contains(t.URL, "://"):
-				add(tp+".url", "want a site-relative path starting with / or an absolute URL, got %q", t.URL)
-			case t.Prefix != "" && !strings.HasPrefix(t.Prefix, "/") && !strings.Contains(t.Prefix, "://"):
-				add(tp+".prefix", "want a site-relative path starting with / or an absolute URL, got %q", t.Prefix)
-			}
+			p = append(p, t.validate(fmt.Sprintf("%s.purge[%d]", path, j))...)
 		}
 	}
+	return p
+}
 
+func (t RuleTarget) validate(path string) Problems {
+	set := 0
+	for _, v := range []string{t.URL, t.Tag, t.Prefix, t.Host, t.EverythingOn, t.ListOf} {
+		if v != "" {
+			set++
+		}
+	}
+	switch {
+	case set != 1:
+		return Problems{problem(path, "want exactly one of url, tag, prefix, host, everything_on, list_of")}
+	case t.EverythingOn != "" && t.EverythingOn != "this_site" && t.EverythingOn != "all_sites":
+		return Problems{problem(path+".everything_on", "want this_site or all_sites, got %q", t.EverythingOn)}
+	case t.ListOf != "":
+		return Problems{problem(path+".list_of", "list pages need the dependency graph, which this version does not have yet; list the page with url instead")}
+	case t.URL != "" && !strings.HasPrefix(t.URL, "/") && !strings.Contains(t.URL, "://"):
+		return Problems{problem(path+".url", "want a site-relative path starting with / or an absolute URL, got %q", t.URL)}
+	case t.Prefix != "" && !strings.HasPrefix(t.Prefix, "/") && !strings.Contains(t.Prefix, "://"):
+		return Problems{problem(path+".prefix", "want a site-relative path starting with / or an absolute URL, got %q", t.Prefix)}
+	}
+	return nil
+}
+
+// validateTiming checks the coalescing window and the retention.
+func (c *Config) validateTiming() Problems {
+	var p Problems
 	if c.Coalesce < 0 {
-		add("coalesce", "must not be negative")
+		p = append(p, problem("coalesce", "must not be negative"))
 	}
 	if c.MaxWait < c.Coalesce {
-		add("max_wait", "must be at least coalesce (%s)", c.Coalesce)
+		p = append(p, problem("max_wait", "must be at least coalesce (%s)", c.Coalesce))
 	}
 	if c.Retention < time.Hour {
-		add("retention", "must be at least 1h, got %s", c.Retention)
+		p = append(p, problem("retention", "must be at least 1h, got %s", c.Retention))
 	}
+	return p
+}
+
+func (c *Config) validateWarm() Problems {
 	if c.Warm.Concurrency < 0 {
-		add("warm.concurrency", "must not be negative")
+		return Problems{problem("warm.concurrency", "must not be negative")}
 	}
+	return nil
+}
+
+func (c *Config) validateQueue() Problems {
+	var p Problems
 	if c.Queue.RescueAfter <= c.Queue.JobTimeout {
-		add("queue.rescue_after", "must exceed queue.job_timeout (%s), or jobs still running would be run twice", c.Queue.JobTimeout)
+		p = append(p, problem("queue.rescue_after", "must exceed queue.job_timeout (%s), or jobs still running would be run twice", c.Queue.JobTimeout))
 	}
 	if c.Queue.MaxAttempts < 1 {
-		add("queue.max_attempts", "must be at least 1")
+		p = append(p, problem("queue.max_attempts", "must be at least 1"))
 	}
+	return p
+}
+
+func (c *Config) validateLog() Problems {
+	var p Problems
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":
 	default:
-		add("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+		p = append(p, problem("log.level", "want debug, info, warn or error, got %q", c.Log.Level))
 	}
 	switch c.Log.Format {
 	case "", "text", "json":
 	default:
-		add("log.format", "want text or json, got %q", c.Log.Format)
+		p = append(p, problem("log.format", "want text or json, got %q", c.Log.Format))
 	}
 	return p
 }
@@ -412,11 +475,4 @@ func keys[V any](m map[string]V) string {
 	}
 	sort.Strings(k)
 	return strings.Join(k, ", ")
-}
-
-// isEmpty reports whether the provider field with the given yaml name is
-// unset.
-func isEmpty(p Provider, yamlName string) bool {
-	v, ok := fieldByYAML(p, yamlName)
-	return !ok || v.IsZero()
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/purgehook/purgehook/app"
-	"github.com/purgehook/purgehook/config"
 	"github.com/purgehook/purgehook/purger/cloudflare/cloudflaretest"
 	"github.com/purgehook/purgehook/source/generic"
 	"github.com/purgehook/purgehook/store"
@@ -88,7 +87,7 @@ func startService(t *testing.T, yaml string) *service {
 func startServiceIn(t *testing.T, dir, yaml string) *service {
 	t.Helper()
 	yaml = strings.ReplaceAll(yaml, "$DIR", dir)
-	cfg, err := config.Parse([]byte(yaml))
+	cfg, err := app.ParseConfig([]byte(yaml))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}

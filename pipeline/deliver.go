@@ -70,6 +70,9 @@ func (p *Pipeline) queueTargets(ctx context.Context, tx *store.Tx, delivery int6
 	if err := tx.DeliverySetState(ctx, delivery, store.DeliveryResolved); err != nil {
 		return err
 	}
+	if err := tx.StateLock(ctx, flushKey); err != nil {
+		return err
+	}
 	queued, err := tx.StateGet(ctx, flushKey)
 	if err != nil {
 		return err

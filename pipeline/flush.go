@@ -37,6 +37,13 @@ func (w *flushWorker) Work(ctx context.Context, job *river.Job[FlushArgs]) error
 		}
 	}
 	return p.st.InTx(ctx, func(tx *store.Tx) error {
+		// Locked before the take, so that a delivery queueing targets
+		// meanwhile either commits first (and its targets are taken
+		// here) or reads the flag after this flush cleared it (and
+		// queues the next flush).
+		if err := tx.StateLock(ctx, flushKey); err != nil {
+			return err
+		}
 		pending, err := tx.PendingTake(ctx)
 		if err != nil {
 			return err

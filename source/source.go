@@ -65,14 +65,7 @@ type Options struct {
 	Tolerance time.Duration
 	// Now is the clock (tests set it); nil means time.Now.
 	Now func() time.Time
-	// DeliverySlots are the Kontent.ai delivery slots whose notifications
-	// purge; empty means DefaultDeliverySlots.
-	DeliverySlots []string
 }
-
-// DefaultDeliverySlots: only changes to published content purge caches;
-// preview-slot notifications describe drafts no visitor sees.
-var DefaultDeliverySlots = []string{"published"}
 
 // Clock returns o.Now or time.Now.
 func (o Options) Clock() time.Time {

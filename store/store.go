@@ -241,6 +241,23 @@ func (tx *Tx) BudgetLock(ctx context.Context, provider string) error {
 	return nil
 }
 
+// StateLock serialises the transactions that read and write one
+// coordination value across replicas for the rest of the transaction
+// (SQLite's write transactions are already exclusive). Without it, on
+// PostgreSQL a delivery that queues targets while a flush is finishing
+// reads "a flush is queued" before the flush commits "none is", while the
+// flush's take of the pending targets cannot see the delivery's: the
+// targets would wait for the next periodic flush.
+func (tx *Tx) StateLock(ctx context.Context, key string) error {
+	if tx.env.driver != Postgres {
+		return nil
+	}
+	if _, err := tx.q.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(?))`, "purgehook-state:"+key); err != nil {
+		return fmt.Errorf("store: lock state %s: %w", key, err)
+	}
+	return nil
+}
+
 // sqlitePath is the file behind a DSN, or "" for an in-memory database.
 func sqlitePath(dsn string) string {
 	p := strings.TrimPrefix(dsn, "file:")

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/purgehook/purgehook/app"
-	"github.com/purgehook/purgehook/config"
 	"github.com/purgehook/purgehook/depcache/httpinvalidate"
 	"github.com/purgehook/purgehook/source/generic"
 )
@@ -27,7 +26,7 @@ const (
 func purgehook(t *testing.T, yaml string) *httptest.Server {
 	t.Helper()
 	yaml = strings.ReplaceAll(yaml, "$DIR", t.TempDir())
-	cfg, err := config.Parse([]byte(yaml))
+	cfg, err := app.ParseConfig([]byte(yaml))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}

@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -64,27 +63,15 @@ const (
 	DefaultEstimate = 5 * time.Second
 )
 
-// Options configure an Akamai purger.
+// Options configure an Akamai purger: its Config and what the process
+// gives it.
 type Options struct {
 	// Name is the configured provider name.
 	Name string
-	// Host is the API client's host (akab-….luna.akamaiapis.net) and the
-	// EdgeGrid credentials of an API client with the CCU APIs grant.
-	Host         string
-	ClientToken  string
-	ClientSecret string
-	AccessToken  string
-	// Network is production (default) or staging.
-	Network string
-	// Action is invalidate (default: the edge revalidates with the origin
-	// and can serve stale if it is down) or delete (removes objects; for
-	// legal and compliance removals).
-	Action string
-	// CPCodes, when set, make everything calls possible: they purge these
-	// CP codes.
-	CPCodes []string
-	// APIURL overrides https://{Host} (tests, proxies).
-	APIURL string
+	Config
+	// Limits are the effective limits, Config.Limits() with the file's
+	// overrides applied; zero means Config.Limits().
+	Limits change.Limits
 	// Client makes the requests; its Timeout bounds one call. Nil means a
 	// client with a 30 s timeout.
 	Client *http.Client
@@ -102,6 +89,7 @@ type Purger struct {
 	network string
 	action  string
 	cpcodes []int
+	limits  change.Limits
 	signer  edgegrid.Config
 	secrets []string
 	client  *http.Client
@@ -118,44 +106,18 @@ var (
 // field.
 func New(o Options) (*Purger, error) {
 	label := "akamai[" + o.Name + "]"
-	for _, f := range []struct{ name, v string }{
-		{"host", o.Host}, {"client_token", o.ClientToken}, {"client_secret", o.ClientSecret}, {"access_token", o.AccessToken},
-	} {
-		if f.v == "" {
-			return nil, fmt.Errorf("%s: %s is required", label, f.name)
-		}
+	o.Config.SetDefaults()
+	if err := o.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
 	}
-	if strings.Contains(o.Host, "/") {
-		return nil, fmt.Errorf("%s: host: want the bare API host name (akab-….luna.akamaiapis.net), got %q", label, o.Host)
-	}
-	network := o.Network
-	if network == "" {
-		network = DefaultNetwork
-	}
-	if network != Production && network != Staging {
-		return nil, fmt.Errorf("%s: network: want production or staging, got %q", label, o.Network)
-	}
-	action := o.Action
-	if action == "" {
-		action = DefaultAction
-	}
-	if action != Invalidate && action != Delete {
-		return nil, fmt.Errorf("%s: action: want invalidate or delete, got %q", label, o.Action)
-	}
-	var cpcodes []int
-	for i, c := range o.CPCodes {
-		n, err := strconv.Atoi(strings.TrimSpace(c))
-		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("%s: cpcodes[%d]: want a numeric CP code, got %q", label, i, c)
-		}
-		cpcodes = append(cpcodes, n)
+	cpcodes, _ := o.cpcodes() // Validate checked them
+	limits := o.Limits.Clone()
+	if o.Limits.Kinds == nil {
+		limits = o.Config.Limits()
 	}
 	base := o.APIURL
 	if base == "" {
 		base = "https://" + o.Host
-	}
-	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s: api_url: want an http(s) URL, got %q", label, base)
 	}
 	client := o.Client
 	if client == nil {
@@ -173,8 +135,9 @@ func New(o Options) (*Purger, error) {
 		name:    o.Name,
 		label:   label,
 		base:    strings.TrimRight(base, "/"),
-		network: network,
-		action:  action,
+		network: o.Network,
+		action:  o.Action,
+		limits:  limits,
 		cpcodes: cpcodes,
 		signer: edgegrid.Config{
 			Host:         o.Host,
@@ -195,22 +158,8 @@ func New(o Options) (*Purger, error) {
 // Name is the configured name.
 func (p *Purger) Name() string { return p.name }
 
-// Limits: url and tag objects (everything when CP codes are configured),
-// split by count and body bytes, asynchronous by estimatedSeconds.
-func (p *Purger) Limits() change.Limits {
-	l := change.Limits{
-		Kinds:         []change.TargetKind{change.URL, change.Tag},
-		PerCall:       map[change.TargetKind]int{change.URL: DefaultPerCall, change.Tag: DefaultPerCall},
-		BodyBytes:     DefaultBodyBytes,
-		RatePerSecond: DefaultRatePerSecond,
-		Burst:         DefaultBurst,
-		Async:         true,
-	}
-	if len(p.cpcodes) > 0 {
-		l.Kinds = append(l.Kinds, change.Everything)
-	}
-	return l
-}
+// Limits are Config.Limits() with the file's overrides.
+func (p *Purger) Limits() change.Limits { return p.limits.Clone() }
 
 // Purge makes one Fast Purge request.
 func (p *Purger) Purge(ctx context.Context, call change.Call) (purger.Result, error) {

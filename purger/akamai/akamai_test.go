@@ -67,7 +67,7 @@ func TestConformance(t *testing.T) {
 			// polls see the estimated five seconds pass.
 			clk := newClock()
 			clk.Tick = time.Second
-			return newPurger(t, fake, akamai.Options{CPCodes: []string{"12345", "67890"}, Logger: logger, Now: clk.Now}), fake
+			return newPurger(t, fake, akamai.Options{Logger: logger, Now: clk.Now, Config: akamai.Config{CPCodes: []string{"12345", "67890"}}}), fake
 		},
 		Secrets: secrets,
 	})
@@ -92,13 +92,13 @@ func TestPurgeRequests(t *testing.T) {
 			wantBody: `{"objects":["https://www.example.com/a?x=1&y=2","https://www.example.com/a%C3%A7%C3%A3o","https://www.example.com/50%25/a%20b"]}`,
 		},
 		{
-			name: "delete tags on staging", opts: akamai.Options{Network: "staging", Action: "delete"},
+			name: "delete tags on staging", opts: akamai.Options{Config: akamai.Config{Network: "staging", Action: "delete"}},
 			call:       change.Call{Kind: change.Tag, Items: []string{"black-friday", "product_42"}},
 			wantAction: "delete", wantType: "tag", wantNetwork: "staging",
 			wantBody: `{"objects":["black-friday","product_42"]}`,
 		},
 		{
-			name: "everything purges the configured cp codes", opts: akamai.Options{CPCodes: []string{"12345", " 67890"}},
+			name: "everything purges the configured cp codes", opts: akamai.Options{Config: akamai.Config{CPCodes: []string{"12345", " 67890"}}},
 			call:       change.Call{Kind: change.Everything},
 			wantAction: "invalidate", wantType: "cpcode", wantNetwork: "production",
 			wantBody: `{"objects":[12345,67890]}`,
@@ -293,15 +293,15 @@ func TestErrors(t *testing.T) {
 		status int
 		msg    string
 	}{
-		{"wrong secret", akamai.Options{ClientSecret: "d3JvbmcgY2xpZW50IHNlY3JldA=="}, change.Call{Kind: change.Tag, Items: []string{"a"}}, 0,
+		{"wrong secret", akamai.Options{Config: akamai.Config{ClientSecret: "d3JvbmcgY2xpZW50IHNlY3JldA=="}}, change.Call{Kind: change.Tag, Items: []string{"a"}}, 0,
 			purger.Permanent, 401, "Not authorized: The signature does not match"},
-		{"unknown client token", akamai.Options{ClientToken: "akab-someone-else"}, change.Call{Kind: change.Tag, Items: []string{"a"}}, 0,
+		{"unknown client token", akamai.Options{Config: akamai.Config{ClientToken: "akab-someone-else"}}, change.Call{Kind: change.Tag, Items: []string{"a"}}, 0,
 			purger.Permanent, 401, "Invalid authorization client_token"},
 		{"bad tag", akamai.Options{}, change.Call{Kind: change.Tag, Items: []string{"ok", "not:allowed"}}, 0,
 			purger.Permanent, 400, "bad tag: not:allowed (support id"},
 		{"host not on the account", akamai.Options{}, change.Call{Kind: change.URL, Items: []string{"https://other.example.net/"}}, 0,
 			purger.Permanent, 403, "unauthorized arl: https://other.example.net/"},
-		{"cp code not on the account", akamai.Options{CPCodes: []string{"555"}}, change.Call{Kind: change.Everything}, 0,
+		{"cp code not on the account", akamai.Options{Config: akamai.Config{CPCodes: []string{"555"}}}, change.Call{Kind: change.Everything}, 0,
 			purger.Permanent, 403, "unauthorized cpcode: 555"},
 		{"429 without refresh headers waits five seconds", akamai.Options{}, change.Call{Kind: change.Tag, Items: []string{"a"}}, purgertest.RateLimited,
 			purger.Snooze, 429, "Rate Limit exceeded"},
@@ -346,15 +346,15 @@ func TestErrors(t *testing.T) {
 
 func TestNew(t *testing.T) {
 	t.Parallel()
-	base := akamai.Options{Name: "a", Host: "akab-h.luna.akamaiapis.net", ClientToken: "ct", ClientSecret: "cs", AccessToken: "at"}
+	base := akamai.Options{Name: "a", Config: akamai.Config{Host: "akab-h.luna.akamaiapis.net", ClientToken: "ct", ClientSecret: "cs", AccessToken: "at"}}
 	tests := []struct {
 		name string
 		edit func(*akamai.Options)
 		want string
 	}{
-		{"no host", func(o *akamai.Options) { o.Host = "" }, "host is required"},
+		{"no host", func(o *akamai.Options) { o.Host = "" }, "host: required"},
 		{"host with a scheme", func(o *akamai.Options) { o.Host = "https://akab-h.luna.akamaiapis.net/" }, "host: want the bare API host name"},
-		{"no secret", func(o *akamai.Options) { o.ClientSecret = "" }, "client_secret is required"},
+		{"no secret", func(o *akamai.Options) { o.ClientSecret = "" }, "client_secret: required"},
 		{"bad network", func(o *akamai.Options) { o.Network = "prod" }, `network: want production or staging, got "prod"`},
 		{"bad action", func(o *akamai.Options) { o.Action = "purge" }, `action: want invalidate or delete, got "purge"`},
 		{"bad cp code", func(o *akamai.Options) { o.CPCodes = []string{"1", "abc"} }, `cpcodes[1]: want a numeric CP code, got "abc"`},

@@ -35,7 +35,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,22 +79,19 @@ func (noStream) Publish(context.Context, []byte) (int64, error) {
 	return 0, errors.New("this process serves no /v1/stream")
 }
 
-// Options configure an app provider.
+// Options configure an app provider: its Config and what the process
+// gives it.
 type Options struct {
 	// Name is the configured provider name.
 	Name string
-	// Instances are the full URLs of the application instances' handlers
-	// (http://10.0.0.5:8080/_purgehook/invalidate). Optional when Stream
-	// is set.
-	Instances []string
-	// Secret signs the requests; required with Instances.
-	Secret string
-	// Stream, when set, receives every call too.
-	Stream Publisher
-	// PerCall overrides the per-call limit of a kind (0 keeps the default);
-	// BodyBytes the bound on a call's item bytes.
-	PerCall   map[change.TargetKind]int
-	BodyBytes int
+	Config
+	// Publisher receives every call when Config.Stream is set; nil means
+	// NoStream.
+	Publisher Publisher
+	// Limits are the effective limits, Config.Limits() with the file's
+	// overrides applied; the purger refuses calls above them, so it must
+	// see the numbers the planner uses. Zero means Config.Limits().
+	Limits change.Limits
 	// Client makes the requests; its Timeout bounds one request (nil: a
 	// client with a 10s timeout). Redirects are never followed.
 	Client *http.Client
@@ -131,18 +127,22 @@ var _ purger.Purger = (*Purger)(nil)
 // New checks the options and returns a purger.
 func New(o Options) (*Purger, error) {
 	label := "app[" + o.Name + "]"
-	if len(o.Instances) == 0 && o.Stream == nil {
-		return nil, fmt.Errorf("%s: instances: at least one instance is required (or stream: true)", label)
+	if err := o.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
 	}
-	if len(o.Instances) > 0 && o.Secret == "" {
-		return nil, fmt.Errorf("%s: secret: required to sign calls to instances", label)
-	}
-	p := &Purger{name: o.Name, label: label, secret: []byte(o.Secret), stream: o.Stream, now: o.Now}
-	for i, raw := range o.Instances {
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("%s: instances[%d]: want an http(s) URL", label, i)
+	p := &Purger{name: o.Name, label: label, secret: []byte(o.Secret), now: o.Now, limits: o.Limits.Clone()}
+	if o.Stream {
+		p.stream = o.Publisher
+		if p.stream == nil {
+			p.stream = NoStream
 		}
+	}
+	if o.Limits.Kinds == nil {
+		p.limits = o.Config.Limits()
+	}
+	for _, raw := range o.Instances {
+		// Validate checked the URLs.
+		u, _ := url.Parse(raw)
 		in := instance{url: raw}
 		if u.User != nil {
 			in.secrets = append(in.secrets, u.User.Username())
@@ -157,24 +157,6 @@ func New(o Options) (*Purger, error) {
 		shown.User, shown.RawQuery, shown.Fragment = nil, "", ""
 		in.name = shown.String()
 		p.instances = append(p.instances, in)
-	}
-	p.limits = change.Limits{
-		Kinds:     slices.Clone(change.AllKinds),
-		PerCall:   map[change.TargetKind]int{},
-		BodyBytes: DefaultBodyBytes,
-	}
-	for _, k := range change.AllKinds {
-		if k != change.Everything {
-			p.limits.PerCall[k] = DefaultPerCall
-		}
-	}
-	for k, n := range o.PerCall {
-		if n > 0 && k != change.Everything {
-			p.limits.PerCall[k] = n
-		}
-	}
-	if o.BodyBytes > 0 {
-		p.limits.BodyBytes = o.BodyBytes
 	}
 	p.client = o.Client
 	if p.client == nil {

@@ -29,7 +29,7 @@ func TestConformance(t *testing.T) {
 	purgertest.Run(t, purgertest.Harness{
 		New: func(t *testing.T, logger *slog.Logger) (purger.Purger, purgertest.Fake) {
 			f := newFakeInstance(t, secret, app.DefaultPerCall)
-			p, err := app.New(app.Options{Name: "conf", Instances: []string{f.url()}, Secret: secret, Logger: logger})
+			p, err := app.New(app.Options{Name: "conf", Logger: logger, Config: app.Config{Instances: []string{f.url()}, Secret: secret}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -38,7 +38,7 @@ func TestConformance(t *testing.T) {
 		NewPair: func(t *testing.T, logger *slog.Logger) purgertest.Pair {
 			a, b := newFakeInstance(t, secret, app.DefaultPerCall), newFakeInstance(t, secret, app.DefaultPerCall)
 			servers := [2]string{a.url(), b.url()}
-			p, err := app.New(app.Options{Name: "conf", Instances: servers[:], Secret: secret, Logger: logger})
+			p, err := app.New(app.Options{Name: "conf", Logger: logger, Config: app.Config{Instances: servers[:], Secret: secret}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +73,7 @@ func TestFanOutToEveryInstance(t *testing.T) {
 		insts = append(insts, f)
 		urls = append(urls, f.url())
 	}
-	p := newPurger(t, app.Options{Instances: urls, Secret: secret})
+	p := newPurger(t, app.Options{Config: app.Config{Instances: urls, Secret: secret}})
 	if _, err := p.Purge(t.Context(), call(change.Tag, "item:deluxe", "type:room")); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestInstancesInParallel(t *testing.T) {
 		}))
 		urls = append(urls, srv.URL+"/x")
 	}
-	p := newPurger(t, app.Options{Instances: urls, Secret: secret})
+	p := newPurger(t, app.Options{Config: app.Config{Instances: urls, Secret: secret}})
 	if _, err := p.Purge(t.Context(), call(change.URL, "https://www.example.com/")); err != nil {
 		t.Fatalf("instances were not called in parallel: %v", err)
 	}
@@ -185,7 +185,7 @@ func TestFailureClasses(t *testing.T) {
 					}
 				}
 			}
-			p := newPurger(t, app.Options{Instances: urls, Secret: secret})
+			p := newPurger(t, app.Options{Config: app.Config{Instances: urls, Secret: secret}})
 			_, err := p.Purge(t.Context(), call(change.Tag, "item:x"))
 			var pe *purger.Error
 			if !errors.As(err, &pe) {
@@ -225,7 +225,7 @@ func TestCredentialsStayOutOfErrors(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	down := "http://ops:down-pass-9@" + l.Addr().String() + "/x?key=qkey-888"
 	l.Close()
-	p := newPurger(t, app.Options{Instances: []string{withCreds, down}, Secret: secret})
+	p := newPurger(t, app.Options{Config: app.Config{Instances: []string{withCreds, down}, Secret: secret}})
 	_, err := p.Purge(t.Context(), call(change.Tag, "a"))
 	if err == nil {
 		t.Fatal("no error")
@@ -243,8 +243,7 @@ func TestCredentialsStayOutOfErrors(t *testing.T) {
 func TestStaleClockIsRefused(t *testing.T) {
 	t.Parallel()
 	f := newFakeInstance(t, secret, app.DefaultPerCall)
-	p := newPurger(t, app.Options{Instances: []string{f.url()}, Secret: secret,
-		Now: func() time.Time { return time.Now().Add(-10 * time.Minute) }})
+	p := newPurger(t, app.Options{Now: func() time.Time { return time.Now().Add(-10 * time.Minute) }, Config: app.Config{Instances: []string{f.url()}, Secret: secret}})
 	_, err := p.Purge(t.Context(), call(change.Tag, "a"))
 	if c, _ := purger.Classify(err); c != purger.Permanent || !strings.Contains(err.Error(), "authentication failed") {
 		t.Errorf("a signature 10 minutes old: %v", err)
@@ -270,7 +269,7 @@ func (p *publisher) Publish(_ context.Context, body []byte) (int64, error) {
 func TestStream(t *testing.T) {
 	t.Parallel()
 	pub := &publisher{}
-	p := newPurger(t, app.Options{Stream: pub}) // stream only: no instances, no secret
+	p := newPurger(t, app.Options{Publisher: pub, Config: app.Config{Stream: true}}) // stream only: no instances, no secret
 	if _, err := p.Purge(t.Context(), call(change.URL, "https://www.example.com/a?x=1&y=<2>")); err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +300,7 @@ func TestStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	start, _ := log.LatestID(t.Context())
-	both := newPurger(t, app.Options{Instances: []string{f.url()}, Secret: secret, Stream: hub})
+	both := newPurger(t, app.Options{Publisher: hub, Config: app.Config{Instances: []string{f.url()}, Secret: secret, Stream: true}})
 	if _, err := both.Purge(t.Context(), call(change.Tag, "item:spa")); err != nil {
 		t.Fatal(err)
 	}
@@ -313,18 +312,21 @@ func TestStream(t *testing.T) {
 
 func TestNewChecksOptions(t *testing.T) {
 	t.Parallel()
-	for name, o := range map[string]app.Options{
-		"nothing to call":    {Name: "a"},
-		"no secret":          {Name: "a", Instances: []string{"http://10.0.0.5:8080/_purgehook/invalidate"}},
-		"not a URL":          {Name: "a", Instances: []string{"10.0.0.5:8080"}, Secret: "s"},
-		"unsupported scheme": {Name: "a", Instances: []string{"ftp://10.0.0.5/x"}, Secret: "s"},
+	for name, c := range map[string]app.Config{
+		"nothing to call":    {},
+		"no secret":          {Instances: []string{"http://10.0.0.5:8080/_purgehook/invalidate"}},
+		"not a URL":          {Instances: []string{"10.0.0.5:8080"}, Secret: "s"},
+		"unsupported scheme": {Instances: []string{"ftp://10.0.0.5/x"}, Secret: "s"},
 	} {
-		if _, err := app.New(o); err == nil {
+		if _, err := app.New(app.Options{Name: "a", Config: c}); err == nil {
 			t.Errorf("%s: New succeeded", name)
 		}
 	}
-	p := newPurger(t, app.Options{Instances: []string{"http://10.0.0.5:8080/x"}, Secret: "s",
-		PerCall: map[change.TargetKind]int{change.URL: 200}, BodyBytes: 4096})
+	// The effective limits (overrides from the file, applied by the
+	// caller) are what the purger declares and enforces.
+	eff := app.Config{}.Limits()
+	eff.PerCall[change.URL], eff.BodyBytes = 200, 4096
+	p := newPurger(t, app.Options{Limits: eff, Config: app.Config{Instances: []string{"http://10.0.0.5:8080/x"}, Secret: "s"}})
 	l := p.Limits()
 	if l.Max(change.URL) != 200 || l.Max(change.Tag) != app.DefaultPerCall || l.BodyBytes != 4096 || len(l.Kinds) != 5 {
 		t.Errorf("limits %+v", l)

@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -40,17 +39,15 @@ const (
 	MaxCacheTag = 1024
 )
 
-// Options configure a Bunny purger.
+// Options configure a Bunny purger: its Config and what the process
+// gives it.
 type Options struct {
 	// Name is the configured provider name.
 	Name string
-	// APIKey is the account API key, sent as the AccessKey header.
-	APIKey string
-	// PullZone is the numeric pull zone id. Without it only url and prefix
-	// purges are possible; with it tag and everything purges are too.
-	PullZone string
-	// APIURL defaults to DefaultAPIURL.
-	APIURL string
+	Config
+	// Limits are the effective limits, Config.Limits() with the file's
+	// overrides applied; zero means Config.Limits().
+	Limits change.Limits
 	// Client makes the requests; its Timeout bounds one call. Nil means a
 	// client with a 30 s timeout.
 	Client *http.Client
@@ -65,6 +62,7 @@ type Purger struct {
 	key    string
 	zone   string
 	base   string
+	limits change.Limits
 	client *http.Client
 	logger *slog.Logger
 }
@@ -74,20 +72,13 @@ var _ purger.Purger = (*Purger)(nil)
 // New checks the options and returns a purger.
 func New(o Options) (*Purger, error) {
 	label := "bunny[" + o.Name + "]"
-	if o.APIKey == "" {
-		return nil, fmt.Errorf("%s: api_key is required", label)
+	o.Config.SetDefaults()
+	if err := o.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
 	}
-	if o.PullZone != "" {
-		if _, err := strconv.ParseUint(o.PullZone, 10, 64); err != nil {
-			return nil, fmt.Errorf("%s: pull_zone: want the numeric pull zone id, got %q", label, o.PullZone)
-		}
-	}
-	base := o.APIURL
-	if base == "" {
-		base = DefaultAPIURL
-	}
-	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s: api_url: want an http(s) URL, got %q", label, base)
+	limits := o.Limits.Clone()
+	if o.Limits.Kinds == nil {
+		limits = o.Config.Limits()
 	}
 	client := o.Client
 	if client == nil {
@@ -102,7 +93,8 @@ func New(o Options) (*Purger, error) {
 		label:  label,
 		key:    o.APIKey,
 		zone:   o.PullZone,
-		base:   strings.TrimRight(base, "/"),
+		base:   strings.TrimRight(o.APIURL, "/"),
+		limits: limits,
 		client: client,
 		logger: logger.With("component", "provider", "provider", o.Name, "kind", "bunny"),
 	}, nil
@@ -111,21 +103,8 @@ func New(o Options) (*Purger, error) {
 // Name is the configured name.
 func (p *Purger) Name() string { return p.name }
 
-// Limits: one item per call (Bunny's API shape), url and prefix always, tag
-// and everything with a pull zone; paced to the exact-URL bucket.
-func (p *Purger) Limits() change.Limits {
-	l := change.Limits{
-		Kinds:         []change.TargetKind{change.URL, change.Prefix},
-		PerCall:       map[change.TargetKind]int{change.URL: 1, change.Prefix: 1},
-		RatePerSecond: DefaultRatePerSecond,
-		Burst:         DefaultBurst,
-	}
-	if p.zone != "" {
-		l.Kinds = append(l.Kinds, change.Tag, change.Everything)
-		l.PerCall[change.Tag] = 1
-	}
-	return l
-}
+// Limits are Config.Limits() with the file's overrides.
+func (p *Purger) Limits() change.Limits { return p.limits.Clone() }
 
 // Purge makes one request for the call's single item (or the whole zone).
 func (p *Purger) Purge(ctx context.Context, call change.Call) (purger.Result, error) {

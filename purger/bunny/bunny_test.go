@@ -45,7 +45,7 @@ func newPurger(t *testing.T, fake *bunnytest.Fake, pullZone string, logger *slog
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	p, err := bunny.New(bunny.Options{Name: "cdn", APIKey: apiKey, PullZone: pullZone, APIURL: fake.URL, Logger: logger, Client: ownClient()})
+	p, err := bunny.New(bunny.Options{Name: "cdn", Logger: logger, Client: ownClient(), Config: bunny.Config{APIKey: apiKey, PullZone: pullZone, APIURL: fake.URL}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			fake := bunnytest.NewServer(t, bunnytest.Options{APIKey: apiKey, PullZones: []string{zone}})
-			p, err := bunny.New(bunny.Options{Name: "cdn", APIKey: tt.key, PullZone: tt.pullZone, APIURL: fake.URL, Logger: slog.New(slog.DiscardHandler), Client: ownClient()})
+			p, err := bunny.New(bunny.Options{Name: "cdn", Logger: slog.New(slog.DiscardHandler), Client: ownClient(), Config: bunny.Config{APIKey: tt.key, PullZone: tt.pullZone, APIURL: fake.URL}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -213,9 +213,9 @@ func TestNew(t *testing.T) {
 		opts bunny.Options
 		want string
 	}{
-		{"no key", bunny.Options{Name: "b"}, "api_key is required"},
-		{"pull zone not numeric", bunny.Options{Name: "b", APIKey: "k", PullZone: "my-zone"}, "pull_zone: want the numeric pull zone id"},
-		{"bad api url", bunny.Options{Name: "b", APIKey: "k", APIURL: "ftp://x"}, "api_url"},
+		{"no key", bunny.Options{Name: "b"}, "api_key: required"},
+		{"pull zone not numeric", bunny.Options{Name: "b", Config: bunny.Config{APIKey: "k", PullZone: "my-zone"}}, "pull_zone: want the numeric pull zone id"},
+		{"bad api url", bunny.Options{Name: "b", Config: bunny.Config{APIKey: "k", APIURL: "ftp://x"}}, "api_url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -225,7 +225,7 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
-	p, err := bunny.New(bunny.Options{Name: "b", APIKey: "k"})
+	p, err := bunny.New(bunny.Options{Name: "b", Config: bunny.Config{APIKey: "k"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,24 +64,16 @@ var Plans = map[string]Plan{
 	"enterprise": {Files: 500, Flex: 100, RatePerSecond: 50, Burst: 500},
 }
 
-// Options configure a Cloudflare purger.
+// Options configure a Cloudflare purger: its Config and what the process
+// gives it.
 type Options struct {
 	// Name is the configured provider name.
 	Name string
-	// Zone is the zone id (32 hex characters in the dashboard's Overview).
-	Zone string
-	// Token is an API token with the Cache Purge permission on the zone.
-	Token string
-	// APIURL defaults to DefaultAPIURL.
-	APIURL string
-	// Plan is free, pro, business or enterprise; "" declares the safe
-	// defaults (DefaultPerCall, no pacing).
-	Plan string
-	// PerCall overrides the per-call limit of a kind (0 keeps the plan's).
-	PerCall map[change.TargetKind]int
-	// RatePerSecond and Burst override the plan's pacing (0 keeps it).
-	RatePerSecond float64
-	Burst         int
+	Config
+	// Limits are the effective limits, Config.Limits() with the file's
+	// overrides applied; the purger refuses calls above them, so it must
+	// see the numbers the planner uses. Zero means Config.Limits().
+	Limits change.Limits
 	// Client makes the requests; its Timeout bounds one call. Nil means a
 	// client with a 30 s timeout.
 	Client *http.Client
@@ -109,46 +101,13 @@ var zoneID = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 // New checks the options and returns a purger.
 func New(o Options) (*Purger, error) {
 	label := "cloudflare[" + o.Name + "]"
-	if o.Token == "" {
-		return nil, fmt.Errorf("%s: token is required", label)
+	o.Config.SetDefaults()
+	if err := o.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
 	}
-	if !zoneID.MatchString(o.Zone) {
-		return nil, fmt.Errorf("%s: zone: want the zone id (letters and digits)", label)
-	}
-	base := o.APIURL
-	if base == "" {
-		base = DefaultAPIURL
-	}
-	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s: api_url: want an http(s) URL, got %q", label, base)
-	}
-	limits := change.Limits{
-		Kinds: []change.TargetKind{change.URL, change.Tag, change.Prefix, change.Host, change.Everything},
-		PerCall: map[change.TargetKind]int{
-			change.URL: DefaultPerCall, change.Tag: DefaultPerCall,
-			change.Prefix: DefaultPerCall, change.Host: DefaultPerCall,
-		},
-	}
-	if o.Plan != "" {
-		pl, ok := Plans[strings.ToLower(o.Plan)]
-		if !ok {
-			return nil, fmt.Errorf("%s: plan: want free, pro, business or enterprise, got %q", label, o.Plan)
-		}
-		limits.PerCall = map[change.TargetKind]int{
-			change.URL: pl.Files, change.Tag: pl.Flex, change.Prefix: pl.Flex, change.Host: pl.Flex,
-		}
-		limits.RatePerSecond, limits.Burst = pl.RatePerSecond, pl.Burst
-	}
-	for k, n := range o.PerCall {
-		if n > 0 {
-			limits.PerCall[k] = n
-		}
-	}
-	if o.RatePerSecond > 0 {
-		limits.RatePerSecond = o.RatePerSecond
-	}
-	if o.Burst > 0 {
-		limits.Burst = o.Burst
+	limits := o.Limits.Clone()
+	if o.Limits.Kinds == nil {
+		limits = o.Config.Limits()
 	}
 	client := o.Client
 	if client == nil {
@@ -159,7 +118,7 @@ func New(o Options) (*Purger, error) {
 		logger = slog.Default()
 	}
 	svc := cache.NewCacheService(
-		option.WithBaseURL(base),
+		option.WithBaseURL(o.APIURL),
 		option.WithAPIToken(o.Token),
 		option.WithMaxRetries(0),
 		option.WithHTTPClient(client),

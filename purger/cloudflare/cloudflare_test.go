@@ -53,7 +53,7 @@ func TestConformance(t *testing.T) {
 			purgertest.Run(t, purgertest.Harness{
 				New: func(t *testing.T, logger *slog.Logger) (purger.Purger, purgertest.Fake) {
 					s := cloudflaretest.NewServer(t, tc.fake)
-					return newPurger(t, s, cloudflare.Options{Plan: tc.plan, Logger: logger}), s
+					return newPurger(t, s, cloudflare.Options{Logger: logger, Config: cloudflare.Config{Plan: tc.plan}}), s
 				},
 				Secrets: []string{cloudflaretest.DefaultToken, cloudflaretest.DefaultZone},
 			})
@@ -194,7 +194,7 @@ func TestNetworkErrorIsRetryAndRedacted(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close() // nothing listens any more
-	p, err := cloudflare.New(cloudflare.Options{Name: "prod", Zone: zone, Token: "tok-secret", APIURL: url})
+	p, err := cloudflare.New(cloudflare.Options{Name: "prod", Config: cloudflare.Config{Zone: zone, Token: "tok-secret", APIURL: url}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,6 +246,10 @@ func TestEveryURLArrives(t *testing.T) {
 func TestLimits(t *testing.T) {
 	t.Parallel()
 	all := []change.TargetKind{change.URL, change.Tag, change.Prefix, change.Host, change.Everything}
+	// Overrides from the file are applied by the caller (app); the purger
+	// declares and enforces the effective limits it is given.
+	over := cloudflare.Config{Plan: "enterprise"}.Limits()
+	over.PerCall[change.URL], over.RatePerSecond, over.Burst = 200, 20, 40
 	tests := []struct {
 		plan  string
 		o     cloudflare.Options
@@ -259,7 +263,7 @@ func TestLimits(t *testing.T) {
 		{"pro", cloudflare.Options{}, 100, 100, 5, 25},
 		{"Business", cloudflare.Options{}, 100, 100, 10, 50},
 		{"enterprise", cloudflare.Options{}, 500, 100, 50, 500},
-		{"enterprise", cloudflare.Options{PerCall: map[change.TargetKind]int{change.URL: 200}, RatePerSecond: 20, Burst: 40}, 200, 100, 20, 40},
+		{"enterprise", cloudflare.Options{Limits: over}, 200, 100, 20, 40},
 	}
 	for _, tt := range tests {
 		o := tt.o
@@ -289,16 +293,16 @@ func TestLimits(t *testing.T) {
 
 func TestNewChecksOptions(t *testing.T) {
 	t.Parallel()
-	for _, o := range []cloudflare.Options{
+	for _, c := range []cloudflare.Config{
 		{Zone: "z", Token: ""},
 		{Zone: "", Token: "tok-secret-1"},
 		{Zone: "../accounts", Token: "tok-secret-1"},
 		{Zone: "z", Token: "tok-secret-1", Plan: "gold"},
 		{Zone: "z", Token: "tok-secret-1", APIURL: "ftp://x"},
 	} {
-		if _, err := cloudflare.New(o); err == nil {
-			t.Errorf("New(%+v) succeeded", o)
-		} else if o.Token != "" && strings.Contains(err.Error(), o.Token) {
+		if _, err := cloudflare.New(cloudflare.Options{Config: c}); err == nil {
+			t.Errorf("New(%+v) succeeded", c)
+		} else if c.Token != "" && strings.Contains(err.Error(), c.Token) {
 			t.Errorf("error names the token: %v", err)
 		}
 	}

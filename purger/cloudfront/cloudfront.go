@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -63,22 +62,15 @@ const (
 	DefaultThrottleWait = 10 * time.Second
 )
 
-// Options configure a CloudFront purger.
+// Options configure a CloudFront purger: its Config and what the process
+// gives it.
 type Options struct {
 	// Name is the configured provider name.
 	Name string
-	// DistributionID is the distribution to invalidate.
-	DistributionID string
-	// Region signs requests (default us-east-1) and is where the standard
-	// credential chain looks for regional services such as STS.
-	Region string
-	// Endpoint overrides the service endpoint (tests, proxies).
-	Endpoint string
-	// AccessKeyID and SecretAccessKey are static credentials; when both are
-	// empty the SDK's standard chain is used (environment, shared files,
-	// SSO, web identity, container and instance roles).
-	AccessKeyID     string
-	SecretAccessKey string
+	Config
+	// Limits are the effective limits, Config.Limits() with the file's
+	// overrides applied; zero means Config.Limits().
+	Limits change.Limits
 	// Timeout bounds one call (default 30 s).
 	Timeout time.Duration
 	// Client, when set, replaces the SDK's own HTTP client for CloudFront
@@ -96,6 +88,7 @@ type Purger struct {
 	name    string
 	label   string
 	dist    string
+	limits  change.Limits
 	api     *cloudfront.Client
 	poll    time.Duration
 	secrets []string
@@ -112,20 +105,13 @@ var (
 // credentials are resolved on the first call.
 func New(o Options) (*Purger, error) {
 	label := "cloudfront[" + o.Name + "]"
-	if o.DistributionID == "" {
-		return nil, fmt.Errorf("%s: distribution_id is required", label)
+	o.Config.SetDefaults()
+	if err := o.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
 	}
-	if (o.AccessKeyID == "") != (o.SecretAccessKey == "") {
-		return nil, fmt.Errorf("%s: access_key_id and secret_access_key go together: set both, or neither to use the standard AWS credential chain", label)
-	}
-	if o.Endpoint != "" {
-		if u, err := url.Parse(o.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("%s: endpoint: want an http(s) URL, got %q", label, o.Endpoint)
-		}
-	}
-	region := o.Region
-	if region == "" {
-		region = DefaultRegion
+	limits := o.Limits.Clone()
+	if o.Limits.Kinds == nil {
+		limits = o.Config.Limits()
 	}
 	timeout := o.Timeout
 	if timeout <= 0 {
@@ -141,7 +127,7 @@ func New(o Options) (*Purger, error) {
 	}
 
 	load := []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithRegion(region),
+		awsconfig.WithRegion(o.Region),
 		// The queue owns retries: one attempt per call, so that a
 		// throttled call snoozes instead of sleeping in a worker.
 		awsconfig.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
@@ -172,6 +158,7 @@ func New(o Options) (*Purger, error) {
 		name:    o.Name,
 		label:   label,
 		dist:    o.DistributionID,
+		limits:  limits,
 		api:     api,
 		poll:    poll,
 		secrets: []string{o.SecretAccessKey},
@@ -182,20 +169,8 @@ func New(o Options) (*Purger, error) {
 // Name is the configured name.
 func (p *Purger) Name() string { return p.name }
 
-// Limits: URL paths and wildcard prefixes, split to CloudFront's
-// in-progress limits; everything is the one wildcard "/*". Asynchronous.
-// CloudFront publishes no request rate for CreateInvalidation, so calls
-// are not paced; throttling errors snooze.
-func (p *Purger) Limits() change.Limits {
-	return change.Limits{
-		Kinds: []change.TargetKind{change.URL, change.Prefix, change.Everything},
-		PerCall: map[change.TargetKind]int{
-			change.URL:    DefaultPathsPerCall,
-			change.Prefix: DefaultPrefixesPerCall,
-		},
-		Async: true,
-	}
-}
+// Limits are Config.Limits() with the file's overrides.
+func (p *Purger) Limits() change.Limits { return p.limits.Clone() }
 
 // Purge creates one invalidation for the call.
 func (p *Purger) Purge(ctx context.Context, call change.Call) (purger.Result, error) {

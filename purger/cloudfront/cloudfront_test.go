@@ -409,13 +409,13 @@ func TestErrors(t *testing.T) {
 		status int
 		msg    string
 	}{
-		{"wrong secret", cloudfront.Options{AccessKeyID: accessKeyID, SecretAccessKey: "not/the/secret/key/at/all/EXAMPLEKEY00"}, 0,
+		{"wrong secret", cloudfront.Options{Config: cloudfront.Config{AccessKeyID: accessKeyID, SecretAccessKey: "not/the/secret/key/at/all/EXAMPLEKEY00"}}, 0,
 			purger.Permanent, 403, "SignatureDoesNotMatch: The request signature we calculated does not match"},
-		{"unknown key", cloudfront.Options{AccessKeyID: "AKIAOTHERKEYEXAMPLE0", SecretAccessKey: secretKey}, 0,
+		{"unknown key", cloudfront.Options{Config: cloudfront.Config{AccessKeyID: "AKIAOTHERKEYEXAMPLE0", SecretAccessKey: secretKey}}, 0,
 			purger.Permanent, 403, "InvalidClientTokenId"},
-		{"wrong signing region", cloudfront.Options{Region: "eu-west-1"}, 0,
+		{"wrong signing region", cloudfront.Options{Config: cloudfront.Config{Region: "eu-west-1"}}, 0,
 			purger.Permanent, 403, "SignatureDoesNotMatch: Credential should be scoped"},
-		{"no such distribution", cloudfront.Options{DistributionID: "ENOPE"}, 0,
+		{"no such distribution", cloudfront.Options{Config: cloudfront.Config{DistributionID: "ENOPE"}}, 0,
 			purger.Permanent, 404, "NoSuchDistribution: The specified distribution does not exist."},
 		{"access denied", cloudfront.Options{}, purgertest.ClientError,
 			purger.Permanent, 403, "AccessDenied: " + cloudfronttest.ClientErrorMessage},
@@ -468,7 +468,7 @@ func TestStandardCredentialChain(t *testing.T) {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", dir+"/credentials")
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	fake := cloudfronttest.NewServer(t, fakeOptions())
-	p, err := cloudfront.New(cloudfront.Options{Name: "cdn", DistributionID: dist, Endpoint: fake.URL, Logger: slog.New(slog.DiscardHandler)})
+	p, err := cloudfront.New(cloudfront.Options{Name: "cdn", Logger: slog.New(slog.DiscardHandler), Config: cloudfront.Config{DistributionID: dist, Endpoint: fake.URL}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,10 +484,10 @@ func TestNew(t *testing.T) {
 		opts cloudfront.Options
 		want string
 	}{
-		{"no distribution", cloudfront.Options{Name: "c"}, "distribution_id is required"},
-		{"key without secret", cloudfront.Options{Name: "c", DistributionID: dist, AccessKeyID: accessKeyID}, "access_key_id and secret_access_key go together"},
-		{"secret without key", cloudfront.Options{Name: "c", DistributionID: dist, SecretAccessKey: secretKey}, "access_key_id and secret_access_key go together"},
-		{"bad endpoint", cloudfront.Options{Name: "c", DistributionID: dist, Endpoint: "localhost:9000"}, "endpoint: want an http(s) URL"},
+		{"no distribution", cloudfront.Options{Name: "c"}, "distribution_id: required"},
+		{"key without secret", cloudfront.Options{Name: "c", Config: cloudfront.Config{DistributionID: dist, AccessKeyID: accessKeyID}}, "access_key_id and secret_access_key go together"},
+		{"secret without key", cloudfront.Options{Name: "c", Config: cloudfront.Config{DistributionID: dist, SecretAccessKey: secretKey}}, "access_key_id and secret_access_key go together"},
+		{"bad endpoint", cloudfront.Options{Name: "c", Config: cloudfront.Config{DistributionID: dist, Endpoint: "localhost:9000"}}, "endpoint: want an http(s) URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

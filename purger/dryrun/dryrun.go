@@ -14,29 +14,42 @@ import (
 // Purger logs calls.
 type Purger struct {
 	name   string
+	limits change.Limits
 	logger *slog.Logger
 }
 
 var _ purger.Purger = (*Purger)(nil)
 
-// New returns a log provider; a nil logger means slog.Default().
-func New(name string, logger *slog.Logger) *Purger {
-	if logger == nil {
-		logger = slog.Default()
+// Options configure a log provider: its Config and what the process
+// gives it.
+type Options struct {
+	// Name is the configured provider name.
+	Name string
+	Config
+	// Limits are the effective limits, Config.Limits() with the file's
+	// overrides applied; zero means Config.Limits().
+	Limits change.Limits
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// New returns a log provider.
+func New(o Options) *Purger {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
-	return &Purger{name: name, logger: logger.With("component", "provider", "provider", name)}
+	p := &Purger{name: o.Name, limits: o.Limits.Clone(), logger: o.Logger.With("component", "provider", "provider", o.Name)}
+	if o.Limits.Kinds == nil {
+		p.limits = o.Config.Limits()
+	}
+	return p
 }
 
 // Name is the configured name.
 func (p *Purger) Name() string { return p.name }
 
-// Limits: every kind, 100 items per call, no budget.
-func (p *Purger) Limits() change.Limits {
-	return change.Limits{
-		Kinds:   change.AllKinds,
-		PerCall: map[change.TargetKind]int{change.URL: 100, change.Tag: 100, change.Prefix: 100, change.Host: 100},
-	}
-}
+// Limits are Config.Limits() with the file's overrides.
+func (p *Purger) Limits() change.Limits { return p.limits.Clone() }
 
 // Purge prints the call.
 func (p *Purger) Purge(ctx context.Context, call change.Call) (purger.Result, error) {

@@ -26,8 +26,7 @@ func TestConformance(t *testing.T) {
 						Now:       now,
 					})
 					t.Cleanup(fake.Close)
-					p, err := New(Options{Name: "conf", APIURL: fake.URL, ServiceID: testService, Token: testToken,
-						SoftPurge: soft, Logger: logger, Now: now})
+					p, err := New(Options{Name: "conf", Logger: logger, Now: now, Config: Config{APIURL: fake.URL, ServiceID: testService, Token: testToken, SoftPurge: soft}})
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -41,22 +41,15 @@ const (
 	maxResponse = 1 << 20
 )
 
-// Options configure one Fastly service.
+// Options configure one Fastly service: its Config and what the process
+// gives it.
 type Options struct {
-	// Name is the provider's configured name.
+	// Name is the configured provider name.
 	Name string
-	// APIURL is the API base (default DefaultAPIURL); tests point it at a
-	// fake.
-	APIURL string
-	// ServiceID scopes key purges and purge_all. URL purges are not scoped:
-	// Fastly purges the URL in whatever service caches it.
-	ServiceID string
-	// Token is an API token with the purge_select scope (URL and key
-	// purges) and, for purge_all, the purge_all scope.
-	Token string
-	// SoftPurge marks objects stale instead of removing them (URL and key
-	// purges; purge_all is always hard).
-	SoftPurge bool
+	Config
+	// Limits are the effective limits, Config.Limits() with the file's
+	// overrides applied; zero means Config.Limits().
+	Limits change.Limits
 	// Client makes the requests (default http.DefaultClient); its timeout
 	// bounds one request.
 	Client *http.Client
@@ -78,18 +71,14 @@ var _ purger.Purger = (*Fastly)(nil)
 // New checks the options and returns the provider.
 func New(o Options) (*Fastly, error) {
 	label := "fastly[" + o.Name + "]"
-	if o.ServiceID == "" {
-		return nil, fmt.Errorf("%s: service_id is required", label)
+	o.Config.SetDefaults()
+	if err := o.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
 	}
-	if o.Token == "" {
-		return nil, fmt.Errorf("%s: token is required", label)
-	}
-	if o.APIURL == "" {
-		o.APIURL = DefaultAPIURL
-	}
-	u, err := url.Parse(o.APIURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s: api_url: want an http(s) URL, got %q", label, o.APIURL)
+	if o.Limits.Kinds == nil {
+		o.Limits = o.Config.Limits()
+	} else {
+		o.Limits = o.Limits.Clone()
 	}
 	o.APIURL = strings.TrimRight(o.APIURL, "/")
 	// A redirect is answered as a misconfigured api_url.
@@ -110,26 +99,8 @@ func New(o Options) (*Fastly, error) {
 // Name is the configured name.
 func (f *Fastly) Name() string { return f.o.Name }
 
-// Limits declares URLs, surrogate keys (tags) and purge_all. Prefix and host
-// targets have no Fastly purge, so the planner escalates them.
-//
-// URL calls carry one URL because Fastly purges one URL per request: one
-// call is then one request, so retries, budgets and the audit trail count
-// what Fastly saw, and a failure names the URL that failed. Key calls carry
-// up to 256 keys, and BodyBytes asks the planner to keep their bytes within
-// the 16,384-byte Surrogate-Key header. The planner's byte count is
-// approximate (it counts a JSON envelope), so Purge re-chunks whatever
-// arrives by both limits and never sends a header Fastly would truncate.
-func (f *Fastly) Limits() change.Limits {
-	return change.Limits{
-		Kinds: []change.TargetKind{change.URL, change.Tag, change.Everything},
-		PerCall: map[change.TargetKind]int{
-			change.URL: URLsPerCall,
-			change.Tag: MaxKeysPerRequest,
-		},
-		BodyBytes: MaxKeyHeaderBytes,
-	}
-}
+// Limits are Config.Limits() with the file's overrides.
+func (f *Fastly) Limits() change.Limits { return f.o.Limits.Clone() }
 
 // Purge makes the call. A call that still carries more than one request's
 // worth of items (limits overridden in config) is sent as several requests

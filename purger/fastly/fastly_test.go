@@ -35,8 +35,7 @@ func newPair(t *testing.T, soft bool) (*Fastly, *fastlyfake.Fake) {
 		Now: func() time.Time { return testNow },
 	})
 	t.Cleanup(fake.Close)
-	f, err := New(Options{Name: "prod", APIURL: fake.URL, ServiceID: testService, Token: testToken, SoftPurge: soft,
-		Now: func() time.Time { return testNow }})
+	f, err := New(Options{Name: "prod", Now: func() time.Time { return testNow }, Config: Config{APIURL: fake.URL, ServiceID: testService, Token: testToken, SoftPurge: soft}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,16 +348,16 @@ func TestZeroItemsAndCancelledContextMakeNoRequest(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
-	for _, o := range []Options{
-		{Name: "x", Token: "t"},
-		{Name: "x", ServiceID: "s"},
-		{Name: "x", ServiceID: "s", Token: "t", APIURL: "ftp://api"},
+	for _, c := range []Config{
+		{Token: "t"},
+		{ServiceID: "s"},
+		{ServiceID: "s", Token: "t", APIURL: "ftp://api"},
 	} {
-		if _, err := New(o); err == nil || strings.Contains(err.Error(), "t\"") {
-			t.Errorf("New(%+v) = %v, want an error", o, err)
+		if _, err := New(Options{Name: "x", Config: c}); err == nil || strings.Contains(err.Error(), "t\"") {
+			t.Errorf("New(%+v) = %v, want an error", c, err)
 		}
 	}
-	f, err := New(Options{Name: "x", ServiceID: "s", Token: "t"})
+	f, err := New(Options{Name: "x", Config: Config{ServiceID: "s", Token: "t"}})
 	if err != nil || f.o.APIURL != DefaultAPIURL {
 		t.Errorf("default api_url = %q, %v", f.o.APIURL, err)
 	}
@@ -372,7 +371,7 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 	})
 	srv := httptest.NewServer(redirect)
 	t.Cleanup(srv.Close)
-	f, err := New(Options{Name: "prod", APIURL: srv.URL, ServiceID: testService, Token: testToken})
+	f, err := New(Options{Name: "prod", Config: Config{APIURL: srv.URL, ServiceID: testService, Token: testToken}})
 	if err != nil {
 		t.Fatal(err)
 	}

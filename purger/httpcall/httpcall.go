@@ -115,17 +115,15 @@ var Funcs = template.FuncMap{
 	},
 }
 
-// Options configure the provider; the templates are as written in config.
+// Options configure the http provider: its Config and what the process
+// gives it.
 type Options struct {
-	Name    string
-	Method  string
-	URL     string
-	Headers map[string]string
-	Body    string
-	// Per is item (default) or batch.
-	Per string
-	// Kinds the endpoint understands (default DefaultKinds).
-	Kinds []change.TargetKind
+	// Name is the configured provider name.
+	Name string
+	Config
+	// Limits are the effective limits, Config.Limits() with the file's
+	// overrides applied; zero means Config.Limits().
+	Limits change.Limits
 	// Client makes the requests (default http.DefaultClient). Redirects are
 	// never followed: a redirected POST would arrive as a GET.
 	Client *http.Client
@@ -163,62 +161,16 @@ var publicHeaders = []string{"Accept", "Content-Type", "User-Agent", "Content-En
 // New parses the templates; errors name the config field.
 func New(o Options) (*HTTP, error) {
 	h := &HTTP{label: "http[" + o.Name + "]"}
-	fail := func(field, format string, args ...any) (*HTTP, error) {
-		return nil, fmt.Errorf("%s: request.%s: %s", h.label, field, fmt.Sprintf(format, args...))
-	}
-	if o.Method == "" {
-		o.Method = DefaultMethod
-	}
-	if o.Per == "" {
-		o.Per = DefaultPer
-	}
-	if o.Per != PerItem && o.Per != PerBatch {
-		return fail("per", "want item or batch, got %q", o.Per)
-	}
-	if o.URL == "" {
-		return fail("url", "required")
-	}
-	if len(o.Kinds) == 0 {
-		o.Kinds = DefaultKinds
-	}
-	for _, k := range o.Kinds {
-		if !slices.Contains(change.AllKinds, k) {
-			return fail("kinds", "unknown kind %q (want url, tag, prefix, host or everything)", k)
-		}
-	}
-	var err error
-	parse := func(field, text string) *template.Template {
-		if err != nil {
-			return nil
-		}
-		t, perr := template.New(field).Funcs(Funcs).Option("missingkey=error").Parse(text)
-		if perr != nil {
-			err = fmt.Errorf("%s: request.%s: %w", h.label, field, perr)
-			return nil
-		}
-		if o.Per == PerBatch && usesItem(t) {
-			err = fmt.Errorf("%s: request.%s: uses .Item or .Index, which are empty with per: batch (use .Items)", h.label, field)
-		}
-		return t
-	}
-	h.method = parse("method", o.Method)
-	h.url = parse("url", o.URL)
-	h.body = parse("body", o.Body)
-	names := make([]string, 0, len(o.Headers))
-	for name := range o.Headers {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		if name == "" || strings.ContainsAny(name, " :\r\n") {
-			return fail("headers", "invalid header name %q", name)
-		}
-		t := parse("headers."+name, o.Headers[name])
-		h.headers = append(h.headers, header{name: http.CanonicalHeaderKey(name), tmpl: t,
-			secret: !slices.Contains(publicHeaders, http.CanonicalHeaderKey(name))})
-	}
+	o.Config.SetDefaults()
+	c, err := o.Config.compile()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", h.label, err)
+	}
+	h.method, h.url, h.body, h.headers = c.method, c.url, c.body, c.headers
+	if o.Limits.Kinds == nil {
+		o.Limits = o.Config.Limits()
+	} else {
+		o.Limits = o.Limits.Clone()
 	}
 	h.client = purger.NoRedirects(o.Client)
 	if o.Logger == nil {
@@ -235,21 +187,8 @@ func New(o Options) (*HTTP, error) {
 // Name is the configured name.
 func (h *HTTP) Name() string { return h.o.Name }
 
-// Limits declares the configured kinds, ItemsPerCall items per call per
-// item and BatchPerCall per batch (both overridable in config).
-func (h *HTTP) Limits() change.Limits {
-	n := ItemsPerCall
-	if h.o.Per == PerBatch {
-		n = BatchPerCall
-	}
-	l := change.Limits{Kinds: slices.Clone(h.o.Kinds), PerCall: map[change.TargetKind]int{}}
-	for _, k := range h.o.Kinds {
-		if k != change.Everything {
-			l.PerCall[k] = n
-		}
-	}
-	return l
-}
+// Limits are Config.Limits() with the file's overrides.
+func (h *HTTP) Limits() change.Limits { return h.o.Limits.Clone() }
 
 // Purge makes the call's requests. An everything call is one request with
 // no items whatever Per says. Per item, requests go in order and the first
@@ -257,9 +196,9 @@ func (h *HTTP) Limits() change.Limits {
 // the items already done, so the endpoint must treat a repeated purge as
 // harmless (purges and invalidations are).
 func (h *HTTP) Purge(ctx context.Context, call change.Call) (purger.Result, error) {
-	if !slices.Contains(h.o.Kinds, call.Kind) {
+	if !slices.Contains(h.o.Request.Kinds, call.Kind) {
 		return purger.Result{}, &purger.Error{Provider: h.label, Class: purger.Permanent,
-			Msg: fmt.Sprintf("cannot purge %s targets (request.kinds is %v)", call.Kind, h.o.Kinds)}
+			Msg: fmt.Sprintf("cannot purge %s targets (request.kinds is %v)", call.Kind, h.o.Request.Kinds)}
 	}
 	if call.Kind != change.Everything && len(call.Items) == 0 {
 		return purger.Result{}, nil
@@ -268,7 +207,7 @@ func (h *HTTP) Purge(ctx context.Context, call change.Call) (purger.Result, erro
 		return purger.Result{}, err
 	}
 	d := Data{Provider: h.o.Name, Kind: string(call.Kind), Key: call.Key, Call: call.ID, Batch: call.Batch}
-	if h.o.Per == PerBatch || call.Kind == change.Everything {
+	if h.o.Request.Per == PerBatch || call.Kind == change.Everything {
 		d.Items = call.Items
 		return purger.Result{}, h.send(ctx, d, len(call.Items))
 	}

@@ -25,28 +25,26 @@ const (
 
 // batchOptions point the provider at the service's batch endpoint.
 func batchOptions(s *cacheService) Options {
-	return Options{
-		Name:    "index",
+	return Options{Name: "index", Config: Config{Request: Request{
 		Method:  "POST",
 		URL:     s.URL + "/v1/invalidate",
 		Headers: map[string]string{"Authorization": "Bearer " + testToken},
 		Body:    `{"kind": {{json .Kind}}, "items": {{json .Items}}, "request_id": {{json .Key}}}`,
 		Per:     PerBatch,
 		Kinds:   []change.TargetKind{change.URL, change.Tag, change.Everything},
-	}
+	}}}
 }
 
 // itemOptions point it at the per-URL endpoint, with the key in the query.
 func itemOptions(s *cacheService) Options {
-	return Options{
-		Name:   "cache",
+	return Options{Name: "cache", Config: Config{Request: Request{
 		Method: "DELETE",
 		URL:    s.URL + "/v1/cache?url={{urlquery .Item}}&key=" + testAPIKey,
 		Headers: map[string]string{
 			"X-Request-Id": "{{.Key}}",
 			"Accept":       "application/json",
 		},
-	}
+	}}}
 }
 
 func mustNew(t *testing.T, o Options) *HTTP {
@@ -218,7 +216,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 
 	// The service echoes the wrong credentials it got.
 	o := batchOptions(s)
-	o.Headers = map[string]string{"Authorization": "Bearer wrong-token-123456"}
+	o.Request.Headers = map[string]string{"Authorization": "Bearer wrong-token-123456"}
 	_, err := mustNew(t, o).Purge(t.Context(), change.Call{Kind: change.URL, Items: []string{"https://www.example.com/"}, Key: "k"})
 	check("echoed token", err)
 	if !strings.Contains(fmt.Sprint(err), `invalid credentials \"Bearer [redacted]\"`) && !strings.Contains(fmt.Sprint(err), `invalid credentials "[redacted]"`) {
@@ -230,7 +228,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 	closed := l.Addr().String()
 	l.Close()
 	o = itemOptions(s)
-	o.URL = "http://" + closed + "/v1/cache?url={{urlquery .Item}}&key=" + testAPIKey
+	o.Request.URL = "http://" + closed + "/v1/cache?url={{urlquery .Item}}&key=" + testAPIKey
 	_, err = mustNew(t, o).Purge(t.Context(), change.Call{Kind: change.URL, Items: []string{"https://www.example.com/"}})
 	check("transport error", err)
 	if c, _ := purger.Classify(err); c != purger.Retry {
@@ -273,9 +271,9 @@ func TestRenderFailuresArePermanent(t *testing.T) {
 		edit func(o *Options)
 		want string
 	}{
-		{"url renders relative", func(o *Options) { o.URL = "{{.Item}}" }, `renders "/relative"`},
-		{"header renders a line break", func(o *Options) { o.Headers["X-Item"] = "{{.Item}}" }, "header X-Item renders a line break"},
-		{"host of a non-URL", func(o *Options) { o.URL = s.URL + "/{{host .Item}}" }, "error calling host"},
+		{"url renders relative", func(o *Options) { o.Request.URL = "{{.Item}}" }, `renders "/relative"`},
+		{"header renders a line break", func(o *Options) { o.Request.Headers["X-Item"] = "{{.Item}}" }, "header X-Item renders a line break"},
+		{"host of a non-URL", func(o *Options) { o.Request.URL = s.URL + "/{{host .Item}}" }, "error calling host"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -306,13 +304,13 @@ func TestNewValidates(t *testing.T) {
 		want string
 	}{
 		{Options{Name: "x"}, "request.url: required"},
-		{Options{Name: "x", URL: "http://x", Per: "each"}, "request.per: want item or batch"},
-		{Options{Name: "x", URL: "http://x", Kinds: []change.TargetKind{"file"}}, `request.kinds: unknown kind "file"`},
-		{Options{Name: "x", URL: "http://x/{{.Item"}, "request.url: template"},
-		{Options{Name: "x", URL: "http://x", Body: "{{.Nope}}"}, ""}, // caught at render time (missing field)
-		{Options{Name: "x", URL: "http://x/?u={{.Item}}", Per: PerBatch}, "request.url: uses .Item"},
-		{Options{Name: "x", URL: "http://x", Per: PerBatch, Body: "{{range .Items}}{{$.Index}}{{end}}"}, "request.body: uses .Item"},
-		{Options{Name: "x", URL: "http://x", Headers: map[string]string{"Bad Name": "v"}}, "request.headers: invalid header name"},
+		{Options{Name: "x", Config: Config{Request: Request{URL: "http://x", Per: "each"}}}, "request.per: want item or batch"},
+		{Options{Name: "x", Config: Config{Request: Request{URL: "http://x", Kinds: []change.TargetKind{"file"}}}}, `request.kinds: unknown kind "file"`},
+		{Options{Name: "x", Config: Config{Request: Request{URL: "http://x/{{.Item"}}}, "request.url: template"},
+		{Options{Name: "x", Config: Config{Request: Request{URL: "http://x", Body: "{{.Nope}}"}}}, ""}, // caught at render time (missing field)
+		{Options{Name: "x", Config: Config{Request: Request{URL: "http://x/?u={{.Item}}", Per: PerBatch}}}, "request.url: uses .Item"},
+		{Options{Name: "x", Config: Config{Request: Request{URL: "http://x", Per: PerBatch, Body: "{{range .Items}}{{$.Index}}{{end}}"}}}, "request.body: uses .Item"},
+		{Options{Name: "x", Config: Config{Request: Request{URL: "http://x", Headers: map[string]string{"Bad Name": "v"}}}}, "request.headers: invalid header name"},
 	}
 	for _, tt := range tests {
 		_, err := New(tt.o)
@@ -323,7 +321,7 @@ func TestNewValidates(t *testing.T) {
 			t.Errorf("New(%+v) = %v, want %q", tt.o, err, tt.want)
 		}
 	}
-	if _, err := New(Options{Name: "x", URL: "http://x", Per: PerBatch, Body: `{{json .Items}} {{join "," .Items}}`}); err != nil {
+	if _, err := New(Options{Name: "x", Config: Config{Request: Request{URL: "http://x", Per: PerBatch, Body: `{{json .Items}} {{join "," .Items}}`}}}); err != nil {
 		t.Errorf("a valid batch template: %v", err)
 	}
 }
@@ -332,8 +330,8 @@ func TestFuncs(t *testing.T) {
 	t.Parallel()
 	s := newCacheService(t, testToken, testAPIKey, 10)
 	o := batchOptions(s)
-	o.Per = PerItem
-	o.Body = `{"kind": {{json .Kind}}, "items": [{{json (printf "%s|%s|%s" (host .Item) (path .Item) (uri .Item))}}], "request_id": {{json .Key}}}`
+	o.Request.Per = PerItem
+	o.Request.Body = `{"kind": {{json .Kind}}, "items": [{{json (printf "%s|%s|%s" (host .Item) (path .Item) (uri .Item))}}], "request_id": {{json .Key}}}`
 	if _, err := mustNew(t, o).Purge(t.Context(), change.Call{Kind: change.URL, Items: []string{"https://www.example.com/caf%C3%A9?x=1"}, Key: "k"}); err != nil {
 		t.Fatal(err)
 	}

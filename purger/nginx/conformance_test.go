@@ -128,7 +128,7 @@ func TestConformance(t *testing.T) {
 	purgertest.Run(t, purgertest.Harness{
 		New: func(t *testing.T, logger *slog.Logger) (purger.Purger, purgertest.Fake) {
 			f := newFaultProxy(t)
-			n, err := New(Options{Name: "conf", Servers: []string{f.URL}, Logger: logger})
+			n, err := New(Options{Name: "conf", Logger: logger, Config: Config{Servers: []string{f.URL}}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,7 +137,7 @@ func TestConformance(t *testing.T) {
 		NewPair: func(t *testing.T, logger *slog.Logger) purgertest.Pair {
 			a, b := newFaultProxy(t), newFaultProxy(t)
 			servers := [2]string{a.URL, b.URL}
-			n, err := New(Options{Name: "conf", Servers: servers[:], Logger: logger})
+			n, err := New(Options{Name: "conf", Logger: logger, Config: Config{Servers: servers[:]}})
 			if err != nil {
 				t.Fatal(err)
 			}

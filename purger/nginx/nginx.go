@@ -46,14 +46,15 @@ const (
 	maxResponse = 64 << 10
 )
 
-// Options configure the provider.
+// Options configure the nginx provider: its Config and what the process
+// gives it.
 type Options struct {
+	// Name is the configured provider name.
 	Name string
-	// Servers are the nginx instances to purge, as http(s) URLs. A URL's
-	// path is the purge location's prefix: http://10.0.0.5:8081 for a
-	// listener that only purges, http://10.0.0.5/purge for a
-	// location ~ ^/purge(/.*)$ on the public server.
-	Servers []string
+	Config
+	// Limits are the effective limits, Config.Limits() with the file's
+	// overrides applied; zero means Config.Limits().
+	Limits change.Limits
 	// Concurrency bounds the requests in flight (default 8).
 	Concurrency int
 	// Client makes the requests (default http.DefaultClient).
@@ -76,18 +77,21 @@ var _ purger.Purger = (*Nginx)(nil)
 // New checks the options and returns the provider.
 func New(o Options) (*Nginx, error) {
 	label := "nginx[" + o.Name + "]"
-	if len(o.Servers) == 0 {
-		return nil, fmt.Errorf("%s: servers: at least one is required", label)
+	if err := o.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
 	}
 	n := &Nginx{label: label}
-	for i, s := range o.Servers {
-		u, err := url.Parse(s)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.User != nil {
-			return nil, fmt.Errorf("%s: servers[%d]: want http(s)://host[:port][/prefix], got %q", label, i, s)
-		}
+	for _, s := range o.Servers {
+		// Validate checked the URLs.
+		u, _ := url.Parse(s)
 		u.Path = strings.TrimRight(u.Path, "/")
 		u.RawPath = ""
 		n.servers = append(n.servers, u)
+	}
+	if o.Limits.Kinds == nil {
+		o.Limits = o.Config.Limits()
+	} else {
+		o.Limits = o.Limits.Clone()
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
@@ -107,14 +111,8 @@ func New(o Options) (*Nginx, error) {
 // Name is the configured name.
 func (n *Nginx) Name() string { return n.o.Name }
 
-// Limits: URLs only. ngx_cache_purge 2.3 has no tags, no wildcard and no
-// purge-all, so every other kind is left to the planner.
-func (n *Nginx) Limits() change.Limits {
-	return change.Limits{
-		Kinds:   []change.TargetKind{change.URL},
-		PerCall: map[change.TargetKind]int{change.URL: URLsPerCall},
-	}
-}
+// Limits are Config.Limits() with the file's overrides.
+func (n *Nginx) Limits() change.Limits { return n.o.Limits.Clone() }
 
 // Purge sends one PURGE per URL to every server. A retry after a partial
 // failure repeats the requests that succeeded, which is harmless: a URL no

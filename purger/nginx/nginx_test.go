@@ -140,7 +140,7 @@ func warm(t *testing.T, base, page string) string {
 
 func mustNew(t *testing.T, servers ...string) *Nginx {
 	t.Helper()
-	n, err := New(Options{Name: "origin", Servers: servers})
+	n, err := New(Options{Name: "origin", Config: Config{Servers: servers}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +358,7 @@ func TestPurgeWithoutRequests(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
 	for _, servers := range [][]string{nil, {"10.0.0.5:8081"}, {"ftp://x"}, {"http://u:p@x"}, {"http://x/?a=1"}} {
-		if _, err := New(Options{Name: "x", Servers: servers}); err == nil {
+		if _, err := New(Options{Name: "x", Config: Config{Servers: servers}}); err == nil {
 			t.Errorf("New(servers %q) succeeded", servers)
 		}
 	}

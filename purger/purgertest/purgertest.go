@@ -10,7 +10,8 @@
 //		purgertest.Run(t, purgertest.Harness{
 //			New: func(t *testing.T, logger *slog.Logger) (purger.Purger, purgertest.Fake) {
 //				fake := mytest.NewServer(t, mytest.Options{Token: "s3cret"}) // your fake
-//				p := myprovider.New(myprovider.Options{Name: "conf", APIURL: fake.URL, Token: "s3cret", Logger: logger})
+//				p := myprovider.New(myprovider.Options{Name: "conf", Logger: logger,
+//					Config: myprovider.Config{APIURL: fake.URL, Token: "s3cret"}})
 //				return p, fake
 //			},
 //			Secrets: []string{"s3cret"},

@@ -125,7 +125,7 @@ func TestConformance(t *testing.T) {
 			purgertest.Run(t, purgertest.Harness{
 				New: func(t *testing.T, logger *slog.Logger) (purger.Purger, purgertest.Fake) {
 					f := newFakeVarnish(t, varnish.DefaultTagsPerCall)
-					p, err := varnish.New(varnish.Options{Name: "conf", Servers: []string{f.srv.URL}, SoftPurge: soft, Logger: logger})
+					p, err := varnish.New(varnish.Options{Name: "conf", Logger: logger, Config: varnish.Config{Servers: []string{f.srv.URL}, SoftPurge: soft}})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -134,7 +134,7 @@ func TestConformance(t *testing.T) {
 				NewPair: func(t *testing.T, logger *slog.Logger) purgertest.Pair {
 					a, b := newFakeVarnish(t, varnish.DefaultTagsPerCall), newFakeVarnish(t, varnish.DefaultTagsPerCall)
 					servers := [2]string{a.srv.URL, b.srv.URL}
-					p, err := varnish.New(varnish.Options{Name: "conf", Servers: servers[:], SoftPurge: soft, Logger: logger})
+					p, err := varnish.New(varnish.Options{Name: "conf", Logger: logger, Config: varnish.Config{Servers: servers[:], SoftPurge: soft}})
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -130,7 +130,7 @@ func TestRealURLPurge(t *testing.T) {
 	t.Parallel()
 	o := newOrigin(t, nil)
 	v := varnishtest.Start(t, shippedVCL(t), o.addr())
-	p := newVarnishPurger(t, varnish.Options{Servers: []string{v.URL}})
+	p := newVarnishPurger(t, varnish.Options{Config: varnish.Config{Servers: []string{v.URL}}})
 
 	expect(t, v, host, "/a", "MISS", 1)
 	expect(t, v, host, "/a", "HIT", 1)
@@ -173,7 +173,7 @@ func TestRealTagPurge(t *testing.T) {
 	t.Parallel()
 	o := newOrigin(t, map[string]string{"/rooms/1": "room-1 rooms", "/rooms/2": "room-2 rooms", "/about": "about"})
 	v := varnishtest.Start(t, shippedVCL(t), o.addr())
-	p := newVarnishPurger(t, varnish.Options{Servers: []string{v.URL}})
+	p := newVarnishPurger(t, varnish.Options{Config: varnish.Config{Servers: []string{v.URL}}})
 	for _, u := range []string{"/rooms/1", "/rooms/2", "/about"} {
 		expect(t, v, host, u, "MISS", 1)
 		expect(t, v, host, u, "HIT", 1)
@@ -194,7 +194,7 @@ func TestRealCustomXkeyHeader(t *testing.T) {
 	o := newOrigin(t, map[string]string{"/a": "t1"})
 	vcl := strings.ReplaceAll(shippedVCL(t), "req.http.xkey-purge", "req.http.x-purge-tags")
 	v := varnishtest.Start(t, vcl, o.addr())
-	p := newVarnishPurger(t, varnish.Options{Servers: []string{v.URL}, XkeyHeader: "X-Purge-Tags"})
+	p := newVarnishPurger(t, varnish.Options{Config: varnish.Config{Servers: []string{v.URL}, XkeyHeader: "X-Purge-Tags"}})
 	expect(t, v, host, "/a", "MISS", 1)
 	purge(t, p, change.Tag, "t1")
 	expect(t, v, host, "/a", "MISS", 2)
@@ -204,7 +204,7 @@ func TestRealBans(t *testing.T) {
 	t.Parallel()
 	o := newOrigin(t, nil)
 	v := varnishtest.Start(t, shippedVCL(t), o.addr())
-	p := newVarnishPurger(t, varnish.Options{Servers: []string{v.URL}})
+	p := newVarnishPurger(t, varnish.Options{Config: varnish.Config{Servers: []string{v.URL}}})
 	pages := []struct{ host, uri string }{
 		{host, "/news/1"}, {host, "/news/2?page=2"}, {host, "/newsletter"}, {host, "/about"},
 		{host, "/v1.0/x"}, {host, "/v1x0/x"}, {"www.other.com", "/news/1"}, {"WWW.Third.com", "/"},
@@ -276,7 +276,7 @@ func TestRealSoftPurge(t *testing.T) {
 	t.Parallel()
 	o := newOrigin(t, map[string]string{"/t": "soft-tag"})
 	v := varnishtest.Start(t, shippedVCL(t), o.addr())
-	p := newVarnishPurger(t, varnish.Options{Servers: []string{v.URL}, SoftPurge: true})
+	p := newVarnishPurger(t, varnish.Options{Config: varnish.Config{Servers: []string{v.URL}, SoftPurge: true}})
 
 	for _, tc := range []struct {
 		kind change.TargetKind
@@ -310,7 +310,7 @@ func TestRealFanOut(t *testing.T) {
 	o := newOrigin(t, nil)
 	v1 := varnishtest.Start(t, shippedVCL(t), o.addr())
 	v2 := varnishtest.Start(t, shippedVCL(t), o.addr())
-	p := newVarnishPurger(t, varnish.Options{Servers: []string{v1.URL, v2.URL}})
+	p := newVarnishPurger(t, varnish.Options{Config: varnish.Config{Servers: []string{v1.URL, v2.URL}}})
 
 	// Both caches fetch from the one origin, so fetch numbers interleave.
 	expect(t, v1, host, "/a", "MISS", 1)
@@ -338,7 +338,7 @@ func TestRealServerDown(t *testing.T) {
 	}
 	down := "http://" + l.Addr().String()
 	l.Close() // nothing listens there now
-	p := newVarnishPurger(t, varnish.Options{Servers: []string{v.URL, down}})
+	p := newVarnishPurger(t, varnish.Options{Config: varnish.Config{Servers: []string{v.URL, down}}})
 
 	expect(t, v, host, "/a", "MISS", 1)
 	_, err = p.Purge(t.Context(), change.Call{Kind: change.URL, Items: []string{"https://www.example.com/a"}})
@@ -363,7 +363,7 @@ func TestRealACL(t *testing.T) {
 	j := i + strings.Index(vcl[i:], "}")
 	vcl = vcl[:i] + `acl purgers { "192.0.2.1"; ` + vcl[j:]
 	v := varnishtest.Start(t, vcl, o.addr())
-	p := newVarnishPurger(t, varnish.Options{Servers: []string{v.URL}})
+	p := newVarnishPurger(t, varnish.Options{Config: varnish.Config{Servers: []string{v.URL}}})
 
 	expect(t, v, host, "/a", "MISS", 1)
 	for _, k := range []change.TargetKind{change.URL, change.Tag, change.Host} {

@@ -53,18 +53,16 @@ const (
 	MaxXkeyHeader = 4096
 )
 
-// Options configure a Varnish purger.
+// Options configure a Varnish purger: its Config and what the process
+// gives it.
 type Options struct {
 	// Name is the configured provider name.
 	Name string
-	// Servers are the Varnish base URLs (http://10.0.0.5:6081).
-	Servers []string
-	// XkeyHeader is the header for tag purges (default xkey-purge).
-	XkeyHeader string
-	// SoftPurge asks the VCL to expire objects instead of removing them.
-	SoftPurge bool
-	// PerCall overrides the per-call limit of a kind (0 keeps the default).
-	PerCall map[change.TargetKind]int
+	Config
+	// Limits are the effective limits, Config.Limits() with the file's
+	// overrides applied; the purger refuses calls above them, so it must
+	// see the numbers the planner uses. Zero means Config.Limits().
+	Limits change.Limits
 	// Client makes the requests; its Timeout bounds one request. Nil means
 	// a client with a 10 s timeout. Redirects are never followed.
 	Client *http.Client
@@ -89,34 +87,18 @@ var _ purger.Purger = (*Purger)(nil)
 // New checks the options and returns a purger.
 func New(o Options) (*Purger, error) {
 	label := "varnish[" + o.Name + "]"
-	if len(o.Servers) == 0 {
-		return nil, fmt.Errorf("%s: servers: at least one server is required", label)
+	o.Config.SetDefaults()
+	if err := o.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
 	}
-	p := &Purger{name: o.Name, label: label, xkey: o.XkeyHeader, soft: o.SoftPurge}
-	for i, s := range o.Servers {
-		u, err := url.Parse(s)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("%s: servers[%d]: want an http(s) URL, got %q", label, i, s)
-		}
+	p := &Purger{name: o.Name, label: label, xkey: o.XkeyHeader, soft: o.SoftPurge, limits: o.Limits.Clone()}
+	if o.Limits.Kinds == nil {
+		p.limits = o.Config.Limits()
+	}
+	for _, s := range o.Servers {
+		// Validate checked the URLs.
+		u, _ := url.Parse(s)
 		p.servers = append(p.servers, &url.URL{Scheme: u.Scheme, Host: u.Host})
-	}
-	if p.xkey == "" {
-		p.xkey = DefaultXkeyHeader
-	}
-	if http.CanonicalHeaderKey(p.xkey) == "" || strings.ContainsAny(p.xkey, " :\t\r\n") {
-		return nil, fmt.Errorf("%s: xkey_header: %q is not a header name", label, p.xkey)
-	}
-	p.limits = change.Limits{
-		Kinds: []change.TargetKind{change.URL, change.Tag, change.Prefix, change.Host, change.Everything},
-		PerCall: map[change.TargetKind]int{
-			change.URL: DefaultURLsPerCall, change.Tag: DefaultTagsPerCall,
-			change.Prefix: DefaultBansPerCall, change.Host: DefaultBansPerCall,
-		},
-	}
-	for k, n := range o.PerCall {
-		if n > 0 {
-			p.limits.PerCall[k] = n
-		}
 	}
 	base := o.Client
 	if base == nil {

@@ -88,7 +88,7 @@ func TestRequestShapes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv, got := recorder(t, http.StatusOK)
-			p := newVarnishPurger(t, varnish.Options{Servers: []string{srv.URL + "/ignored-path"}, SoftPurge: tt.soft})
+			p := newVarnishPurger(t, varnish.Options{Config: varnish.Config{Servers: []string{srv.URL + "/ignored-path"}, SoftPurge: tt.soft}})
 			if _, err := p.Purge(t.Context(), tt.call); err != nil {
 				t.Fatal(err)
 			}
@@ -141,7 +141,7 @@ func TestPrefixRegex(t *testing.T) {
 func TestRefusals(t *testing.T) {
 	t.Parallel()
 	srv, got := recorder(t, http.StatusOK)
-	p := newVarnishPurger(t, varnish.Options{Servers: []string{srv.URL}})
+	p := newVarnishPurger(t, varnish.Options{Config: varnish.Config{Servers: []string{srv.URL}}})
 	for _, c := range []change.Call{
 		{Kind: change.URL, Items: []string{"/relative"}},
 		{Kind: change.Tag, Items: []string{"two words"}},
@@ -166,7 +166,7 @@ func TestRefusals(t *testing.T) {
 func TestRedirectIsNotFollowed(t *testing.T) {
 	t.Parallel()
 	srv, got := recorder(t, http.StatusFound)
-	p := newVarnishPurger(t, varnish.Options{Servers: []string{srv.URL}})
+	p := newVarnishPurger(t, varnish.Options{Config: varnish.Config{Servers: []string{srv.URL}}})
 	_, err := p.Purge(t.Context(), change.Call{Kind: change.URL, Items: []string{"https://www.example.com/a"}})
 	if cl, _ := purger.Classify(err); err == nil || cl != purger.Permanent {
 		t.Errorf("got %v, want permanent", err)
@@ -181,7 +181,7 @@ func TestWorstClassWins(t *testing.T) {
 	bad, _ := recorder(t, http.StatusForbidden)
 	flaky, _ := recorder(t, http.StatusServiceUnavailable)
 	ok, _ := recorder(t, http.StatusOK)
-	p := newVarnishPurger(t, varnish.Options{Servers: []string{ok.URL, flaky.URL, bad.URL}})
+	p := newVarnishPurger(t, varnish.Options{Config: varnish.Config{Servers: []string{ok.URL, flaky.URL, bad.URL}}})
 	_, err := p.Purge(t.Context(), change.Call{Kind: change.Host, Items: []string{"www.example.com"}})
 	var pe *purger.Error
 	if !asError(err, &pe) || pe.Class != purger.Permanent || pe.Status != 403 {
@@ -199,16 +199,20 @@ func TestWorstClassWins(t *testing.T) {
 
 func TestNewChecksOptions(t *testing.T) {
 	t.Parallel()
-	for _, o := range []varnish.Options{
+	for _, c := range []varnish.Config{
 		{},
 		{Servers: []string{"127.0.0.1:6081"}},
 		{Servers: []string{"http://127.0.0.1:6081"}, XkeyHeader: "bad header"},
 	} {
-		if _, err := varnish.New(o); err == nil {
-			t.Errorf("New(%+v) succeeded", o)
+		if _, err := varnish.New(varnish.Options{Config: c}); err == nil {
+			t.Errorf("New(%+v) succeeded", c)
 		}
 	}
-	p, err := varnish.New(varnish.Options{Servers: []string{"http://a"}, PerCall: map[change.TargetKind]int{change.Tag: 7}})
+	// Overrides from the file are applied by the caller (app); the purger
+	// declares and enforces the effective limits it is given.
+	eff := varnish.Config{}.Limits()
+	eff.PerCall[change.Tag] = 7
+	p, err := varnish.New(varnish.Options{Limits: eff, Config: varnish.Config{Servers: []string{"http://a"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

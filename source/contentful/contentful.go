@@ -44,6 +44,9 @@ var (
 	_ source.DeliveryIDer = (*Source)(nil)
 )
 
+// Auth: Contentful either signs or sends configured headers.
+const Auth = source.AuthAny
+
 // New returns a Contentful source; it needs a signing secret, a token (or
 // Basic credentials) or both.
 func New(opts source.Options) (*Source, error) { return &Source{opts: opts}, nil }

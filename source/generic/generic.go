@@ -28,6 +28,9 @@ var (
 	_ source.DeliveryIDer = (*Source)(nil)
 )
 
+// Auth: the generic scheme signs its webhooks.
+const Auth = source.AuthHMAC
+
 // New returns a generic source; it needs at least one secret.
 func New(opts source.Options) *Source { return &Source{opts: opts} }
 

@@ -44,19 +44,17 @@ var (
 	_ source.DeliveryIDer = (*Source)(nil)
 )
 
+// Auth: Kontent.ai signs its webhooks.
+const Auth = source.AuthHMAC
+
 // New returns a Kontent.ai source. It needs at least one secret (checked by
-// config) and accepts only the slots published and preview.
-func New(opts source.Options) (*Source, error) {
-	slots := opts.DeliverySlots
-	if len(slots) == 0 {
-		slots = source.DefaultDeliverySlots
+// config).
+func New(opts source.Options, c Config) (*Source, error) {
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("kontent %s: %w", opts.Name, err)
 	}
-	for _, s := range slots {
-		if s != SlotPublished && s != SlotPreview {
-			return nil, fmt.Errorf("kontent %s: unknown delivery slot %q (want published or preview)", opts.Name, s)
-		}
-	}
-	return &Source{opts: opts, slots: slots}, nil
+	return &Source{opts: opts, slots: c.DeliverySlots}, nil
 }
 
 // Sign returns the signature header value for body; tests and the docs'

@@ -14,11 +14,11 @@ import (
 	"github.com/purgehook/purgehook/source/sourcetest"
 )
 
-func newSource(opts source.Options) (source.Source, error) { return New(opts) }
+func newSource(opts source.Options) (source.Source, error) { return New(opts, Config{}) }
 
-func mustNew(t testing.TB, opts source.Options) *Source {
+func mustNew(t testing.TB, opts source.Options, c Config) *Source {
 	t.Helper()
-	s, err := New(opts)
+	s, err := New(opts, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestVectors(t *testing.T) {
 			if got := Sign(v.secret, body); got != v.signature {
 				t.Fatalf("Sign = %s, want %s (body %q)", got, v.signature, body)
 			}
-			s := mustNew(t, sourcetest.Options(v.secret))
+			s := mustNew(t, sourcetest.Options(v.secret), Config{})
 			if err := s.Verify(request(body, v.header, v.signature), body); err != nil {
 				t.Fatalf("vector rejected: %v", err)
 			}
@@ -97,7 +97,7 @@ func TestVectors(t *testing.T) {
 			compact := []byte(v.compact)
 			sourcetest.WantUnauthorized(t, s.Verify(request(compact, v.header, v.signature), compact), v.secret)
 			// Wrong secret, tampered body, missing header.
-			sourcetest.WantUnauthorized(t, mustNew(t, sourcetest.Options(v.secret+"x")).Verify(request(body, v.header, v.signature), body), v.secret)
+			sourcetest.WantUnauthorized(t, mustNew(t, sourcetest.Options(v.secret+"x"), Config{}).Verify(request(body, v.header, v.signature), body), v.secret)
 			tampered := bytes.Replace(body, []byte("default"), []byte("Default"), 1)
 			sourcetest.WantUnauthorized(t, s.Verify(request(tampered, v.header, v.signature), tampered), v.secret)
 			sourcetest.WantUnauthorized(t, s.Verify(request(body, "", ""), body), v.secret)
@@ -116,17 +116,17 @@ func TestVectorsParse(t *testing.T) {
 	// v4 is a preview-slot notification: no change by default, one when
 	// preview is configured.
 	body := pretty(t, vectors[0].compact)
-	if got, err := mustNew(t, sourcetest.Options("k")).Parse(body, nil); err != nil || len(got) != 0 {
+	if got, err := mustNew(t, sourcetest.Options("k"), Config{}).Parse(body, nil); err != nil || len(got) != 0 {
 		t.Fatalf("preview notification: got %v, %v; want no change", got, err)
 	}
 	o := sourcetest.Options("k")
-	o.DeliverySlots = []string{"published", "preview"}
-	got, err := mustNew(t, o).Parse(body, nil)
+	preview := Config{DeliverySlots: []string{"published", "preview"}}
+	got, err := mustNew(t, o, preview).Parse(body, nil)
 	if err != nil || len(got) != 1 || got[0].Codename != "this_changes_everything_" || got[0].Event != "content_item.workflow_step_changed" {
 		t.Fatalf("with preview: got %+v, %v", got, err)
 	}
 	legacy := pretty(t, vectors[2].compact)
-	s := mustNew(t, o)
+	s := mustNew(t, o, preview)
 	if id := s.DeliveryID(nil, legacy); id != "790b5fea-febe-4421-b8e7-d333afc60136" {
 		t.Errorf("legacy delivery id = %q", id)
 	}
@@ -140,16 +140,14 @@ func TestVectorsParse(t *testing.T) {
 
 func TestUnknownSlot(t *testing.T) {
 	t.Parallel()
-	o := sourcetest.Options("k")
-	o.DeliverySlots = []string{"production"}
-	if _, err := New(o); err == nil {
+	if _, err := New(sourcetest.Options("k"), Config{DeliverySlots: []string{"production"}}); err == nil {
 		t.Fatal("unknown delivery slot accepted")
 	}
 }
 
 func TestGolden(t *testing.T) {
 	t.Parallel()
-	sourcetest.Golden(t, mustNew(t, sourcetest.Options("k")))
+	sourcetest.Golden(t, mustNew(t, sourcetest.Options("k"), Config{}))
 }
 
 func TestVerifyRejections(t *testing.T) {
@@ -168,7 +166,7 @@ func TestVerifyRejections(t *testing.T) {
 
 func TestParseRejections(t *testing.T) {
 	t.Parallel()
-	sourcetest.ParseRejections(t, mustNew(t, sourcetest.Options("k")), http.Header{}, []byte(vectors[1].compact), false)
+	sourcetest.ParseRejections(t, mustNew(t, sourcetest.Options("k"), Config{}), http.Header{}, []byte(vectors[1].compact), false)
 }
 
 func FuzzParse(f *testing.F) {
@@ -178,8 +176,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"notifications":[{"data":{"system":{"id":"1","codename":"t"}},"message":{"object_type":"content_type","action":"changed","delivery_slot":"published"}}]}`))
 	f.Add([]byte(`{"message":{"type":"taxonomy","operation":"upsert"},"data":{"taxonomies":[{"id":"1","codename":"c"}]}}`))
 	o := sourcetest.Options("k")
-	o.DeliverySlots = []string{"published", "preview"}
-	s := mustNew(f, o)
+	preview := Config{DeliverySlots: []string{"published", "preview"}}
+	s := mustNew(f, o, preview)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		changes, err := s.Parse(body, nil)
 		sourcetest.CheckChanges(t, changes, err)
@@ -200,7 +198,7 @@ func FuzzVerify(f *testing.F) {
 	}
 	f.Add([]byte("a\nb"), Sign(secret, []byte("a\r\nb")), false)
 	f.Add([]byte{}, "", false)
-	s := mustNew(f, sourcetest.Options(secret))
+	s := mustNew(f, sourcetest.Options(secret), Config{})
 	f.Fuzz(func(t *testing.T, body []byte, sig string, legacy bool) {
 		h := SignatureHeader
 		if legacy {
@@ -226,7 +224,7 @@ func TestGoldenCRLFBodyIsVector(t *testing.T) {
 	for k, v := range hdr {
 		r.Header[k] = v
 	}
-	if err := mustNew(t, sourcetest.Options(vectors[1].secret)).Verify(r, body); err != nil {
+	if err := mustNew(t, sourcetest.Options(vectors[1].secret), Config{}).Verify(r, body); err != nil {
 		t.Fatal(err)
 	}
 }

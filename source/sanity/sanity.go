@@ -48,6 +48,9 @@ var (
 	_ source.DeliveryIDer = (*Source)(nil)
 )
 
+// Auth: Sanity either signs or sends configured headers.
+const Auth = source.AuthAny
+
 // New returns a Sanity source; it needs a secret, a token or both.
 func New(opts source.Options) (*Source, error) { return &Source{opts: opts}, nil }
 

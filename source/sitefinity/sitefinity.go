@@ -36,6 +36,9 @@ type Source struct {
 
 var _ source.Source = (*Source)(nil)
 
+// Auth: Sitefinity either signs or sends configured headers.
+const Auth = source.AuthAny
+
 // New returns a Sitefinity source; it needs a secret, a token or Basic
 // credentials, or several of them.
 func New(opts source.Options) (*Source, error) { return &Source{opts: opts}, nil }

@@ -37,6 +37,9 @@ var (
 	_ source.DeliveryIDer = (*Source)(nil)
 )
 
+// Auth: Standard Webhooks are signed.
+const Auth = source.AuthHMAC
+
 // New returns a Standard Webhooks source. Each secret is the spec's
 // presentation: "whsec_" and base64 of the key (the prefix is optional).
 // Several secrets are tried in turn during rotation.

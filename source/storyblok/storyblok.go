@@ -25,6 +25,9 @@ type Source struct {
 
 var _ source.Source = (*Source)(nil)
 
+// Auth: Storyblok signs its webhooks.
+const Auth = source.AuthHMAC
+
 // New returns a Storyblok source; it needs a secret (checked by config).
 func New(opts source.Options) (*Source, error) { return &Source{opts: opts}, nil }
 

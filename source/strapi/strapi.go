@@ -24,6 +24,9 @@ type Source struct {
 
 var _ source.Source = (*Source)(nil)
 
+// Auth: Strapi does not sign; it sends configured headers.
+const Auth = source.AuthToken
+
 // New returns a Strapi source. It needs a token or Basic credentials;
 // Strapi cannot sign, so a configured secret is a mistake.
 func New(opts source.Options) (*Source, error) {

@@ -30,6 +30,9 @@ type Source struct {
 
 var _ source.Source = (*Source)(nil)
 
+// Auth: Umbraco does not sign; it sends configured headers.
+const Auth = source.AuthToken
+
 // New returns an Umbraco source. It needs a token or Basic credentials;
 // Umbraco cannot sign, so a configured secret is a mistake.
 func New(opts source.Options) (*Source, error) {

@@ -1,0 +1,68 @@
+package bunny_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/purger/bunny"
+)
+
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		c    bunny.Config
+		want []string
+	}{
+		{"valid", bunny.Config{APIKey: "k", PullZone: "123"}, nil},
+		{"empty", bunny.Config{}, []string{"api_key: required for kind bunny"}},
+		{"pull zone", bunny.Config{APIKey: "k", PullZone: "my-zone"}, []string{`pull_zone: want the numeric pull zone id, got "my-zone"`}},
+		{"api url", bunny.Config{APIKey: "k", APIURL: "ftp://x"}, []string{`api_url: want an http(s) URL`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			checkProblems(t, tc.c.Validate(), tc.want)
+		})
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	t.Parallel()
+	var c bunny.Config
+	c.SetDefaults()
+	if c.APIURL != bunny.DefaultAPIURL {
+		t.Errorf("api_url default %q", c.APIURL)
+	}
+	// A pull zone makes tag and everything purges possible.
+	if l := (bunny.Config{}).Limits(); l.Supports(change.Tag) || l.Supports(change.Everything) {
+		t.Errorf("without a pull zone: %+v", l)
+	}
+	if l := (bunny.Config{PullZone: "123"}).Limits(); !l.Supports(change.Tag) || !l.Supports(change.Everything) {
+		t.Errorf("with a pull zone: %+v", l)
+	}
+}
+
+// problems returns the lines of a Validate error, one per problem.
+func problems(err error) []string {
+	if err == nil {
+		return nil
+	}
+	return strings.Split(err.Error(), "\n")
+}
+
+// checkProblems fails unless each problem starts with the wanted text, in
+// order.
+func checkProblems(t *testing.T, err error, want []string) {
+	t.Helper()
+	got := problems(err)
+	if len(got) != len(want) {
+		t.Fatalf("problems %q, want %d starting %q", got, len(want), want)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("problem %q, want it to start %q", got[i], want[i])
+		}
+	}
+}

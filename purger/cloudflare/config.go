@@ -1,0 +1,72 @@
+package cloudflare
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/purgehook/purgehook/change"
+)
+
+// Config is a cloudflare provider's own block of the config file.
+type Config struct {
+	// Zone is the zone id (32 hex characters in the dashboard's Overview).
+	Zone string `yaml:"zone"`
+	// Token is an API token with the Cache Purge permission on the zone.
+	Token string `yaml:"token"`
+	// Plan is free, pro, business or enterprise; "" declares the safe
+	// defaults (DefaultPerCall, no pacing).
+	Plan string `yaml:"plan"`
+	// APIURL points the provider elsewhere than Cloudflare (tests,
+	// proxies); default DefaultAPIURL.
+	APIURL string `yaml:"api_url"`
+}
+
+// SetDefaults fills the unset fields with their defaults.
+func (c *Config) SetDefaults() {
+	if c.APIURL == "" {
+		c.APIURL = DefaultAPIURL
+	}
+}
+
+// Validate returns every problem, each starting with its field name.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Zone == "" {
+		errs = append(errs, errors.New("zone: required for kind cloudflare"))
+	} else if !zoneID.MatchString(c.Zone) {
+		errs = append(errs, errors.New("zone: want the zone id (letters and digits)"))
+	}
+	if c.Token == "" {
+		errs = append(errs, errors.New("token: required for kind cloudflare"))
+	}
+	if _, ok := Plans[strings.ToLower(c.Plan)]; c.Plan != "" && !ok {
+		errs = append(errs, fmt.Errorf("plan: want free, pro, business or enterprise, got %q", c.Plan))
+	}
+	if c.APIURL != "" {
+		if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("api_url: want an http(s) URL, got %q", c.APIURL))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Limits declares what a zone on the configured plan accepts per call and
+// how fast; overrides from the file are applied by the caller.
+func (c Config) Limits() change.Limits {
+	l := change.Limits{
+		Kinds: []change.TargetKind{change.URL, change.Tag, change.Prefix, change.Host, change.Everything},
+		PerCall: map[change.TargetKind]int{
+			change.URL: DefaultPerCall, change.Tag: DefaultPerCall,
+			change.Prefix: DefaultPerCall, change.Host: DefaultPerCall,
+		},
+	}
+	if pl, ok := Plans[strings.ToLower(c.Plan)]; ok {
+		l.PerCall = map[change.TargetKind]int{
+			change.URL: pl.Files, change.Tag: pl.Flex, change.Prefix: pl.Flex, change.Host: pl.Flex,
+		}
+		l.RatePerSecond, l.Burst = pl.RatePerSecond, pl.Burst
+	}
+	return l
+}
