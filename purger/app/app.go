@@ -6,7 +6,10 @@
 // that cannot accept inbound calls and follow the stream instead
 // (depcache/httpinvalidate.Client).
 //
-// The request, identical for every instance:
+// depcache/httpinvalidate defines the message, its headers and its
+// signature; this package only maps a change.Call onto them, so the sender
+// and the receiver cannot drift apart. The request, identical for every
+// instance:
 //
 //	POST <instance URL>
 //	Content-Type: application/json
@@ -24,9 +27,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/depcache/httpinvalidate"
 	"github.com/purgehook/purgehook/purger"
 )
 
@@ -54,12 +55,6 @@ const (
 	DefaultBodyBytes = 512 << 10
 	// DefaultTimeout bounds one request when no client is given.
 	DefaultTimeout = 10 * time.Second
-)
-
-// Wire format, shared with depcache/httpinvalidate (which its tests check).
-const (
-	TimestampHeader = "X-Purgehook-Timestamp"
-	SignatureHeader = "X-Purgehook-Signature"
 )
 
 // Publisher is where stream: true sends each call: purgehook's /v1/stream
@@ -108,7 +103,7 @@ type Purger struct {
 	name      string
 	label     string
 	instances []instance
-	secret    []byte
+	secret    string
 	stream    Publisher
 	limits    change.Limits
 	client    *http.Client
@@ -136,7 +131,7 @@ func New(o Options) (*Purger, error) {
 	if len(o.Instances) > 0 && o.Secret == "" {
 		return nil, fmt.Errorf("%s: secret: required to sign calls to instances", label)
 	}
-	p := &Purger{name: o.Name, label: label, secret: []byte(o.Secret), stream: o.Stream, now: o.Now}
+	p := &Purger{name: o.Name, label: label, secret: o.Secret, stream: o.Stream, now: o.Now}
 	for i, raw := range o.Instances {
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -199,14 +194,8 @@ func (p *Purger) Name() string { return p.name }
 // the instances are the application's own servers.
 func (p *Purger) Limits() change.Limits { return p.limits.Clone() }
 
-// message is the call as instances and the stream receive it.
-type message struct {
-	ID    string   `json:"id"`
-	Kind  string   `json:"kind"`
-	Items []string `json:"items"`
-}
-
-// Body returns the JSON body of a call.
+// Body returns the JSON body of a call: the httpinvalidate.Message that
+// instances and the stream receive.
 func Body(call change.Call) ([]byte, error) {
 	items := call.Items
 	if items == nil || call.Kind == change.Everything {
@@ -215,19 +204,10 @@ func Body(call change.Call) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false) // URLs keep their & and < as they are
-	if err := enc.Encode(message{ID: call.Key, Kind: string(call.Kind), Items: items}); err != nil {
+	if err := enc.Encode(httpinvalidate.Message{ID: call.Key, Kind: string(call.Kind), Items: items}); err != nil {
 		return nil, err
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
-
-// Sign returns the SignatureHeader value for body sent at unix time ts.
-func Sign(secret []byte, ts int64, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(strconv.FormatInt(ts, 10)))
-	m.Write([]byte("."))
-	m.Write(body)
-	return "v1=" + hex.EncodeToString(m.Sum(nil))
 }
 
 // Purge publishes the call on the stream (if configured) and sends it to
@@ -261,7 +241,7 @@ func (p *Purger) Purge(ctx context.Context, call change.Call) (purger.Result, er
 		}
 	}
 	ts := p.now().Unix()
-	sig := Sign(p.secret, ts, body)
+	sig := httpinvalidate.Sign(p.secret, ts, body)
 	errs := make([]*instanceError, len(p.instances))
 	var wg sync.WaitGroup
 	for i, in := range p.instances {
@@ -292,8 +272,8 @@ func (p *Purger) send(ctx context.Context, in instance, ts int64, sig string, bo
 		return &instanceError{instance: in.name, class: purger.Permanent, msg: "invalid instance URL"}
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(TimestampHeader, strconv.FormatInt(ts, 10))
-	req.Header.Set(SignatureHeader, sig)
+	req.Header.Set(httpinvalidate.TimestampHeader, strconv.FormatInt(ts, 10))
+	req.Header.Set(httpinvalidate.SignatureHeader, sig)
 	resp, err := p.client.Do(req)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
