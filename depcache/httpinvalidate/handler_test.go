@@ -236,3 +236,60 @@ func TestSignIsTheDocumentedScheme(t *testing.T) {
 		t.Fatalf("Sign = %q, want %q", got, want)
 	}
 }
+
+// FuzzHandler sends correctly signed bodies of any shape: a body the
+// handler refuses must be a 400 that drops nothing, one it accepts a
+// message decode calls valid, and the count it answers must be what left
+// the cache.
+func FuzzHandler(f *testing.F) {
+	for _, body := range []string{
+		`{"id":"call-1","kind":"tag","items":["item:deluxe"]}`,
+		`{"id":"c","kind":"url","items":["https://www.example.com/en/news/launch"]}`,
+		`{"id":"c","kind":"prefix","items":["https://www.example.com/en/"]}`,
+		`{"id":"c","kind":"host","items":["pt.example.com:8443"]}`,
+		`{"id":"c","kind":"everything","items":[]}`,
+		`{"id":"c","kind":"everything"}`,
+		`{"id":"c","kind":"tag","items":[""]}`,
+		`{"id":"","kind":"tag","items":["x"]}`,
+		`{"id":"c","kind":"purge","items":["x"]}`,
+		`{"id":"c","kind":"tag","items":["x"]} {}`,
+		`{"id":"c","kind":"tag","items":["x"],"extra":1}`,
+		`[1,2]`,
+		``,
+	} {
+		f.Add(body)
+	}
+	keys := []string{"deluxe", "news", "pt", "suite"}
+	f.Fuzz(func(t *testing.T, body string) {
+		c := pages(t)
+		// A fresh handler per input, so no id is a duplicate; Dedupe: 1
+		// spares allocating the default ring every time.
+		h, err := NewHandler(Options{Secrets: []string{"s"}, Caches: []Invalidator{c}, Dedupe: 1, Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, out := serve(t, h, signed(t, "s", now, body))
+		left := 0
+		for _, k := range keys {
+			if _, ok := c.Get(k); ok {
+				left++
+			}
+		}
+		m, err := decode([]byte(body))
+		switch {
+		case code == http.StatusOK && err == nil:
+			if out["invalidated"] != float64(len(keys)-left) {
+				t.Errorf("answered invalidated=%v, but %d entries left the cache", out["invalidated"], len(keys)-left)
+			}
+			if m.Kind == KindEverything && left != 0 {
+				t.Errorf("everything left %d entries", left)
+			}
+		case code == http.StatusBadRequest && err != nil:
+			if left != len(keys) {
+				t.Errorf("a refused body (%v) dropped %d entries", err, len(keys)-left)
+			}
+		default:
+			t.Errorf("status %d (%v) for a body decode judged %v", code, out, err)
+		}
+	})
+}

@@ -6,7 +6,10 @@
 // that cannot accept inbound calls and follow the stream instead
 // (depcache/httpinvalidate.Client).
 //
-// The request, identical for every instance:
+// depcache/httpinvalidate defines the message, its headers and its
+// signature; this package only maps a change.Call onto them, so the sender
+// and the receiver cannot drift apart. The request, identical for every
+// instance:
 //
 //	POST <instance URL>
 //	Content-Type: application/json
@@ -25,9 +28,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/depcache/httpinvalidate"
 	"github.com/purgehook/purgehook/purger"
 )
 
@@ -54,12 +55,6 @@ const (
 	DefaultBodyBytes = 512 << 10
 	// DefaultTimeout bounds one request when no client is given.
 	DefaultTimeout = 10 * time.Second
-)
-
-// Wire format, shared with depcache/httpinvalidate (which its tests check).
-const (
-	TimestampHeader = "X-Purgehook-Timestamp"
-	SignatureHeader = "X-Purgehook-Signature"
 )
 
 // Publisher is where stream: true sends each call: purgehook's /v1/stream
@@ -105,7 +100,7 @@ type Purger struct {
 	name      string
 	label     string
 	instances []instance
-	secret    []byte
+	secret    string
 	stream    Publisher
 	limits    change.Limits
 	client    *http.Client
@@ -130,7 +125,7 @@ func New(o Options) (*Purger, error) {
 	if err := o.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", label, err)
 	}
-	p := &Purger{name: o.Name, label: label, secret: []byte(o.Secret), now: o.Now, limits: o.Limits.Clone()}
+	p := &Purger{name: o.Name, label: label, secret: o.Secret, now: o.Now, limits: o.Limits.Clone()}
 	if o.Stream {
 		p.stream = o.Publisher
 		if p.stream == nil {
@@ -182,14 +177,8 @@ func (p *Purger) Name() string { return p.name }
 // the instances are the application's own servers.
 func (p *Purger) Limits() change.Limits { return p.limits.Clone() }
 
-// message is the call as instances and the stream receive it.
-type message struct {
-	ID    string   `json:"id"`
-	Kind  string   `json:"kind"`
-	Items []string `json:"items"`
-}
-
-// Body returns the JSON body of a call.
+// Body returns the JSON body of a call: the httpinvalidate.Message that
+// instances and the stream receive.
 func Body(call change.Call) ([]byte, error) {
 	items := call.Items
 	if items == nil || call.Kind == change.Everything {
@@ -198,19 +187,10 @@ func Body(call change.Call) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false) // URLs keep their & and < as they are
-	if err := enc.Encode(message{ID: call.Key, Kind: string(call.Kind), Items: items}); err != nil {
+	if err := enc.Encode(httpinvalidate.Message{ID: call.Key, Kind: string(call.Kind), Items: items}); err != nil {
 		return nil, err
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
-
-// Sign returns the SignatureHeader value for body sent at unix time ts.
-func Sign(secret []byte, ts int64, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(strconv.FormatInt(ts, 10)))
-	m.Write([]byte("."))
-	m.Write(body)
-	return "v1=" + hex.EncodeToString(m.Sum(nil))
 }
 
 // Purge publishes the call on the stream (if configured) and sends it to
@@ -244,7 +224,7 @@ func (p *Purger) Purge(ctx context.Context, call change.Call) (purger.Result, er
 		}
 	}
 	ts := p.now().Unix()
-	sig := Sign(p.secret, ts, body)
+	sig := httpinvalidate.Sign(p.secret, ts, body)
 	results := make([]purger.ServerResult, len(p.instances))
 	var wg sync.WaitGroup
 	for i, in := range p.instances {
@@ -266,8 +246,8 @@ func (p *Purger) send(ctx context.Context, in instance, ts int64, sig string, bo
 		return p.fail(purger.Permanent, "invalid instance URL")
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(TimestampHeader, strconv.FormatInt(ts, 10))
-	req.Header.Set(SignatureHeader, sig)
+	req.Header.Set(httpinvalidate.TimestampHeader, strconv.FormatInt(ts, 10))
+	req.Header.Set(httpinvalidate.SignatureHeader, sig)
 	resp, err := p.client.Do(req)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -333,13 +334,43 @@ func TestNewChecksOptions(t *testing.T) {
 	}
 }
 
-func TestSignMatchesTheLibrary(t *testing.T) {
+// TestBodyIsTheWireFormat pins the exact bytes of a call: instances
+// verify the signature over these bytes, and the stream carries them as
+// they are. The message type is depcache/httpinvalidate's; what this
+// package adds is how a change.Call maps onto it.
+func TestBodyIsTheWireFormat(t *testing.T) {
 	t.Parallel()
-	body := []byte(`{"id":"k","kind":"tag","items":["a"]}`)
-	if got, want := app.Sign([]byte("s3"), 1700000000, body), httpinvalidate.Sign("s3", 1700000000, body); got != want {
-		t.Errorf("app.Sign %q, httpinvalidate.Sign %q", got, want)
+	for _, tc := range []struct {
+		call change.Call
+		want string
+	}{
+		{change.Call{Key: "b3-c7", Kind: change.Tag, Items: []string{"item:spa", "type:room"}},
+			`{"id":"b3-c7","kind":"tag","items":["item:spa","type:room"]}`},
+		// URLs keep their & < > as they are (no \u0026).
+		{change.Call{Key: "k", Kind: change.URL, Items: []string{"https://hotel.example/rooms?a=1&b=<2>"}},
+			`{"id":"k","kind":"url","items":["https://hotel.example/rooms?a=1&b=<2>"]}`},
+		{change.Call{Key: "k", Kind: change.Prefix, Items: []string{"https://hotel.example/en/"}},
+			`{"id":"k","kind":"prefix","items":["https://hotel.example/en/"]}`},
+		{change.Call{Key: "k", Kind: change.Host, Items: []string{"hotel.example"}},
+			`{"id":"k","kind":"host","items":["hotel.example"]}`},
+		// everything has no items, sent as [] rather than null, and ignores
+		// any it was given.
+		{change.Call{Key: "k", Kind: change.Everything}, `{"id":"k","kind":"everything","items":[]}`},
+		{change.Call{Key: "k", Kind: change.Everything, Items: []string{"x"}}, `{"id":"k","kind":"everything","items":[]}`},
+	} {
+		got, err := app.Body(tc.call)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != tc.want {
+			t.Errorf("Body(%s %v)\n got %s\nwant %s", tc.call.Kind, tc.call.Items, got, tc.want)
+		}
 	}
-	if app.TimestampHeader != httpinvalidate.TimestampHeader || app.SignatureHeader != httpinvalidate.SignatureHeader {
-		t.Error("header names differ from depcache/httpinvalidate's")
+	// Every kind purgehook plans is one the library applies.
+	known := []string{httpinvalidate.KindURL, httpinvalidate.KindTag, httpinvalidate.KindPrefix, httpinvalidate.KindHost, httpinvalidate.KindEverything}
+	for _, k := range change.AllKinds {
+		if !slices.Contains(known, string(k)) {
+			t.Errorf("kind %q is not one of depcache/httpinvalidate's %v", k, known)
+		}
 	}
 }
