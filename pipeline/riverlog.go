@@ -34,7 +34,7 @@ type riverLog struct {
 func (h riverLog) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelInfo && r.Level < slog.LevelWarn && !lostWork(r) {
 		r.Level = slog.LevelDebug
-		if !h.Handler.Enabled(ctx, r.Level) {
+		if !h.Enabled(ctx, r.Level) {
 			return nil
 		}
 	}
