@@ -142,11 +142,12 @@ func publishPayload(id string, urls ...string) payload {
 	return p
 }
 
-// send posts a signed generic webhook and returns the status.
-func send(t *testing.T, base, src string, p payload) (int, map[string]any) {
+// send posts a signed generic webhook to the source every test's
+// configuration names cms, and returns the status.
+func send(t *testing.T, base string, p payload) (int, map[string]any) {
 	t.Helper()
 	body, _ := json.Marshal(p)
-	req, _ := http.NewRequest(http.MethodPost, base+"/hooks/"+src, strings.NewReader(string(body)))
+	req, _ := http.NewRequest(http.MethodPost, base+"/hooks/cms", strings.NewReader(string(body)))
 	req.Header.Set(generic.SignatureHeader, generic.Sign(secret, body))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -159,14 +160,38 @@ func send(t *testing.T, base, src string, p payload) (int, map[string]any) {
 	return resp.StatusCode, m
 }
 
+// openJobs lists River's jobs that are not finished, for a failure message.
+func openJobs(st *store.Store) ([]string, error) {
+	rows, err := st.DB.Query(`SELECT id, kind, state, attempt, CAST(args AS TEXT), CAST(errors AS TEXT) FROM river_job WHERE state NOT IN ('completed','cancelled','discarded')`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var jobs []string
+	for rows.Next() {
+		var id, attempt int
+		var kind, state, args string
+		var errs sql.NullString
+		if err := rows.Scan(&id, &kind, &state, &attempt, &args, &errs); err != nil {
+			return jobs, err
+		}
+		jobs = append(jobs, fmt.Sprintf("%d %s %s attempt=%d args=%s errors=%s", id, kind, state, attempt, args, errs.String))
+	}
+	return jobs, rows.Err()
+}
+
 // waitBatches waits until every batch is settled and nothing is queued.
 func waitBatches(t *testing.T, st *store.Store, timeout time.Duration) []store.Batch {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		var pending, open int
-		st.DB.QueryRow(`SELECT COUNT(*) FROM ph_pending`).Scan(&pending)
-		st.DB.QueryRow(`SELECT COUNT(*) FROM river_job WHERE state NOT IN ('completed','cancelled','discarded')`).Scan(&open)
+		if err := st.DB.QueryRow(`SELECT COUNT(*) FROM ph_pending`).Scan(&pending); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.DB.QueryRow(`SELECT COUNT(*) FROM river_job WHERE state NOT IN ('completed','cancelled','discarded')`).Scan(&open); err != nil {
+			t.Fatal(err)
+		}
 		bs, err := st.BatchList(context.Background(), st.DB, 1000)
 		if err != nil {
 			t.Fatal(err)
@@ -181,17 +206,9 @@ func waitBatches(t *testing.T, st *store.Store, timeout time.Duration) []store.B
 			return bs
 		}
 		if time.Now().After(deadline) {
-			var jobs []string
-			rows, _ := st.DB.Query(`SELECT id, kind, state, attempt, CAST(args AS TEXT), CAST(errors AS TEXT) FROM river_job WHERE state NOT IN ('completed','cancelled','discarded')`)
-			for rows != nil && rows.Next() {
-				var id, attempt int
-				var kind, state, args string
-				var errs sql.NullString
-				rows.Scan(&id, &kind, &state, &attempt, &args, &errs)
-				jobs = append(jobs, fmt.Sprintf("%d %s %s attempt=%d args=%s errors=%s", id, kind, state, attempt, args, errs.String))
-			}
-			if rows != nil {
-				rows.Close()
+			jobs, err := openJobs(st)
+			if err != nil {
+				jobs = append(jobs, "listing open jobs: "+err.Error())
 			}
 			t.Fatalf("not settled after %s: %d pending targets, %d open jobs %q, batches %+v", timeout, pending, open, jobs, bs)
 		}
@@ -219,7 +236,7 @@ warm: {concurrency: 5, delay: 10ms}
 		urls = append(urls, fmt.Sprintf("/en/rooms/%d", i))
 	}
 	start := time.Now()
-	status, body := send(t, s.hooks.URL, "cms", publishPayload("room-1", urls...))
+	status, body := send(t, s.hooks.URL, publishPayload("room-1", urls...))
 	if status != http.StatusAccepted || body["changes"] != 1.0 {
 		t.Fatalf("status %d body %v", status, body)
 	}

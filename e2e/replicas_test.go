@@ -50,13 +50,13 @@ warm: {delay: 1ms}
 			if i%2 == 1 {
 				base = b.hooks.URL
 			}
-			status, _ := send(t, base, "cms", publishPayload(fmt.Sprint(i), u))
+			status, _ := send(t, base, publishPayload(fmt.Sprint(i), u))
 			// The same delivery to the other replica is a redelivery.
 			other := b.hooks.URL
 			if base == b.hooks.URL {
 				other = a.hooks.URL
 			}
-			status2, _ := send(t, other, "cms", publishPayload(fmt.Sprint(i), u))
+			status2, _ := send(t, other, publishPayload(fmt.Sprint(i), u))
 			mu.Lock()
 			statuses[status]++
 			statuses[status2]++
@@ -86,17 +86,29 @@ warm: {delay: 1ms}
 		}
 	}
 	var spent, calls int
-	a.Store.DB.QueryRow(`SELECT COALESCE(SUM(spent), 0) FROM ph_budget WHERE provider = 'cf'`).Scan(&spent)
-	a.Store.DB.QueryRow(`SELECT COUNT(*) FROM ph_call`).Scan(&calls)
+	if err := a.Store.DB.QueryRow(`SELECT COALESCE(SUM(spent), 0) FROM ph_budget WHERE provider = 'cf'`).Scan(&spent); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Store.DB.QueryRow(`SELECT COUNT(*) FROM ph_call`).Scan(&calls); err != nil {
+		t.Fatal(err)
+	}
 	if spent != calls || calls != len(cf.Accepted()) {
 		t.Errorf("budget spent %d, calls planned %d, calls made %d: one budget should count every call once", spent, calls, len(cf.Accepted()))
 	}
 	worked := map[string]int{}
-	rows, _ := a.Store.DB.Query(`SELECT attempted_by FROM river_job WHERE kind = 'purgehook_call'`)
+	rows, err := a.Store.DB.Query(`SELECT attempted_by FROM river_job WHERE kind = 'purgehook_call'`)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for rows.Next() {
 		var by []byte
-		rows.Scan(&by)
+		if err := rows.Scan(&by); err != nil {
+			t.Fatal(err)
+		}
 		worked[strings.Trim(string(by), "{}")]++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	rows.Close()
 	t.Logf("measured: 60 deliveries over 2 replicas → %d batches, %d calls; call jobs by client: %v", len(bs), calls, worked)
