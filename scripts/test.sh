@@ -70,7 +70,8 @@ gobin="$(go env GOBIN)"
 gobin="${gobin:-$(go env GOPATH)/bin}"
 golangci="$gobin/golangci-lint"
 want="has version ${golangci_version#v} built with $(go env GOVERSION) "
-if ! "$golangci" version 2>/dev/null | grep -qF "$want"; then
+have="$("$golangci" version 2>/dev/null || true)"
+if [[ "$have" != *"$want"* ]]; then
   echo "installing golangci-lint $golangci_version"
   go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$golangci_version"
 fi
