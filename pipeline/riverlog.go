@@ -20,8 +20,8 @@ import (
 //
 // Two INFO records are kept: they report work that is lost, and nothing
 // else logs it. "Job errored" (without "; retrying") is a job that failed
-// its last attempt and was discarded (a call job never gets there: the
-// pipeline fails the call itself and completes the job), and a
+// its last attempt and was discarded (a provider's error never gets
+// there: the pipeline fails the call itself and completes the job), and a
 // maintenance record with num_jobs_discarded > 0 is the rescuer discarding
 // jobs that were stuck on their last attempt.
 type riverLog struct {
