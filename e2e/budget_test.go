@@ -37,7 +37,7 @@ warm: {delay: 1ms}
 		}
 		return out
 	}
-	if status, _ := send(t, s.hooks.URL, "cms", publishPayload("bulk", many("a", 200)...)); status != http.StatusAccepted {
+	if status, _ := send(t, s.hooks.URL, publishPayload("bulk", many("a", 200)...)); status != http.StatusAccepted {
 		t.Fatalf("status %d", status)
 	}
 	waitBatches(t, s.Store, 30*time.Second)
@@ -61,13 +61,13 @@ warm: {delay: 1ms}
 		t.Fatal("after a restart the budget was reset")
 	}
 	// 2 calls left: 45 URLs (2 calls) fit.
-	send(t, s.hooks.URL, "cms", publishPayload("two", many("b", 45)...))
+	send(t, s.hooks.URL, publishPayload("two", many("b", 45)...))
 	waitBatches(t, s.Store, 30*time.Second)
 	if calls := cf.Accepted()[1:]; len(calls) != 2 || calls[0].Key != "files" {
 		t.Fatalf("45 URLs with 2 calls left: %v", keys(calls))
 	}
 	// Nothing left: the next plan waits for tomorrow instead of calling.
-	send(t, s.hooks.URL, "cms", publishPayload("late", "/c/1"))
+	send(t, s.hooks.URL, publishPayload("late", "/c/1"))
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		calls, err := s.Store.CallList(context.Background(), 0, 1000)

@@ -143,11 +143,12 @@ func publishPayload(id string, urls ...string) payload {
 	return p
 }
 
-// send posts a signed generic webhook and returns the status.
-func send(t *testing.T, base, src string, p payload) (int, map[string]any) {
+// send posts a signed generic webhook to the source every test's
+// configuration names cms, and returns the status.
+func send(t *testing.T, base string, p payload) (int, map[string]any) {
 	t.Helper()
 	body, _ := json.Marshal(p)
-	req, _ := http.NewRequest(http.MethodPost, base+"/hooks/"+src, strings.NewReader(string(body)))
+	req, _ := http.NewRequest(http.MethodPost, base+"/hooks/cms", strings.NewReader(string(body)))
 	req.Header.Set(generic.SignatureHeader, generic.Sign(secret, body))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -214,7 +215,7 @@ warm: {concurrency: 5, delay: 10ms}
 		urls = append(urls, fmt.Sprintf("/en/rooms/%d", i))
 	}
 	start := time.Now()
-	status, body := send(t, s.hooks.URL, "cms", publishPayload("room-1", urls...))
+	status, body := send(t, s.hooks.URL, publishPayload("room-1", urls...))
 	if status != http.StatusAccepted || body["changes"] != 1.0 {
 		t.Fatalf("status %d body %v", status, body)
 	}

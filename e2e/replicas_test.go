@@ -55,13 +55,13 @@ warm: {delay: 1ms}
 			if i%2 == 1 {
 				base = b.hooks.URL
 			}
-			status, _ := send(t, base, "cms", publishPayload(fmt.Sprint(i), u))
+			status, _ := send(t, base, publishPayload(fmt.Sprint(i), u))
 			// The same delivery to the other replica is a redelivery.
 			other := b.hooks.URL
 			if base == b.hooks.URL {
 				other = a.hooks.URL
 			}
-			status2, _ := send(t, other, "cms", publishPayload(fmt.Sprint(i), u))
+			status2, _ := send(t, other, publishPayload(fmt.Sprint(i), u))
 			mu.Lock()
 			statuses[status]++
 			statuses[status2]++

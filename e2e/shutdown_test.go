@@ -26,7 +26,7 @@ func TestSIGTERMLetsRunningJobsFinish(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	cfgPath := filepath.Join(dir, "purgehook.yaml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+	err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
 store: {driver: sqlite, dsn: %s/ph.db}
 listen: %s
 sites: [{name: site, base_url: https://www.site.example}]
@@ -36,12 +36,15 @@ providers:
 coalesce: 50ms
 warm: {disabled: true}
 `, dir, addr, secret, cf.Zone(), cf.Token(), apiURL)), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
 	bin := buildPurgehook(t)
 	base := "http://" + addr
 	p := startProc(t, bin, cfgPath, filepath.Join(dir, "log"))
 	waitReady(t, base)
 
-	if status, _ := send(t, base, "cms", publishPayload("x", "/a", "/b")); status != http.StatusAccepted {
+	if status, _ := send(t, base, publishPayload("x", "/a", "/b")); status != http.StatusAccepted {
 		t.Fatalf("status %d", status)
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -51,7 +54,9 @@ warm: {disabled: true}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
 
 	// New webhooks are refused while the running call is waited for.
 	deadline = time.Now().Add(10 * time.Second)

@@ -54,7 +54,9 @@ warm: {disabled: true}
 		}
 		defer resp.Body.Close()
 		var m map[string]any
-		json.NewDecoder(resp.Body).Decode(&m)
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+			t.Fatalf("%s: %d with a body that is not JSON: %v", src, resp.StatusCode, err)
+		}
 		return resp.StatusCode, m
 	}
 	journaled := func() int {
@@ -89,7 +91,10 @@ warm: {disabled: true}
 
 	// Kontent.ai's v3 SDK vector: the body is pretty-printed with CRLF.
 	var pretty bytes.Buffer
-	json.Indent(&pretty, []byte(`{"notifications":[{"data":{"system":{"id":"aa7f127f-1920-4454-a89a-0609aba8ea6f","name":"This changes everything!","codename":"this_changes_everything_","collection":"marketing","workflow":"default","workflow_step":"published","language":"default","type":"product_update","last_modified":"2024-03-25T07:55:57.0563735Z"}},"message":{"environment_id":"0f5b6cb2-ea82-014e-ac74-f71e7e8b6aee","object_type":"content_item","action":"published","delivery_slot":"published"}}]}`), "", "  ")
+	err := json.Indent(&pretty, []byte(`{"notifications":[{"data":{"system":{"id":"aa7f127f-1920-4454-a89a-0609aba8ea6f","name":"This changes everything!","codename":"this_changes_everything_","collection":"marketing","workflow":"default","workflow_step":"published","language":"default","type":"product_update","last_modified":"2024-03-25T07:55:57.0563735Z"}},"message":{"environment_id":"0f5b6cb2-ea82-014e-ac74-f71e7e8b6aee","object_type":"content_item","action":"published","delivery_slot":"published"}}]}`), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
 	kbody := bytes.ReplaceAll(pretty.Bytes(), []byte("\n"), []byte("\r\n"))
 	if status, m := post("kontent", kbody, map[string]string{"X-Kontent-ai-Signature": "CF9/hYLw2CDcVp2wW39OFUglh++fGdHFeOhiWxM3jZg="}); status != 202 || m["changes"] != 1.0 {
 		t.Errorf("kontent vector: %d %v", status, m)

@@ -65,7 +65,7 @@ warm: {disabled: true}
 	if body, _ := get(t, v.URL+"/en/a"); body != "/en/a v0" {
 		t.Fatalf("expected the stale copy before the purge, got %q", body)
 	}
-	if status, _ := send(t, s.hooks.URL, "cms", publishPayload("a", "/en/a")); status != http.StatusAccepted {
+	if status, _ := send(t, s.hooks.URL, publishPayload("a", "/en/a")); status != http.StatusAccepted {
 		t.Fatalf("status %d", status)
 	}
 	bs := waitBatches(t, s.Store, 30*time.Second)
@@ -81,7 +81,7 @@ warm: {disabled: true}
 	o.publish("/en/b")
 	p := publishPayload("b")
 	p.Content.Tags = []string{"page:en/b"}
-	if status, _ := send(t, s.hooks.URL, "cms", p); status != http.StatusAccepted {
+	if status, _ := send(t, s.hooks.URL, p); status != http.StatusAccepted {
 		t.Fatalf("status %d", status)
 	}
 	bs = waitBatches(t, s.Store, 30*time.Second)

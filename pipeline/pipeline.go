@@ -141,7 +141,7 @@ func New(o Options) (*Pipeline, error) {
 		// is not the slow part.
 		FetchPollInterval: 100 * time.Millisecond,
 		FetchCooldown:     20 * time.Millisecond,
-		Logger:            o.Logger.With("component", "river"),
+		Logger:            slog.New(riverLog{o.Logger.With("component", "river").Handler()}),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)

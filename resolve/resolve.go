@@ -115,7 +115,7 @@ func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
 
 	home := r.changeSite(c, sourceSite)
 	url := func(raw, reason string, warm bool) {
-		abs, site, why := r.absolute(raw, c, home)
+		abs, site, why := r.absolute(raw, home)
 		if why != "" {
 			drop(raw, why)
 			return
@@ -170,7 +170,7 @@ func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
 					continue
 				}
 				for _, v := range vs {
-					abs, site, why := r.absolute(v, c, home)
+					abs, site, why := r.absolute(v, home)
 					if why != "" {
 						drop(v, reason+": "+why)
 						continue
@@ -255,7 +255,7 @@ func (r *Resolver) siteOfHost(host string) *Site {
 
 // absolute makes raw absolute and finds its site; why is non-empty when the
 // URL cannot be used.
-func (r *Resolver) absolute(raw string, c change.Change, home *Site) (string, *Site, string) {
+func (r *Resolver) absolute(raw string, home *Site) (string, *Site, string) {
 	raw = strings.TrimSpace(raw)
 	if strings.Contains(raw, "://") {
 		u, err := url.Parse(raw)
@@ -390,7 +390,7 @@ func (r *Resolver) Manual(m ManualRequest) Result {
 		}
 	}
 	for _, u := range m.URLs {
-		abs, site, why := r.absolute(u, change.Change{}, home)
+		abs, site, why := r.absolute(u, home)
 		if why != "" {
 			res.Dropped = append(res.Dropped, Dropped{Value: u, Reason: why})
 			continue
@@ -398,7 +398,7 @@ func (r *Resolver) Manual(m ManualRequest) Result {
 		add(change.Target{Kind: change.URL, Value: abs, Site: site.Name, Warm: m.Warm, Reason: reason})
 	}
 	for _, p := range m.Prefixes {
-		abs, site, why := r.absolute(p, change.Change{}, home)
+		abs, site, why := r.absolute(p, home)
 		if why != "" {
 			res.Dropped = append(res.Dropped, Dropped{Value: p, Reason: why})
 			continue

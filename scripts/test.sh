@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test purgehook has, from a fresh Debian machine with Go: installs
 # the real parts the tests use (Varnish with xkey, nginx with ngx_cache_purge)
-# when they are missing, then go vet, the whole suite under the race detector,
-# and a short fuzz run of every webhook parser and of depcache's handler.
+# when they are missing, then golangci-lint (pinned, installed when missing),
+# go vet, the whole suite under the race detector, and a short fuzz run of
+# every webhook parser and of depcache's handler.
 #
 #   bash scripts/test.sh            # everything (what CI runs)
 #   FUZZTIME=0 bash scripts/test.sh # skip the fuzz runs (FUZZTIME=1000000x: longer ones)
@@ -59,6 +60,24 @@ fi
 # Tests that need a real part (Varnish, nginx, PostgreSQL) fail rather than
 # skip when it is missing.
 export CI="${CI:-true}"
+
+# golangci-lint, pinned: the import rules that keep the layout (depguard)
+# and the checks .golangci.yml enables. Built from the Go module proxy when
+# missing, another version, or built with another Go (it cannot check code
+# for a newer Go than its own); the build takes a few minutes.
+golangci_version=v2.15.0
+gobin="$(go env GOBIN)"
+gobin="${gobin:-$(go env GOPATH)/bin}"
+golangci="$gobin/golangci-lint"
+want="has version ${golangci_version#v} built with $(go env GOVERSION) "
+have="$("$golangci" version 2>/dev/null || true)"
+if [[ "$have" != *"$want"* ]]; then
+  echo "installing golangci-lint $golangci_version"
+  go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$golangci_version"
+fi
+"$golangci" run ./...
+# depcache is a module of its own: ./... from the root does not reach it.
+(cd depcache && "$golangci" run ./...)
 
 go vet ./...
 go test -race -count=1 -timeout 20m ./...

@@ -101,7 +101,9 @@ func filled(keys []string, ttl time.Duration) *depcache.Cache[string, int] {
 	}
 	ctx := context.Background()
 	for i, k := range keys {
-		c.GetOrLoad(ctx, k, func(context.Context) (int, []string, error) { return i, []string{k, "type:item"}, nil })
+		if _, err := c.GetOrLoad(ctx, k, func(context.Context) (int, []string, error) { return i, []string{k, "type:item"}, nil }); err != nil {
+			panic(err)
+		}
 	}
 	return c
 }
@@ -172,9 +174,12 @@ func invalidation(n, rounds int) error {
 	var took []time.Duration
 	for range rounds {
 		for i := range n {
-			c.GetOrLoad(ctx, i, func(context.Context) (int, []string, error) {
+			_, err := c.GetOrLoad(ctx, i, func(context.Context) (int, []string, error) {
 				return i, []string{"type:article", "item:" + strconv.Itoa(i)}, nil
 			})
+			if err != nil {
+				return err
+			}
 		}
 		runtime.GC() // the refill's garbage is not the invalidation's cost
 		start := time.Now()

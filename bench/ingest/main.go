@@ -26,7 +26,9 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -63,7 +65,11 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		if err := os.RemoveAll(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "ingest-bench:", err)
+		}
+	}()
 	fmt.Printf("ingest-bench: %s %s/%s, GOMAXPROCS=%d, store in %s\n\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), dir)
 
 	base := testing.Benchmark(func(b *testing.B) { baseline(b, filepath.Join(dir, "baseline.db")) })
@@ -99,8 +105,17 @@ func fail(err error) {
 	os.Exit(1)
 }
 
+// removeStale removes a previous run's database files, if there are any.
+func removeStale(paths ...string) {
+	for _, p := range paths {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			fail(err)
+		}
+	}
+}
+
 func baseline(b *testing.B, path string) {
-	os.Remove(path)
+	removeStale(path)
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
 	if err != nil {
 		fail(err)
@@ -126,9 +141,7 @@ func baseline(b *testing.B, path string) {
 }
 
 func accept(b *testing.B, path string, redeliver bool) {
-	for _, p := range []string{path, path + "-wal", path + "-shm"} {
-		os.Remove(p)
-	}
+	removeStale(path, path+"-wal", path+"-shm")
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.SQLite, path)
 	if err != nil {

@@ -192,6 +192,14 @@ func (a *App) fail(w http.ResponseWriter, r *http.Request, err error) {
 	http.Error(w, "the content service is unavailable", http.StatusBadGateway)
 }
 
+// sent logs a page that failed after its status was sent: the reader got
+// a page cut short, and only the log can say why.
+func (a *App) sent(r *http.Request, err error) {
+	if err != nil {
+		a.logger.Warn("page cut short", "path", r.URL.Path, "err", err)
+	}
+}
+
 var roomsPage = template.Must(template.New("rooms").Parse(`<!doctype html>
 <title>Rooms</title><link rel="stylesheet" href="/static/site.css">
 <h1>Rooms</h1>
@@ -216,7 +224,7 @@ func (a *App) rooms(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	htmlHeaders(w, deps)
-	roomsPage.Execute(w, rooms)
+	a.sent(r, roomsPage.Execute(w, rooms))
 }
 
 func (a *App) room(w http.ResponseWriter, r *http.Request) {
@@ -230,7 +238,7 @@ func (a *App) room(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	htmlHeaders(w, deps)
-	roomPage.Execute(w, it)
+	a.sent(r, roomPage.Execute(w, it))
 }
 
 func (a *App) apiItem(w http.ResponseWriter, r *http.Request) {
@@ -242,7 +250,7 @@ func (a *App) apiItem(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", apiCacheControl)
-	json.NewEncoder(w).Encode(it)
+	a.sent(r, json.NewEncoder(w).Encode(it))
 }
 
 func (a *App) css(w http.ResponseWriter, r *http.Request) {

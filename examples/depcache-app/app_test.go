@@ -197,7 +197,7 @@ func TestStreamClientKeepsTheAppFresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go client.Run(ctx)
+	go func() { _ = client.Run(ctx) }() // it returns ctx's error only
 	<-client.Ready()
 
 	s.get(t, "/rooms/deluxe")

@@ -119,6 +119,12 @@ type FakeDelivery struct {
 	requests map[string]int
 }
 
+// reply writes v as the response. Writing fails only when the client has
+// gone, and a fake has nobody to tell.
+func reply(w http.ResponseWriter, v any) {
+	_ = json.NewEncoder(w).Encode(v)
+}
+
 // NewFakeDelivery returns the seeded fake.
 func NewFakeDelivery() *FakeDelivery {
 	f := &FakeDelivery{items: map[string]*apiItem{}, requests: map[string]int{}}
@@ -183,7 +189,7 @@ func (f *FakeDelivery) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, `{"message":"The requested content item was not found."}`, http.StatusNotFound)
 			return
 		}
-		json.NewEncoder(w).Encode(itemResponse{Item: *a, ModularContent: f.modular([]*apiItem{a})})
+		reply(w, itemResponse{Item: *a, ModularContent: f.modular([]*apiItem{a})})
 		return
 	}
 	if r.URL.Path == "/items" {
@@ -198,7 +204,7 @@ func (f *FakeDelivery) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, a := range roots {
 			resp.Items = append(resp.Items, *a)
 		}
-		json.NewEncoder(w).Encode(resp)
+		reply(w, resp)
 		return
 	}
 	http.NotFound(w, r)

@@ -183,7 +183,7 @@ warm: {disabled: true}
 	if err != nil {
 		t.Fatal(err)
 	}
-	go client.Run(ctx)
+	go func() { _ = client.Run(ctx) }() // it returns ctx's error only
 	select {
 	case <-client.Ready():
 	case <-time.After(30 * time.Second):

@@ -68,7 +68,11 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		go fake.Serve(fln)
+		go func() {
+			if err := fake.Serve(fln); !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("built-in fake delivery API stopped", "err", err)
+			}
+		}()
 		defer fake.Close()
 		*delivery = "http://" + fln.Addr().String()
 		logger.Info("using the built-in fake delivery API", "url", *delivery)
@@ -94,7 +98,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		go client.Run(ctx)
+		go func() { _ = client.Run(ctx) }() // it returns ctx's error only
 		// Serve only once the stream is followed, so that nothing cached
 		// from here on can miss its invalidation.
 		select {
@@ -108,7 +112,9 @@ func run() error {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		srv.Shutdown(sctx)
+		if err := srv.Shutdown(sctx); err != nil {
+			logger.Warn("shutdown", "err", err)
+		}
 	}()
 	logger.Info("serving", "url", *baseURL)
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

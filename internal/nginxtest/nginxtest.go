@@ -203,12 +203,12 @@ http {
 			}
 			select {
 			case err := <-n.exit:
-				return nil, fmt.Errorf("nginx exited (%v): %s%s", err, out.String(), n.ErrorLog())
+				return nil, fmt.Errorf("nginx exited (%w): %s%s", err, out.String(), n.ErrorLog())
 			case <-time.After(10 * time.Millisecond):
 			}
 			if time.Now().After(deadline) {
-				n.stop()
-				return nil, fmt.Errorf("nginx did not listen on 127.0.0.1:%d within %s: %s", p, startTimeout, n.ErrorLog())
+				serr := n.stop()
+				return nil, errors.Join(fmt.Errorf("nginx did not listen on 127.0.0.1:%d within %s: %s", p, startTimeout, n.ErrorLog()), serr)
 			}
 		}
 	}
@@ -230,12 +230,14 @@ func (n *Nginx) stop() error {
 		return err
 	}
 	select {
-	case <-n.exit:
-		return nil
+	case err := <-n.exit:
+		// nginx exits 0 on SIGTERM; anything else (it crashed before)
+		// is news.
+		return err
 	case <-time.After(10 * time.Second):
-		n.cmd.Process.Kill()
-		<-n.exit
-		return fmt.Errorf("nginx (pid %d) ignored SIGTERM for 10s and was killed", n.Pid)
+		kerr := n.cmd.Process.Kill()
+		werr := <-n.exit
+		return fmt.Errorf("nginx (pid %d) ignored SIGTERM for 10s and was killed: %w", n.Pid, errors.Join(kerr, werr))
 	}
 }
 
