@@ -237,7 +237,9 @@ func explainCmd() *cobra.Command {
 	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (YAML)")
 	cmd.Flags().StringVar(&sourceName, "source", "", "the source the payload is for")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.MarkFlagRequired("source")
+	if err := cmd.MarkFlagRequired("source"); err != nil {
+		panic(err) // a flag defined just above
+	}
 	return cmd
 }
 

@@ -36,13 +36,13 @@ func TestExamplesPassCheckConfig(t *testing.T) {
 
 func TestCheckConfigReportsEveryProblem(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "bad.yaml")
-	os.WriteFile(f, []byte(`
+	mustWrite(t, f, `
 sites: [{name: a, base_url: https://a.example}]
 sources: [{name: cms, kind: generic}]
 providers:
   - {name: p, kind: log}
   - {name: q, kind: log, limts: {files_per_call: 3}}
-`), 0o600)
+`)
 	code, out := run(t, "check-config", "--config", f)
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
@@ -51,11 +51,11 @@ providers:
 		t.Errorf("output lacks the unknown field:\n%s", out)
 	}
 	f2 := filepath.Join(t.TempDir(), "bad2.yaml")
-	os.WriteFile(f2, []byte(`
+	mustWrite(t, f2, `
 sites: [{name: a, base_url: https://a.example}]
 sources: [{name: cms, kind: generic}]
 providers: [{name: p, kind: log, layer: core}]
-`), 0o600)
+`)
 	code, out = run(t, "check-config", "--config", f2)
 	if code != 1 || !strings.Contains(out, "sources[0].secret: required") || !strings.Contains(out, "providers[0].layer: unknown layer") {
 		t.Errorf("exit %d:\n%s", code, out)
@@ -65,7 +65,7 @@ providers: [{name: p, kind: log, layer: core}]
 func TestExplain(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "c.yaml")
-	os.WriteFile(cfg, []byte(`
+	mustWrite(t, cfg, `
 sites: [{name: a, base_url: https://a.example, cultures: {en: /en}}]
 sources: [{name: cms, kind: generic, secret: s}]
 providers:
@@ -73,9 +73,9 @@ providers:
 rules:
   - when: {content_type: article}
     purge: [{url: /en/news}, {tag: news}]
-`), 0o600)
+`)
 	payload := filepath.Join(dir, "p.json")
-	os.WriteFile(payload, []byte(`{"event":"ContentPublished","content":{"id":"1","contentType":"article","urls":["/en/news/a","https://evil.example/x"]},"dependencies":["/en/"]}`), 0o600)
+	mustWrite(t, payload, `{"event":"ContentPublished","content":{"id":"1","contentType":"article","urls":["/en/news/a","https://evil.example/x"]},"dependencies":["/en/"]}`)
 	code, out := run(t, "explain", "--config", cfg, "--source", "cms", payload)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, out)
@@ -95,5 +95,12 @@ rules:
 	code, out = run(t, "explain", "--config", cfg, "--source", "cms", "--json", payload)
 	if code != 0 || !strings.Contains(out, `"calls"`) {
 		t.Errorf("json: exit %d %s", code, out)
+	}
+}
+
+func mustWrite(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -56,7 +56,7 @@ func filledCache(b *testing.B, ttl time.Duration) *Cache[string, int] {
 	}
 	ctx := context.Background()
 	for i, k := range benchKeyList() {
-		c.GetOrLoad(ctx, k, func(context.Context) (int, []string, error) { return i, []string{k}, nil })
+		_, _ = c.GetOrLoad(ctx, k, func(context.Context) (int, []string, error) { return i, []string{k}, nil })
 	}
 	return c
 }
@@ -108,7 +108,7 @@ func BenchmarkInvalidate100k(b *testing.B) {
 	ctx := context.Background()
 	fill := func() {
 		for i := range n {
-			c.GetOrLoad(ctx, i, func(context.Context) (int, []string, error) {
+			_, _ = c.GetOrLoad(ctx, i, func(context.Context) (int, []string, error) {
 				return i, []string{"type:article", "item:" + strconv.Itoa(i)}, nil
 			})
 		}

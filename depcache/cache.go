@@ -210,10 +210,6 @@ func New[K comparable, V any](opts Options[K, V]) (*Cache[K, V], error) {
 	return c, nil
 }
 
-// now is the time expiry is checked against: cheap, and never ahead of the
-// real time.
-func (c *Cache[K, V]) now() int64 { return c.clock.now() }
-
 // exactNow is the time new entries start from.
 func (c *Cache[K, V]) exactNow() int64 { return c.clock.exact() }
 

@@ -120,7 +120,7 @@ func TestLoaderPanicReachesEveryCaller(t *testing.T) {
 			t.Error("a panicking load was cached")
 		}
 	}()
-	c.GetOrLoad(t.Context(), "k", func(context.Context) (int, []string, error) { panic("bad template") })
+	_, _ = c.GetOrLoad(t.Context(), "k", func(context.Context) (int, []string, error) { panic("bad template") })
 	t.Fatal("GetOrLoad returned after the loader panicked")
 }
 
@@ -218,7 +218,9 @@ func TestWaiterCancellation(t *testing.T) {
 		}()
 		lctx = <-loadCtx
 		cancel2()
-		<-errs
+		if err := <-errs; !errors.Is(err, context.Canceled) {
+			t.Errorf("the abandoned caller got %v, want context.Canceled", err)
+		}
 		<-lctx.Done()
 		synctest.Wait()
 		if _, ok := c.Get("other"); ok {
@@ -232,9 +234,9 @@ func TestInvalidate(t *testing.T) {
 	ctx := t.Context()
 	c := newCache(t, Options[string, string]{})
 	var calls atomic.Int64
-	c.GetOrLoad(ctx, "page:deluxe", fixed("deluxe", &calls, "item:deluxe", "type:room"))
-	c.GetOrLoad(ctx, "page:suite", fixed("suite", &calls, "item:suite", "type:room"))
-	c.GetOrLoad(ctx, "page:home", fixed("home", &calls, "item:home"))
+	_, _ = c.GetOrLoad(ctx, "page:deluxe", fixed("deluxe", &calls, "item:deluxe", "type:room"))
+	_, _ = c.GetOrLoad(ctx, "page:suite", fixed("suite", &calls, "item:suite", "type:room"))
+	_, _ = c.GetOrLoad(ctx, "page:home", fixed("home", &calls, "item:home"))
 
 	if n := c.Invalidate("item:deluxe"); n != 1 {
 		t.Errorf("Invalidate(item:deluxe) = %d, want 1", n)
@@ -310,7 +312,7 @@ func TestInvalidateTransitive(t *testing.T) {
 	if n := listings.Invalidate("item:unrelated"); n != 0 {
 		t.Errorf("an unrelated item dropped %d listings", n)
 	}
-	items.GetOrLoad(ctx, "deluxe", loadItem("deluxe"))
+	_, _ = items.GetOrLoad(ctx, "deluxe", loadItem("deluxe"))
 	if n := items.Invalidate("item:breakfast"); n != 1 {
 		t.Errorf("invalidating a linked item dropped %d items, want 1 (deluxe)", n)
 	}
@@ -321,9 +323,9 @@ func TestInvalidateMatchingAndAll(t *testing.T) {
 	ctx := t.Context()
 	c := newCache(t, Options[string, string]{})
 	var calls atomic.Int64
-	c.GetOrLoad(ctx, "a", fixed("a", &calls, "https://www.example.com/news/a"))
-	c.GetOrLoad(ctx, "b", fixed("b", &calls, "https://www.example.com/news/b", "tag:x"))
-	c.GetOrLoad(ctx, "c", fixed("c", &calls, "https://www.example.com/rooms"))
+	_, _ = c.GetOrLoad(ctx, "a", fixed("a", &calls, "https://www.example.com/news/a"))
+	_, _ = c.GetOrLoad(ctx, "b", fixed("b", &calls, "https://www.example.com/news/b", "tag:x"))
+	_, _ = c.GetOrLoad(ctx, "c", fixed("c", &calls, "https://www.example.com/rooms"))
 	n := c.InvalidateMatching(func(d string) bool { return strings.HasPrefix(d, "https://www.example.com/news") })
 	if n != 2 || !slices.Equal(c.keys(), []string{"c"}) {
 		t.Errorf("InvalidateMatching = %d, left %v", n, c.keys())
@@ -331,14 +333,14 @@ func TestInvalidateMatchingAndAll(t *testing.T) {
 	if c.InvalidateMatching(nil) != 0 {
 		t.Error("InvalidateMatching(nil) dropped entries")
 	}
-	c.GetOrLoad(ctx, "d", fixed("d", &calls, "tag:x"))
+	_, _ = c.GetOrLoad(ctx, "d", fixed("d", &calls, "tag:x"))
 	if n := c.InvalidateAll(); n != 2 || c.Len() != 0 {
 		t.Errorf("InvalidateAll = %d, Len = %d", n, c.Len())
 	}
 	if _, ok := c.Get("c"); ok {
 		t.Error("hit after InvalidateAll")
 	}
-	c.GetOrLoad(ctx, "e", fixed("e", &calls, "tag:x"))
+	_, _ = c.GetOrLoad(ctx, "e", fixed("e", &calls, "tag:x"))
 	if n := c.Invalidate("tag:x"); n != 1 {
 		t.Errorf("after InvalidateAll the index is inconsistent: Invalidate = %d, want 1", n)
 	}
@@ -428,7 +430,7 @@ func TestTTL(t *testing.T) {
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	c := newCache(t, Options[string, string]{TTL: time.Minute, Now: clock})
 	var calls atomic.Int64
-	c.GetOrLoad(t.Context(), "k", fixed("v", &calls))
+	_, _ = c.GetOrLoad(t.Context(), "k", fixed("v", &calls))
 	advance(59 * time.Second)
 	if _, ok := c.Get("k"); !ok {
 		t.Error("expired before its TTL")
@@ -437,7 +439,7 @@ func TestTTL(t *testing.T) {
 	if _, ok := c.Get("k"); ok {
 		t.Error("still cached at its TTL")
 	}
-	c.GetOrLoad(t.Context(), "k", fixed("v", &calls))
+	_, _ = c.GetOrLoad(t.Context(), "k", fixed("v", &calls))
 	if calls.Load() != 2 || c.Len() != 1 || c.Stats().Expirations != 1 {
 		t.Errorf("after expiry: %d loads, %d entries, %+v", calls.Load(), c.Len(), c.Stats())
 	}
@@ -450,7 +452,7 @@ func TestTTLCoarseClock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCache(t, Options[string, string]{TTL: time.Minute})
 		var calls atomic.Int64
-		c.GetOrLoad(t.Context(), "k", fixed("v", &calls))
+		_, _ = c.GetOrLoad(t.Context(), "k", fixed("v", &calls))
 		time.Sleep(59 * time.Second)
 		if _, ok := c.Get("k"); !ok {
 			t.Error("expired before its TTL")
@@ -467,7 +469,7 @@ func TestSieveEviction(t *testing.T) {
 	ctx := t.Context()
 	c := newCache(t, Options[string, int]{MaxEntries: 3})
 	var calls atomic.Int64
-	get := func(k string) { c.GetOrLoad(ctx, k, fixed(0, &calls, "dep:"+k)) }
+	get := func(k string) { _, _ = c.GetOrLoad(ctx, k, fixed(0, &calls, "dep:"+k)) }
 	get("a")
 	get("b")
 	get("c")
@@ -496,9 +498,9 @@ func TestMaxBytes(t *testing.T) {
 	ctx := t.Context()
 	c := newCache(t, Options[string, string]{MaxBytes: 10, Size: func(k, v string) int64 { return int64(len(v)) }})
 	var calls atomic.Int64
-	c.GetOrLoad(ctx, "a", fixed("aaaa", &calls))
-	c.GetOrLoad(ctx, "b", fixed("bbbb", &calls))
-	c.GetOrLoad(ctx, "c", fixed("cccc", &calls)) // 12 > 10: evicts a
+	_, _ = c.GetOrLoad(ctx, "a", fixed("aaaa", &calls))
+	_, _ = c.GetOrLoad(ctx, "b", fixed("bbbb", &calls))
+	_, _ = c.GetOrLoad(ctx, "c", fixed("cccc", &calls)) // 12 > 10: evicts a
 	if got := c.keys(); !slices.Equal(got, []string{"c", "b"}) || c.Stats().Bytes != 8 {
 		t.Errorf("keys %v, bytes %d", got, c.Stats().Bytes)
 	}
@@ -517,9 +519,9 @@ func TestMetrics(t *testing.T) {
 	c := newCache(t, Options[string, string]{Name: "items", Registerer: reg, MaxEntries: 1})
 	var calls atomic.Int64
 	ctx := t.Context()
-	c.GetOrLoad(ctx, "a", fixed("a", &calls, "item:a"))
-	c.GetOrLoad(ctx, "a", fixed("a", &calls, "item:a"))
-	c.GetOrLoad(ctx, "b", fixed("b", &calls, "item:b"))
+	_, _ = c.GetOrLoad(ctx, "a", fixed("a", &calls, "item:a"))
+	_, _ = c.GetOrLoad(ctx, "a", fixed("a", &calls, "item:a"))
+	_, _ = c.GetOrLoad(ctx, "b", fixed("b", &calls, "item:b"))
 	c.Invalidate("item:b")
 	want := map[string]float64{
 		"depcache_hits_total": 1, "depcache_misses_total": 2, "depcache_loads_total": 2,
@@ -588,11 +590,11 @@ func TestLargeInvalidationSweeps(t *testing.T) {
 		const n = 3*sweepBatch + 7
 		c := newCache(t, Options[int, int]{MaxEntries: 2 * n})
 		for i := range n {
-			c.GetOrLoad(t.Context(), i, func(context.Context) (int, []string, error) {
+			_, _ = c.GetOrLoad(t.Context(), i, func(context.Context) (int, []string, error) {
 				return i, []string{"type:article", fmt.Sprintf("item:%d", i)}, nil
 			})
 		}
-		c.GetOrLoad(t.Context(), -1, func(context.Context) (int, []string, error) {
+		_, _ = c.GetOrLoad(t.Context(), -1, func(context.Context) (int, []string, error) {
 			return -1, []string{"item:0", "type:page"}, nil
 		})
 		if got := c.Invalidate("type:article"); got != n {

@@ -197,12 +197,15 @@ func TestDepcacheClientDedupesAndResumes(t *testing.T) {
 	got := make(chan httpinvalidate.Message, 10)
 	c, _ := httpinvalidate.NewClient(httpinvalidate.ClientOptions{URL: srv.URL, Caches: []httpinvalidate.Invalidator{caches}, MinBackoff: time.Millisecond,
 		OnEvent: func(_ string, m httpinvalidate.Message, n int) { got <- m }})
-	go c.Run(ctx)
+	go func() { _ = c.Run(ctx) }() // Run returns only ctx's error
 	<-c.Ready()
 	// The purge queue retried call "k" (another instance failed), so the
 	// stream carries it twice; the cache hears of it once.
-	hub.Publish(ctx, tagCall("k"))
-	hub.Publish(ctx, tagCall("k"))
+	for range 2 {
+		if _, err := hub.Publish(ctx, tagCall("k")); err != nil {
+			t.Fatal(err)
+		}
+	}
 	last, _ := hub.Publish(ctx, []byte(`{"id":"end","kind":"everything","items":[]}`))
 	for m := range got {
 		if m.ID == "end" {
@@ -222,7 +225,7 @@ func TestDepcacheClientDedupesAndResumes(t *testing.T) {
 	got2 := make(chan httpinvalidate.Message, 10)
 	c2, _ := httpinvalidate.NewClient(httpinvalidate.ClientOptions{URL: srv.URL, Caches: []httpinvalidate.Invalidator{caches2}, LastEventID: fmt.Sprint(first),
 		OnEvent: func(_ string, m httpinvalidate.Message, n int) { got2 <- m }})
-	go c2.Run(ctx)
+	go func() { _ = c2.Run(ctx) }()
 	for m := range got2 {
 		if m.ID == "end" {
 			break

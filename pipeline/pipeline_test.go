@@ -140,7 +140,9 @@ func start(t *testing.T, driver string, providers ...pipeline.Provider) *harness
 	t.Cleanup(func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		pl.Stop(cctx)
+		if err := pl.Stop(cctx); err != nil {
+			t.Error(err)
+		}
 		st.Close()
 	})
 	return &harness{st: st, pl: pl}
@@ -335,7 +337,9 @@ func TestCoalescing(t *testing.T) {
 		for _, c := range log.list() {
 			var n int
 			_, rest, _ := strings.Cut(c, " ")
-			fmt.Sscanf(rest, "url×%d", &n)
+			if _, err := fmt.Sscanf(rest, "url×%d", &n); err != nil {
+				t.Fatalf("call %q: %v", c, err)
+			}
 			items += n
 		}
 		// However the deliveries fell into windows, a batch makes one call

@@ -138,8 +138,8 @@ func Combine(provider string, results []ServerResult) error {
 // detail is err's text without the provider's name that Error.Error puts
 // first, and with the status where the class would stand.
 func detail(err error) string {
-	pe, ok := err.(*Error)
-	if !ok {
+	var pe *Error
+	if !errors.As(err, &pe) {
 		return err.Error()
 	}
 	var parts []string

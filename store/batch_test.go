@@ -64,8 +64,8 @@ func TestBatch(t *testing.T) {
 		}
 		for _, c := range steps {
 			var err error
-			switch {
-			case c.state == BatchPurging:
+			switch c.state {
+			case BatchPurging:
 				err = s.BatchPurging(ctx, b2, c.purging)
 			default:
 				err = s.BatchSettle(ctx, b2, c.state, c.msg)

@@ -25,7 +25,7 @@ func TestBudget(t *testing.T) {
 			}
 			return tx.BudgetSpend(ctx, "cf", "2026-11-23", 1)
 		})
-		s.BudgetSpend(ctx, "cf", "2026-11-22", 9)
+		must(t, s.BudgetSpend(ctx, "cf", "2026-11-22", 9))
 		// What each window from a day on spent; earlier windows are not
 		// read, windows nothing was charged to are absent.
 		want := budget.Spent{"2026-11-23": 7, "2026-11-25": 3}

@@ -57,8 +57,8 @@ func TestCall(t *testing.T) {
 			}
 		}
 		// An attempt counts; a ref is kept unless replaced.
-		s.CallUpdate(ctx, CallUpdateParams{ID: c2.ID, State: CallWaiting, Ref: "ref-1", Attempted: true})
-		s.CallUpdate(ctx, CallUpdateParams{ID: c2.ID, State: CallWaiting, Attempted: true})
+		must(t, s.CallUpdate(ctx, CallUpdateParams{ID: c2.ID, State: CallWaiting, Ref: "ref-1", Attempted: true}))
+		must(t, s.CallUpdate(ctx, CallUpdateParams{ID: c2.ID, State: CallWaiting, Attempted: true}))
 		r2, _ = s.CallGet(ctx, c2.ID)
 		if r2.Attempts != 2 || r2.Ref != "ref-1" {
 			t.Errorf("attempts %d ref %q", r2.Attempts, r2.Ref)

@@ -94,7 +94,9 @@ func TestJobs(t *testing.T) {
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			q.Stop(sctx)
+			if err := q.Stop(sctx); err != nil {
+				t.Error(err)
+			}
 		}()
 		deadline := time.Now().Add(15 * time.Second)
 		for {

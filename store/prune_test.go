@@ -15,9 +15,9 @@ func TestPrune(t *testing.T) {
 		now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 		s.SetClock(func() time.Time { return now })
 		id, _, _ := s.DeliveryInsert(ctx, change.Delivery{Source: "cms", ID: "old", Changes: []change.Change{{Event: "e"}}})
-		s.EventAdd(ctx, id, 0, "accepted", "old")
-		s.PendingInsert(ctx, id, []change.Target{{Kind: change.URL, Value: "https://a.example/"}})
-		s.BudgetSpend(ctx, "cf", budget.WindowAt(now).Day, 1)
+		must(t, s.EventAdd(ctx, id, 0, "accepted", "old"))
+		must(t, s.PendingInsert(ctx, id, []change.Target{{Kind: change.URL, Value: "https://a.example/"}}))
+		must(t, s.BudgetSpend(ctx, "cf", budget.WindowAt(now).Day, 1))
 		var batch, unsettled int64
 		mustTx(t, s, func(tx *Tx) error {
 			pend, err := tx.PendingTake(ctx)
@@ -43,7 +43,7 @@ func TestPrune(t *testing.T) {
 		// A newer delivery still waiting must survive pruning.
 		now = now.Add(40 * 24 * time.Hour)
 		id2, _, _ := s.DeliveryInsert(ctx, change.Delivery{Source: "cms", ID: "new"})
-		s.PendingInsert(ctx, id2, []change.Target{{Kind: change.Tag, Value: "t"}})
+		must(t, s.PendingInsert(ctx, id2, []change.Target{{Kind: change.Tag, Value: "t"}}))
 
 		n, err := s.Prune(ctx, now.Add(-30*24*time.Hour))
 		if err != nil || n == 0 {

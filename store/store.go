@@ -349,7 +349,12 @@ func (s *Store) migrate(ctx context.Context) error {
 		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext('purgehook-migrate'))`); err != nil {
 			return fmt.Errorf("store: migrate: %w", err)
 		}
-		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('purgehook-migrate'))`)
+		// conn.Close hands the connection back to the pool with its
+		// session (and a session lock) alive, so the lock is released by
+		// hand; should that fail, it goes when the session ends.
+		defer func() {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('purgehook-migrate'))`)
+		}()
 		return s.migrateOn(ctx, conn)
 	}
 	return s.migrateOn(ctx, s.db)

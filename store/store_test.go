@@ -73,6 +73,13 @@ func mustTx(t *testing.T, s *Store, fn func(tx *Tx) error) {
 	}
 }
 
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func isNotFound(t *testing.T, what string, err error) {
 	t.Helper()
 	if !errors.Is(err, ErrNotFound) {

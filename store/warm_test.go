@@ -18,7 +18,7 @@ func TestWarm(t *testing.T) {
 		if err := s.WarmInsert(ctx, b, urls); err != nil {
 			t.Fatal(err)
 		}
-		s.WarmInsert(ctx, other, []string{"https://b.example/"})
+		must(t, s.WarmInsert(ctx, other, []string{"https://b.example/"}))
 		ws, err := s.WarmList(ctx, b, WarmPending, 10)
 		if err != nil || len(ws) != 3 || ws[0].URL != urls[0] || ws[0].State != WarmPending || ws[0].Batch != b {
 			t.Fatalf("pending %+v %v", ws, err)

@@ -98,7 +98,7 @@ func TestClientBackoff(t *testing.T) {
 			Logger: slog.New(slog.DiscardHandler),
 		})
 		ctx, cancel := context.WithCancel(t.Context())
-		go c.Run(ctx)
+		go func() { _ = c.Run(ctx) }() // Run returns only ctx's error
 		time.Sleep(30 * time.Second)
 		cancel()
 		synctest.Wait()
@@ -154,7 +154,7 @@ func TestClientIdleTimeout(t *testing.T) {
 			Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		})
 		ctx, cancel := context.WithCancel(t.Context())
-		go c.Run(ctx)
+		go func() { _ = c.Run(ctx) }() // Run returns only ctx's error
 		synctest.Wait()
 		// Heartbeats every 30s keep the connection.
 		for range 3 {
@@ -162,7 +162,7 @@ func TestClientIdleTimeout(t *testing.T) {
 			mu.Lock()
 			w := writers[0]
 			mu.Unlock()
-			w.Write([]byte(": heartbeat\n\n"))
+			_, _ = w.Write([]byte(": heartbeat\n\n")) // a gone client is the next read's news
 		}
 		synctest.Wait()
 		mu.Lock()
@@ -204,7 +204,7 @@ func TestClientUnreadableEventInvalidatesEverything(t *testing.T) {
 		c, _ := NewClient(ClientOptions{URL: "http://purgehook.test/v1/stream", HTTPClient: &http.Client{Transport: rt},
 			Caches: []Invalidator{caches}, Logger: slog.New(slog.DiscardHandler)})
 		ctx, cancel := context.WithCancel(t.Context())
-		go c.Run(ctx)
+		go func() { _ = c.Run(ctx) }() // Run returns only ctx's error
 		synctest.Wait()
 		cancel()
 		if _, all := caches.snapshot(); all != 1 {

@@ -90,7 +90,8 @@ func NewHandler(opts Options) (*Handler, error) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	// The status is sent: a client gone before the body has nobody to tell.
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 func fail(w http.ResponseWriter, status int, msg string) {
@@ -180,7 +181,7 @@ func decode(body []byte) (Message, error) {
 	var m Message
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&m); err != nil {
-		return m, fmt.Errorf("invalid JSON: %v", err)
+		return m, fmt.Errorf("invalid JSON: %w", err)
 	}
 	if dec.More() {
 		return m, errors.New("trailing data after the JSON object")

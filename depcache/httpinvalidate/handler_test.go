@@ -30,7 +30,7 @@ func pages(t *testing.T) *depcache.Cache[string, string] {
 		"news":   {"item:launch", "https://www.example.com/en/news/launch"},
 		"pt":     {"item:home", "https://pt.example.com:8443/"},
 	} {
-		c.GetOrLoad(context.Background(), key, func(context.Context) (string, []string, error) { return key, deps, nil })
+		_, _ = c.GetOrLoad(context.Background(), key, func(context.Context) (string, []string, error) { return key, deps, nil })
 	}
 	return c
 }
@@ -202,7 +202,7 @@ func TestHandlerDedupe(t *testing.T) {
 	}
 	// The app caches the deluxe room again; purgehook retries call a
 	// (another instance failed): it must not drop the fresh entry.
-	c.GetOrLoad(t.Context(), "deluxe", func(context.Context) (string, []string, error) {
+	_, _ = c.GetOrLoad(t.Context(), "deluxe", func(context.Context) (string, []string, error) {
 		return "deluxe v2", []string{"item:deluxe"}, nil
 	})
 	if out := call("a", "item:deluxe"); out["invalidated"] != 0.0 || out["duplicate"] != true {

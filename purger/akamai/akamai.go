@@ -168,7 +168,7 @@ func (p *Purger) Purge(ctx context.Context, call change.Call) (purger.Result, er
 		if call.Kind == change.Everything {
 			msg += " without cpcodes"
 		}
-		return purger.Result{}, p.fail(purger.Permanent, 0, msg)
+		return purger.Result{}, p.fail(purger.Permanent, msg)
 	}
 	if call.Kind != change.Everything && len(call.Items) == 0 {
 		return purger.Result{}, nil
@@ -188,7 +188,7 @@ func (p *Purger) Purge(ctx context.Context, call change.Call) (purger.Result, er
 		for i, it := range call.Items {
 			u, err := objectURL(it)
 			if err != nil {
-				return purger.Result{}, p.fail(purger.Permanent, 0, err.Error())
+				return purger.Result{}, p.fail(purger.Permanent, err.Error())
 			}
 			urls[i] = u
 		}
@@ -200,7 +200,7 @@ func (p *Purger) Purge(ctx context.Context, call change.Call) (purger.Result, er
 	}
 	body, err := encode(objects)
 	if err != nil {
-		return purger.Result{}, p.fail(purger.Permanent, 0, err.Error())
+		return purger.Result{}, p.fail(purger.Permanent, err.Error())
 	}
 	if len(body) > MaxBodyBytes {
 		// Splitting helps unless the call is down to one object.
@@ -208,13 +208,13 @@ func (p *Purger) Purge(ctx context.Context, call change.Call) (purger.Result, er
 		if len(call.Items) <= 1 {
 			c = purger.Permanent
 		}
-		return purger.Result{}, p.fail(c, 0, fmt.Sprintf("%d %s objects make a body of %d bytes, over Fast Purge's %d", len(call.Items), typ, len(body), MaxBodyBytes))
+		return purger.Result{}, p.fail(c, fmt.Sprintf("%d %s objects make a body of %d bytes, over Fast Purge's %d", len(call.Items), typ, len(body), MaxBodyBytes))
 	}
 
 	target := p.base + "/ccu/v3/" + p.action + "/" + typ + "/" + p.network
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		return purger.Result{}, p.fail(purger.Permanent, 0, p.redact(err.Error()))
+		return purger.Result{}, p.fail(purger.Permanent, p.redact(err.Error()))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
@@ -404,8 +404,8 @@ func rateLimitWait(h http.Header, title string) time.Duration {
 
 func (p *Purger) redact(s string) string { return purger.Redact(s, p.secrets...) }
 
-func (p *Purger) fail(c purger.Class, status int, msg string) error {
-	return &purger.Error{Provider: p.label, Class: c, Status: status, Msg: msg}
+func (p *Purger) fail(c purger.Class, msg string) error {
+	return &purger.Error{Provider: p.label, Class: c, Msg: msg}
 }
 
 func nonEmpty(ss ...string) []string {

@@ -192,7 +192,7 @@ func (s *cacheService) record(r seen) {
 func writeErr(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"message": msg}})
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"message": msg}}) // the status is sent
 }
 
 func (s *cacheService) seen() []seen {

@@ -206,7 +206,8 @@ func (n *Nginx) purgeOne(ctx context.Context, srv, u *url.URL, item string) erro
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	err = classify(n.label, resp, body, n.o.Now())
-	if pe, ok := err.(*purger.Error); ok {
+	var pe *purger.Error
+	if errors.As(err, &pe) {
 		pe.Msg = item + ": " + pe.Msg
 	}
 	return err

@@ -266,7 +266,7 @@ func (e *env) items(k change.TargetKind, n int) []string {
 }
 
 // purge makes one call and remembers its error for the secrets check.
-func (e *env) purge(ctx context.Context, k change.TargetKind, items []string) (purger.Result, error) {
+func (e *env) purge(ctx context.Context, k change.TargetKind, items []string) error {
 	e.seq++
 	call := change.Call{
 		ID:       int64(e.seq),
@@ -283,7 +283,7 @@ func (e *env) purge(ctx context.Context, k change.TargetKind, items []string) (p
 	if err != nil {
 		e.errs = append(e.errs, err)
 	}
-	return res, err
+	return err
 }
 
 // complete polls an asynchronous call until the fake reports it done.
@@ -379,7 +379,7 @@ func Run(t *testing.T, h Harness) {
 				if len(items) != n+1 {
 					t.Fatalf("Harness.Items(%s, %d) returned %d items", k, n+1, len(items))
 				}
-				if _, err := e.purge(t.Context(), k, items[:n]); err != nil {
+				if err := e.purge(t.Context(), k, items[:n]); err != nil {
 					t.Fatalf("a call of %d %s items (the declared limit is %d) failed: %v", n, k, limit, err)
 				}
 				if e.fake.Requests() == 0 {
@@ -394,7 +394,7 @@ func Run(t *testing.T, h Harness) {
 				// One item more: the purger refuses it, the fake refuses it
 				// (which shows the fake enforces the declared limit), or the
 				// purger splits it into requests within the limit.
-				_, err := e.purge(t.Context(), k, items)
+				err := e.purge(t.Context(), k, items)
 				if err == nil {
 					if got := e.fake.MaxItems(); got > limit {
 						t.Errorf("a call of %d %s items succeeded as a request of %d: the fake does not enforce the declared limit %d", limit+1, k, got, limit)
@@ -413,7 +413,7 @@ func Run(t *testing.T, h Harness) {
 		if !e.p.Limits().Supports(change.Everything) {
 			t.Skip("the provider does not support purge everything")
 		}
-		if _, err := e.purge(t.Context(), change.Everything, nil); err != nil {
+		if err := e.purge(t.Context(), change.Everything, nil); err != nil {
 			t.Fatalf("purge everything failed: %v", err)
 		}
 		if e.fake.Requests() == 0 {
@@ -427,7 +427,7 @@ func Run(t *testing.T, h Harness) {
 			if !e.p.Limits().Supports(k) {
 				continue
 			}
-			if _, err := e.purge(t.Context(), k, nil); err != nil {
+			if err := e.purge(t.Context(), k, nil); err != nil {
 				t.Errorf("a call of zero %s items failed: %v", k, err)
 			}
 		}
@@ -443,7 +443,7 @@ func Run(t *testing.T, h Harness) {
 				continue
 			}
 			items := DefaultItems(k, 1)
-			_, err := e.purge(t.Context(), k, items)
+			err := e.purge(t.Context(), k, items)
 			if err == nil {
 				t.Errorf("a call of unsupported kind %s succeeded", k)
 				continue
@@ -465,7 +465,7 @@ func Run(t *testing.T, h Harness) {
 				items := e.items(k, 1)
 				e.fake.FailNext(f)
 				before := e.fake.Requests()
-				_, err := e.purge(t.Context(), k, items)
+				err := e.purge(t.Context(), k, items)
 				if got := e.fake.Requests() - before; got != 1 {
 					t.Errorf("the failing call made %d requests, want exactly 1 (adapters never retry themselves)", got)
 				}
@@ -503,7 +503,7 @@ func Run(t *testing.T, h Harness) {
 						t.Errorf("client error: %q does not carry the provider's message %q", err.Error(), msg)
 					}
 				}
-				if _, err := e.purge(t.Context(), k, items); err != nil {
+				if err := e.purge(t.Context(), k, items); err != nil {
 					t.Errorf("the call after the failure failed: %v", err)
 				}
 			})
@@ -528,7 +528,7 @@ func Run(t *testing.T, h Harness) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		k := e.p.Limits().Kinds[0]
-		_, err := e.purge(ctx, k, e.items(k, 1))
+		err := e.purge(ctx, k, e.items(k, 1))
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("Purge with a cancelled context: got %v, want an error wrapping context.Canceled", err)
 		}
@@ -598,7 +598,7 @@ func oneOfTwoFails(t *testing.T, h Harness, f Failure, bad int) {
 	k := e.p.Limits().Kinds[0]
 	items := e.items(k, 1)
 	pair.Fakes[bad].FailNext(f)
-	_, err := e.purge(t.Context(), k, items)
+	err := e.purge(t.Context(), k, items)
 	if got := pair.Fakes[bad].Requests(); got != 1 {
 		t.Errorf("the failed server got %d requests, want exactly 1 (adapters never retry themselves)", got)
 	}
@@ -638,7 +638,7 @@ func oneOfTwoFails(t *testing.T, h Harness, f Failure, bad int) {
 	}
 
 	before := [2]int{pair.Fakes[0].Requests(), pair.Fakes[1].Requests()}
-	if _, err := e.purge(t.Context(), k, items); err != nil {
+	if err := e.purge(t.Context(), k, items); err != nil {
 		t.Fatalf("the call after the failure failed: %v", err)
 	}
 	for i, fake := range pair.Fakes {

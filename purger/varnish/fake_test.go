@@ -63,7 +63,7 @@ func synth(w http.ResponseWriter, status int, reason string) {
 		}
 	}
 	fmt.Fprintf(buf, "Content-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
-	buf.Flush()
+	_ = buf.Flush() // the client hung up: nothing to answer
 }
 
 func (f *fakeVarnish) serve(w http.ResponseWriter, r *http.Request) {
