@@ -1,0 +1,178 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/purgehook/purgehook/change"
+)
+
+// BatchState says where a batch is.
+type BatchState string
+
+// Batch states.
+const (
+	BatchPurging BatchState = "purging"
+	BatchWarming BatchState = "warming"
+	BatchDone    BatchState = "done"
+	BatchFailed  BatchState = "failed"
+)
+
+// Batch is a set of targets purged together, layer by layer.
+type Batch struct {
+	ID        int64      `json:"id"`
+	CreatedAt time.Time  `json:"created_at"`
+	State     BatchState `json:"state"`
+	// Layer is the layer being purged (-1 before the first step).
+	Layer change.Layer `json:"layer"`
+	// Broad says a step purged a whole host or everything.
+	Broad bool   `json:"broad,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// BatchInsert creates a batch from taken targets.
+func (q *queries) BatchInsert(ctx context.Context, targets []PendingTarget) (int64, error) {
+	var id int64
+	if err := q.q.QueryRowContext(ctx, `INSERT INTO ph_batch (created_at, state) VALUES (?, ?) RETURNING id`, ms(q.now()), BatchPurging).Scan(&id); err != nil {
+		return 0, fmt.Errorf("store: batch: %w", err)
+	}
+	for _, t := range targets {
+		data, err := json.Marshal(t.Target)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := q.q.ExecContext(ctx, `INSERT INTO ph_batch_target (batch, delivery, data) VALUES (?, ?, ?)`, id, t.Delivery, string(data)); err != nil {
+			return 0, fmt.Errorf("store: batch target: %w", err)
+		}
+	}
+	return id, nil
+}
+
+// BatchGet reads a batch.
+func (q *queries) BatchGet(ctx context.Context, id int64) (Batch, error) {
+	var b Batch
+	var at int64
+	err := q.q.QueryRowContext(ctx, `SELECT id, created_at, state, layer, broad, error FROM ph_batch WHERE id = ?`, id).Scan(&b.ID, &at, &b.State, &b.Layer, &b.Broad, &b.Error)
+	b.CreatedAt = time.UnixMilli(at)
+	if err != nil {
+		return b, fmt.Errorf("store: batch %d: %w", id, notFound(err))
+	}
+	return b, nil
+}
+
+// BatchList lists the newest batches first.
+func (q *queries) BatchList(ctx context.Context, limit int) ([]Batch, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT id, created_at, state, layer, broad, error FROM ph_batch ORDER BY id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Batch
+	for rows.Next() {
+		var b Batch
+		var at int64
+		if err := rows.Scan(&b.ID, &at, &b.State, &b.Layer, &b.Broad, &b.Error); err != nil {
+			return nil, err
+		}
+		b.CreatedAt = time.UnixMilli(at)
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// BatchTargets reads a batch's targets with the deliveries they came from.
+func (q *queries) BatchTargets(ctx context.Context, batch int64) ([]PendingTarget, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT delivery, data FROM ph_batch_target WHERE batch = ? ORDER BY id`, batch)
+	if err != nil {
+		return nil, fmt.Errorf("store: batch targets: %w", err)
+	}
+	defer rows.Close()
+	var out []PendingTarget
+	for rows.Next() {
+		var p PendingTarget
+		var data string
+		if err := rows.Scan(&p.Delivery, &data); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(data), &p.Target); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// DeliveryTargets returns the distinct targets a delivery was purged for,
+// across every batch that served it.
+func (q *queries) DeliveryTargets(ctx context.Context, delivery int64) ([]change.Target, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT data FROM ph_batch_target WHERE delivery = ? GROUP BY data ORDER BY MIN(id)`, delivery)
+	if err != nil {
+		return nil, fmt.Errorf("store: delivery targets: %w", err)
+	}
+	defer rows.Close()
+	var out []change.Target
+	for rows.Next() {
+		var data string
+		if err := rows.Scan(&data); err != nil {
+			return nil, err
+		}
+		var t change.Target
+		if err := json.Unmarshal([]byte(data), &t); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// BatchDeliveries lists the distinct deliveries a batch serves.
+func (q *queries) BatchDeliveries(ctx context.Context, batch int64) ([]int64, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT DISTINCT delivery FROM ph_batch_target WHERE batch = ? ORDER BY delivery`, batch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// BatchPurging records that a batch is purging a layer.
+func (q *queries) BatchPurging(ctx context.Context, id int64, layer change.Layer) error {
+	_, err := q.q.ExecContext(ctx, `UPDATE ph_batch SET state = ?, layer = ? WHERE id = ?`, string(BatchPurging), int(layer), id)
+	if err != nil {
+		return fmt.Errorf("store: batch %d: %w", id, err)
+	}
+	return nil
+}
+
+// BatchSettle moves a batch past its purges: warming, done, or failed
+// (msg is kept as its error). Its layer stays the last one it purged.
+func (q *queries) BatchSettle(ctx context.Context, id int64, state BatchState, msg string) error {
+	var done any
+	if state == BatchDone || state == BatchFailed {
+		done = ms(q.now())
+	}
+	_, err := q.q.ExecContext(ctx, `UPDATE ph_batch SET state = ?, error = ?, done_at = ? WHERE id = ?`, string(state), msg, done, id)
+	if err != nil {
+		return fmt.Errorf("store: batch %d: %w", id, err)
+	}
+	return nil
+}
+
+// BatchMarkBroad records that a step of the batch purged a whole host or
+// everything.
+func (q *queries) BatchMarkBroad(ctx context.Context, id int64) error {
+	if _, err := q.q.ExecContext(ctx, `UPDATE ph_batch SET broad = 1 WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("store: batch %d: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,104 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/purgehook/purgehook/change"
+)
+
+// PendingTarget is a resolved target waiting for the next batch.
+type PendingTarget struct {
+	Delivery int64
+	Target   change.Target
+}
+
+// PendingInsert queues targets resolved from a delivery.
+func (q *queries) PendingInsert(ctx context.Context, delivery int64, targets []change.Target) error {
+	now := ms(q.now())
+	for _, t := range targets {
+		data, err := json.Marshal(t)
+		if err != nil {
+			return err
+		}
+		if _, err := q.q.ExecContext(ctx, `INSERT INTO ph_pending (delivery, data, created_at) VALUES (?, ?, ?)`, delivery, string(data), now); err != nil {
+			return fmt.Errorf("store: pending: %w", err)
+		}
+	}
+	return nil
+}
+
+// PendingWindow returns how many targets wait and when the oldest and
+// newest arrived.
+func (q *queries) PendingWindow(ctx context.Context) (n int, oldest, newest time.Time, err error) {
+	var o, nw sql.NullInt64
+	if err = q.q.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM ph_pending`).Scan(&n, &o, &nw); err != nil {
+		return 0, time.Time{}, time.Time{}, fmt.Errorf("store: pending window: %w", err)
+	}
+	return n, fromMS(o), fromMS(nw), nil
+}
+
+// PendingTake removes and returns every waiting target, in one statement,
+// so that replicas flushing at once take disjoint sets and a target that
+// arrives meanwhile is either taken whole or left for the next batch.
+func (q *queries) PendingTake(ctx context.Context) ([]PendingTarget, error) {
+	rows, err := q.q.QueryContext(ctx, `DELETE FROM ph_pending RETURNING id, delivery, data`)
+	if err != nil {
+		return nil, fmt.Errorf("store: take pending: %w", err)
+	}
+	defer rows.Close()
+	type row struct {
+		id int64
+		p  PendingTarget
+	}
+	var all []row
+	for rows.Next() {
+		var r row
+		var data string
+		if err := rows.Scan(&r.id, &r.p.Delivery, &data); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(data), &r.p.Target); err != nil {
+			return nil, err
+		}
+		all = append(all, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// RETURNING promises no order; batches list targets as they arrived.
+	slices.SortFunc(all, func(a, b row) int { return cmp.Compare(a.id, b.id) })
+	out := make([]PendingTarget, len(all))
+	for i, r := range all {
+		out[i] = r.p
+	}
+	return out, nil
+}
+
+// StateGet reads a coordination value ("" when unset).
+func (q *queries) StateGet(ctx context.Context, key string) (string, error) {
+	var v string
+	err := q.q.QueryRowContext(ctx, `SELECT value FROM ph_state WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: state %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// StateSet writes a coordination value.
+func (q *queries) StateSet(ctx context.Context, key, value string) error {
+	_, err := q.q.ExecContext(ctx, `INSERT INTO ph_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	if err != nil {
+		return fmt.Errorf("store: state %s: %w", key, err)
+	}
+	return nil
+}

@@ -1,0 +1,40 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/purgehook/purgehook/budget"
+)
+
+// Prune deletes what is older than before: deliveries with their changes
+// and events, settled batches with their targets, calls and warm-ups,
+// stream events and spent budgets. Work still in progress is kept.
+func (q *queries) Prune(ctx context.Context, before time.Time) (int64, error) {
+	t := ms(before)
+	day := budget.WindowAt(before).Day
+	var total int64
+	for _, st := range []struct {
+		query string
+		args  []any
+	}{
+		{`DELETE FROM ph_warm WHERE batch IN (SELECT id FROM ph_batch WHERE done_at IS NOT NULL AND done_at < ?)`, []any{t}},
+		{`DELETE FROM ph_call WHERE batch IN (SELECT id FROM ph_batch WHERE done_at IS NOT NULL AND done_at < ?)`, []any{t}},
+		{`DELETE FROM ph_batch_target WHERE batch IN (SELECT id FROM ph_batch WHERE done_at IS NOT NULL AND done_at < ?)`, []any{t}},
+		{`DELETE FROM ph_batch WHERE done_at IS NOT NULL AND done_at < ?`, []any{t}},
+		{`DELETE FROM ph_event WHERE at < ?`, []any{t}},
+		{`DELETE FROM ph_change WHERE delivery IN (SELECT id FROM ph_delivery WHERE received_at < ? AND id NOT IN (SELECT delivery FROM ph_pending) AND id NOT IN (SELECT delivery FROM ph_batch_target))`, []any{t}},
+		{`DELETE FROM ph_delivery WHERE received_at < ? AND id NOT IN (SELECT delivery FROM ph_pending) AND id NOT IN (SELECT delivery FROM ph_batch_target) AND id NOT IN (SELECT delivery FROM ph_change)`, []any{t}},
+		{`DELETE FROM ph_stream WHERE at < ?`, []any{t}},
+		{`DELETE FROM ph_budget WHERE day < ?`, []any{day}},
+	} {
+		res, err := q.q.ExecContext(ctx, st.query, st.args...)
+		if err != nil {
+			return total, fmt.Errorf("store: prune: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+	}
+	return total, nil
+}
