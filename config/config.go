@@ -149,6 +149,10 @@ type Provider struct {
 	OnBudgetExhausted string `yaml:"on_budget_exhausted"`
 	// Timeout bounds one call (default 30s).
 	Timeout time.Duration `yaml:"timeout"`
+	// Sites are the sites whose pages this provider caches (default: every
+	// site). Targets of another site never reach it, and no escalation
+	// (a host or tag purged as everything) crosses into it.
+	Sites []string `yaml:"sites"`
 
 	// Settings is the kind's own block (purger/cloudflare's Config, …),
 	// decoded from the same mapping: {name: cf, kind: cloudflare, zone: Z}

@@ -156,6 +156,7 @@ sources:
 providers:
   - {name: z, kind: zoned, layer: middle, on_budget_exhausted: panic, sub: {depth: -1}}
   - {name: u, kind: unheard, zone: z}
+  - {name: s, kind: plain, sites: [a, nowhere]}
 rules:
   - when: {}
     purge: [{url: relative}, {everything_on: galaxy}, {url: /a, tag: b}]
@@ -181,6 +182,7 @@ queue: {job_timeout: 5m, rescue_after: 1m}
 		`providers[0].sub.depth: must not be negative`,
 		`providers[1].kind: unknown kind "unheard" (want one of plain, zoned)`,
 		`providers[0].on_budget_exhausted: want purge_everything or wait`,
+		`providers[2].sites[1]: unknown site "nowhere"`,
 		`rules[0].when: empty`,
 		`rules[0].purge[0].url: want a site-relative path`,
 		`rules[0].purge[1].everything_on: want this_site or all_sites`,

@@ -116,7 +116,7 @@ func (c *Config) Validate(kinds Kinds) Problems {
 	p = append(p, probs...)
 	sources, probs := c.validateSources(kinds.Sources, sites)
 	p = append(p, probs...)
-	p = append(p, c.validateProviders(kinds.Providers)...)
+	p = append(p, c.validateProviders(kinds.Providers, sites)...)
 	p = append(p, c.validateRules(sources, sites)...)
 	p = append(p, c.validateTiming()...)
 	p = append(p, c.validateWarm()...)
@@ -270,7 +270,7 @@ func (s Source) validateAuth(path string, auth Auth) Problems {
 	return p
 }
 
-func (c *Config) validateProviders(kinds map[string]ProviderKind) Problems {
+func (c *Config) validateProviders(kinds map[string]ProviderKind, sites map[string]bool) Problems {
 	var p Problems
 	if len(c.Providers) == 0 {
 		p = append(p, problem("providers", "at least one provider is required (kind: log prints what would be purged)"))
@@ -297,6 +297,11 @@ func (c *Config) validateProviders(kinds map[string]ProviderKind) Problems {
 		}
 		if pr.Budget.CallsPerDay < 0 {
 			p = append(p, problem(path+".budget.calls_per_day", "must not be negative"))
+		}
+		for j, s := range pr.Sites {
+			if !sites[s] {
+				p = append(p, problem(fmt.Sprintf("%s.sites[%d]", path, j), "unknown site %q", s))
+			}
 		}
 		p = append(p, pr.Limits.validate(path+".limits")...)
 		p = append(p, settingsProblems(path, pr.Settings)...)

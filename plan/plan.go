@@ -25,6 +25,15 @@ type Provider struct {
 	Layer  change.Layer
 	Limits change.Limits
 	Budget budget.Budget
+	// Sites are the sites whose pages the provider caches; empty means
+	// every site.
+	Sites []string
+}
+
+// serves reports whether the provider caches pages of the target's site.
+// A target of no site (everything on every site) reaches every provider.
+func (p Provider) serves(t change.Target) bool {
+	return len(p.Sites) == 0 || t.Site == "" || slices.Contains(p.Sites, t.Site)
 }
 
 // Note is something the planner decided that a person should be able to
@@ -39,6 +48,12 @@ func Calls(p Provider, targets []change.Target) ([]change.Call, []Note) {
 	seen := map[string]bool{}
 	everything := false
 	for _, t := range targets {
+		if !p.serves(t) {
+			// Another site's target: escalating it here (a host or a tag
+			// as everything) would empty this provider's cache for a
+			// change it does not hold.
+			continue
+		}
 		et, ok := escalate(t, p.Limits)
 		if !ok {
 			notes = append(notes, Note(fmt.Sprintf("%s: cannot purge %s %q: no supported kind covers it", p.Name, t.Kind, t.Value)))

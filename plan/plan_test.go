@@ -227,3 +227,39 @@ func TestAllChargesEachStep(t *testing.T) {
 		t.Error("All changed its input's spending")
 	}
 }
+
+func TestProvidersServeTheirSites(t *testing.T) {
+	// Two sites, each behind a CloudFront-like distribution of its own
+	// (paths only), and one Varnish for both.
+	cloudfrontLike := change.Limits{Kinds: []change.TargetKind{change.URL, change.Prefix, change.Everything}}
+	savoy := Provider{Name: "cf-savoy", Layer: change.LayerEdge, Limits: cloudfrontLike, Sites: []string{"savoy"}}
+	royal := Provider{Name: "cf-royal", Layer: change.LayerEdge, Limits: cloudfrontLike, Sites: []string{"royal"}}
+	shared := Provider{Name: "varnish", Layer: change.LayerEdge, Limits: varnishLike.Limits}
+	targets := []change.Target{
+		{Kind: change.URL, Value: "https://savoy.example/rooms", Site: "savoy"},
+		// A tag on savoy escalates to everything on savoy's distribution
+		// only, never on royal's.
+		{Kind: change.Tag, Value: "room:1", Site: "savoy"},
+	}
+	s := Next(Input{Targets: targets, Providers: []Provider{savoy, royal, shared}, Now: nov23})
+	if got := s.CallsOf("cf-royal"); len(got) != 0 {
+		t.Errorf("royal's distribution got savoy's targets: %+v", got)
+	}
+	if got := s.CallsOf("cf-savoy"); len(got) != 1 || got[0].Call.Kind != change.Everything {
+		t.Errorf("savoy's distribution: %+v", got)
+	}
+	if got := s.CallsOf("varnish"); len(got) != 2 {
+		t.Errorf("the shared Varnish: %+v", got)
+	}
+
+	// Everything on every site (a shared footer) reaches every provider.
+	s = Next(Input{Targets: []change.Target{{Kind: change.Everything}}, Providers: []Provider{savoy, royal}, Now: nov23})
+	if len(s.CallsOf("cf-savoy")) != 1 || len(s.CallsOf("cf-royal")) != 1 {
+		t.Errorf("everything on all sites: %+v", s.Calls)
+	}
+	// Everything on one site reaches only its providers.
+	s = Next(Input{Targets: []change.Target{{Kind: change.Everything, Site: "royal"}}, Providers: []Provider{savoy, royal}, Now: nov23})
+	if len(s.CallsOf("cf-savoy")) != 0 || len(s.CallsOf("cf-royal")) != 1 {
+		t.Errorf("everything on royal: %+v", s.Calls)
+	}
+}
