@@ -7,6 +7,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/purgehook/purgehook/budget"
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/purger"
 	"github.com/purgehook/purgehook/store"
@@ -211,9 +212,20 @@ func (p *Pipeline) fail(ctx context.Context, job *river.Job[CallArgs], row store
 }
 
 // split replaces a call the provider found too large with its two halves.
+// The second half is a call the plan did not count: it is charged to the
+// provider's budget, even past it (the first call was made, and leaving
+// half of it undone would leave pages stale).
 func (p *Pipeline) split(ctx context.Context, job *river.Job[CallArgs], row store.CallRow, cause error) error {
 	half := len(row.Items) / 2
 	return p.st.InTx(ctx, func(tx *store.Tx) error {
+		if pr := p.providers[row.Provider]; pr != nil && pr.Budget.Limited() {
+			if err := tx.BudgetLock(ctx, row.Provider); err != nil {
+				return err
+			}
+			if err := tx.BudgetSpend(ctx, row.Provider, budget.WindowAt(p.st.Now()).Day, 1); err != nil {
+				return err
+			}
+		}
 		for _, items := range [][]string{row.Items[:half], row.Items[half:]} {
 			c, err := tx.CallInsert(ctx, change.Call{Batch: row.Batch, Provider: row.Provider, Layer: row.Layer, Kind: row.Kind, Items: items}, fmt.Sprintf("split from call %d", row.ID), time.Time{})
 			if err != nil {

@@ -256,10 +256,16 @@ func TestRetrySnoozeAndSplit(t *testing.T) {
 			&purger.Error{Provider: "cdn", Class: purger.Retry, Status: 503},
 			&purger.Error{Provider: "cdn", Class: purger.TooLarge, Status: 413},
 		}}
-		h := start(t, driver, provider(p, change.LayerEdge))
+		pr := provider(p, change.LayerEdge)
+		pr.Budget.PerDay = 100
+		h := start(t, driver, pr)
 		h.publish(t, "d1", "/a", "/b", "/c", "/d")
 		if b := h.settle(t); b.State != store.BatchDone {
 			t.Fatalf("batch %+v", b)
+		}
+		// The plan's one call, and the extra call the split made.
+		if bs, err := h.pl.Budgets(context.Background()); err != nil || len(bs) != 1 || bs[0].Spent != 2 {
+			t.Errorf("budget after a split: %+v %v, want 2 spent", bs, err)
 		}
 		got := log.list()
 		want := []string{"cdn url×4 failed", "cdn url×4 failed", "cdn url×4 failed", "cdn url×2", "cdn url×2"}
