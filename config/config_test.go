@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,7 +80,7 @@ func TestParseDefaults(t *testing.T) {
 	if p.Layer != "edge" || p.OnBudgetExhausted != "purge_everything" {
 		t.Errorf("provider defaults = %+v", p)
 	}
-	if c.Warm.Concurrency != 5 || c.Warm.Delay != 200*time.Millisecond || c.Warm.Header["X-Warmup"] != "true" {
+	if c.Warm.Concurrency != 5 || c.Warm.Delay != 200*time.Millisecond || len(c.Warm.Header) != 1 || c.Warm.Header["X-Warmup"] != "true" {
 		t.Errorf("warm defaults = %+v", c.Warm)
 	}
 }
@@ -252,5 +253,22 @@ func TestKindBlocks(t *testing.T) {
 	// the problem (reported by Validate, once the file decodes).
 	if strings.Contains(err.Error(), "anything") {
 		t.Errorf("problems name the keys of an unknown kind:\n%v", err)
+	}
+}
+
+func TestWarmHeaderAddsToXWarmup(t *testing.T) {
+	for _, c := range []struct {
+		set  map[string]string
+		want map[string]string
+	}{
+		{nil, map[string]string{"X-Warmup": "true"}},
+		// A header for the origin keeps the mark analytics filter on.
+		{map[string]string{"X-Bypass": "s3cret"}, map[string]string{"X-Warmup": "true", "X-Bypass": "s3cret"}},
+		// Setting the mark itself, in any case, replaces it.
+		{map[string]string{"x-warmup": "1"}, map[string]string{"x-warmup": "1"}},
+	} {
+		if got := warmHeader(c.set); !maps.Equal(got, c.want) {
+			t.Errorf("warmHeader(%v) = %v, want %v", c.set, got, c.want)
+		}
 	}
 }

@@ -67,9 +67,7 @@ func (c *Config) SetDefaults() {
 	if c.Warm.Timeout == 0 {
 		c.Warm.Timeout = DefaultWarmTimeout
 	}
-	if c.Warm.Header == nil {
-		c.Warm.Header = map[string]string{"X-Warmup": "true"}
-	}
+	c.Warm.Header = warmHeader(c.Warm.Header)
 	if c.Queue.Workers == 0 {
 		c.Queue.Workers = DefaultWorkers
 	}
@@ -440,6 +438,24 @@ func (c *Config) validateLog() Problems {
 		p = append(p, problem("log.format", "want text or json, got %q", c.Log.Format))
 	}
 	return p
+}
+
+// DefaultWarmHeader marks warm-up requests so that analytics and origin
+// logic can tell them from readers.
+const DefaultWarmHeader = "X-Warmup"
+
+// warmHeader adds X-Warmup: true to the configured headers unless they
+// set it themselves: a header added for the origin (a bypass token, a
+// host) does not silently drop the mark analytics filter on.
+func warmHeader(h map[string]string) map[string]string {
+	out := map[string]string{DefaultWarmHeader: "true"}
+	for k, v := range h {
+		if strings.EqualFold(k, DefaultWarmHeader) {
+			delete(out, DefaultWarmHeader)
+		}
+		out[k] = v
+	}
+	return out
 }
 
 func checkBaseURL(s string) error {
