@@ -295,6 +295,16 @@ func (a *API) purge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, _ := a.tokens.Authorize(r, ScopePurge)
+	if _, admin := a.tokens.Authorize(r, ScopeAdmin); admin {
+		// An admin's purge of everything is an emergency: it goes at
+		// once even when the day's budget is spent (recorded as
+		// overdraft), then every affected site's warm list is fetched.
+		for i := range res.Targets {
+			if res.Targets[i].Kind == change.Everything {
+				res.Targets[i].Overdraft = true
+			}
+		}
+	}
 	id := fmt.Sprintf("manual-%s-%d", name, time.Now().UnixNano())
 	row, err := a.pl.Manual(r.Context(), id, res.Targets)
 	if err != nil {

@@ -108,6 +108,9 @@ type Target struct {
 	// Reason says where the target came from (payload, dependency, rule 2, …)
 	// so that explain and the audit trail can answer "why".
 	Reason string `json:"reason,omitempty"`
+	// Overdraft marks an emergency purge of everything (an admin's): it
+	// goes at once even past the day's budget, and the excess is recorded.
+	Overdraft bool `json:"overdraft,omitempty"`
 }
 
 // Key identifies a target for deduplication.

@@ -76,3 +76,52 @@ providers:
 		t.Errorf("%d calls, want 2 for files and 1 for tags\n%s", n, out)
 	}
 }
+
+// TestEmergencyPurgeEverythingPastTheBudget: once the day's budget is
+// spent, an admin's purge of everything still goes at once (Umbraco guide
+// §8.3), recorded as overdraft, and each site's warm list is fetched; a
+// token with only the purge scope waits for the next window like any
+// other change.
+func TestEmergencyPurgeEverythingPastTheBudget(t *testing.T) {
+	cf := cloudflaretest.NewServer(t, cloudflaretest.Options{})
+	o := newOrigin(t)
+	s := startService(t, fmt.Sprintf(`
+store: {driver: sqlite, dsn: $DIR/ph.db}
+admin:
+  tokens:
+    - {name: ops, secret: ops-secret-token, scopes: [admin]}
+    - {name: ci, secret: ci-secret-token, scopes: [purge, read]}
+sites:
+  - {name: site, base_url: %s, warm: [/, /en/]}
+sources:
+  - {name: cms, kind: generic, secret: %s}
+providers:
+  - {name: cf, kind: cloudflare, zone: %s, token: %s, api_url: %s,
+     budget: {calls_per_day: 1}, on_budget_exhausted: wait}
+coalesce: 50ms
+warm: {delay: 1ms}
+`, o.URL, secret, cf.Zone(), cf.Token(), cf.APIURL()))
+
+	// Spend the day's one call.
+	code, out := runCLI(t, "purge", "--server", s.hooks.URL, "--token", "ci-secret-token", "--url", "/a", "--wait")
+	if code != 0 || len(cf.Accepted()) != 1 {
+		t.Fatalf("first purge: exit %d, %d calls\n%s", code, len(cf.Accepted()), out)
+	}
+	// The purge scope alone: planned, but deferred to the next window.
+	code, out = runCLI(t, "purge", "--server", s.hooks.URL, "--token", "ci-secret-token", "--everything")
+	if code != 0 {
+		t.Fatalf("purge scope: exit %d\n%s", code, out)
+	}
+	// The admin's emergency: sent now.
+	code, out = runCLI(t, "purge", "--server", s.hooks.URL, "--token", "ops-secret-token", "--everything", "--wait", "--timeout", "30s")
+	if code != 0 || !strings.Contains(out, "(overdraft)") {
+		t.Fatalf("emergency: exit %d\n%s", code, out)
+	}
+	calls := cf.Accepted()
+	if len(calls) != 2 {
+		t.Fatalf("%d calls made, want 2 (the deferred one waits for tomorrow)", len(calls))
+	}
+	if o.warmed("/") != 1 || o.warmed("/en/") != 1 {
+		t.Errorf("warm list fetched %d and %d times, want once each", o.warmed("/"), o.warmed("/en/"))
+	}
+}

@@ -117,23 +117,23 @@ func TestFitBudget(t *testing.T) {
 	calls, _ := Calls(cloudflareLike, urls(200)) // 7 calls
 	escalated := func(n Note) bool { return strings.Contains(string(n), "one purge-everything instead") }
 
-	got, note := fit(cloudflareLike, calls, nov23, nil)
+	got, note := fit(cloudflareLike, calls, nov23, nil, false)
 	if len(got) != 7 || note != "" || got[0].Day != "" {
 		t.Errorf("unlimited: %d calls, note %q, day %q", len(got), note, got[0].Day)
 	}
 
-	got, note = fit(withBudget(cloudflareLike, 3, budget.PurgeEverything), calls, nov23, nil)
+	got, note = fit(withBudget(cloudflareLike, 3, budget.PurgeEverything), calls, nov23, nil, false)
 	if !escalated(note) || len(got) != 1 || got[0].Call.Kind != change.Everything || !got[0].NotBefore.IsZero() || got[0].Day != "2026-11-23" {
 		t.Errorf("purge_everything: %+v %q", got, note)
 	}
 
 	// Budget spent: the one everything call waits for tomorrow.
-	got, note = fit(withBudget(cloudflareLike, 3, budget.PurgeEverything), calls, nov23, budget.Spent{"2026-11-23": 3})
+	got, note = fit(withBudget(cloudflareLike, 3, budget.PurgeEverything), calls, nov23, budget.Spent{"2026-11-23": 3}, false)
 	if len(got) != 1 || got[0].Day != "2026-11-24" || !got[0].NotBefore.Equal(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)) || !strings.Contains(string(note), "waits until") {
 		t.Errorf("exhausted: %+v %q", got, note)
 	}
 
-	got, note = fit(withBudget(cloudflareLike, 3, budget.Wait), calls, nov23, budget.Spent{"2026-11-24": 1})
+	got, note = fit(withBudget(cloudflareLike, 3, budget.Wait), calls, nov23, budget.Spent{"2026-11-24": 1}, false)
 	perDay := map[string]int{}
 	for _, c := range got {
 		perDay[c.Day]++
@@ -145,14 +145,14 @@ func TestFitBudget(t *testing.T) {
 		t.Error("wait: no note")
 	}
 
-	within, note := fit(withBudget(cloudflareLike, 3, budget.PurgeEverything), calls[:2], nov23, nil)
+	within, note := fit(withBudget(cloudflareLike, 3, budget.PurgeEverything), calls[:2], nov23, nil, false)
 	if escalated(note) || len(within) != 2 {
 		t.Errorf("within budget: %+v", within)
 	}
 
 	// A provider that cannot purge everything waits instead.
 	noEverything := withBudget(Provider{Name: "cf", Limits: change.Limits{Kinds: []change.TargetKind{change.URL}, PerCall: map[change.TargetKind]int{change.URL: 30}}}, 3, budget.PurgeEverything)
-	got, _ = fit(noEverything, calls, nov23, nil)
+	got, _ = fit(noEverything, calls, nov23, nil, false)
 	if len(got) != 7 || got[6].Day != "2026-11-25" {
 		t.Errorf("no everything: %+v", got)
 	}
@@ -261,5 +261,31 @@ func TestProvidersServeTheirSites(t *testing.T) {
 	s = Next(Input{Targets: []change.Target{{Kind: change.Everything, Site: "royal"}}, Providers: []Provider{savoy, royal}, Now: nov23})
 	if len(s.CallsOf("cf-savoy")) != 0 || len(s.CallsOf("cf-royal")) != 1 {
 		t.Errorf("everything on royal: %+v", s.Calls)
+	}
+}
+
+func TestEmergencyGoesNowPastTheBudget(t *testing.T) {
+	cf := withBudget(cloudflareLike, 3, budget.Wait)
+	spent := map[string]budget.Spent{"cf": {"2026-11-23": 3}}
+	everything := change.Target{Kind: change.Everything}
+
+	// An ordinary purge of everything waits for tomorrow…
+	s := Next(Input{Targets: []change.Target{everything}, Providers: []Provider{cf}, Now: nov23, Spent: spent})
+	if len(s.Calls) != 1 || s.Calls[0].NotBefore.IsZero() {
+		t.Fatalf("ordinary: %+v", s.Calls)
+	}
+	// …an emergency one goes now, charged to today, and says so.
+	everything.Overdraft = true
+	s = Next(Input{Targets: []change.Target{everything}, Providers: []Provider{cf}, Now: nov23, Spent: spent})
+	if len(s.Calls) != 1 || !s.Calls[0].NotBefore.IsZero() || s.Calls[0].Day != "2026-11-23" || s.Calls[0].Call.Kind != change.Everything {
+		t.Fatalf("emergency: %+v", s.Calls)
+	}
+	if len(s.Notes) != 1 || !strings.Contains(string(s.Notes[0]), "1 call(s) past today's budget of 3 (overdraft)") {
+		t.Errorf("notes: %v", s.Notes)
+	}
+	// Within the budget there is nothing to say.
+	s = Next(Input{Targets: []change.Target{everything}, Providers: []Provider{cf}, Now: nov23})
+	if len(s.Calls) != 1 || len(s.Notes) != 0 {
+		t.Errorf("within budget: %+v", s)
 	}
 }

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/purgehook/purgehook/budget"
@@ -91,7 +92,10 @@ func Next(in Input) Step {
 			}
 			calls, n := Calls(p, in.Targets)
 			notes = append(notes, n...)
-			sched, note := fit(p, calls, in.Now, in.Spent[p.Name])
+			overdraft := slices.ContainsFunc(in.Targets, func(t change.Target) bool {
+				return t.Kind == change.Everything && t.Overdraft && p.serves(t)
+			})
+			sched, note := fit(p, calls, in.Now, in.Spent[p.Name], overdraft)
 			if note != "" {
 				notes = append(notes, note)
 			}
@@ -145,10 +149,22 @@ func All(in Input) []Step {
 // plan the window's remaining budget cannot cover becomes one
 // purge-everything call (if the provider supports it); under wait, and
 // when not even that one call fits today, calls beyond the budget are
-// scheduled into the following windows.
-func fit(p Provider, calls []change.Call, now time.Time, spent budget.Spent) ([]Scheduled, Note) {
+// scheduled into the following windows. An overdraft plan (an emergency
+// purge of everything) goes now, charged to today even past the budget.
+func fit(p Provider, calls []change.Call, now time.Time, spent budget.Spent, overdraft bool) ([]Scheduled, Note) {
 	b := p.Budget
 	w := budget.WindowAt(now)
+	if overdraft && b.Limited() {
+		var note Note
+		if over := len(calls) - (b.PerDay - spent[w.Day]); over > 0 {
+			note = Note(fmt.Sprintf("%s: emergency purge of everything sent now, %d call(s) past today's budget of %d (overdraft)", p.Name, min(over, len(calls)), b.PerDay))
+		}
+		out := make([]Scheduled, len(calls))
+		for i, c := range calls {
+			out[i] = Scheduled{Call: c, Day: w.Day, Reason: note}
+		}
+		return out, note
+	}
 	if !b.Limited() {
 		out := make([]Scheduled, len(calls))
 		for i, c := range calls {
