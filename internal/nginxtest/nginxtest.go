@@ -231,8 +231,15 @@ func (n *Nginx) stop() error {
 	}
 	select {
 	case err := <-n.exit:
-		// nginx exits 0 on SIGTERM; anything else (it crashed before)
-		// is news.
+		// nginx exits 0 on SIGTERM, or dies of it when the signal comes
+		// before it installed its handlers (a test that stops it right
+		// after it started); anything else (it crashed before) is news.
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGTERM {
+				return nil
+			}
+		}
 		return err
 	case <-time.After(10 * time.Second):
 		kerr := n.cmd.Process.Kill()
