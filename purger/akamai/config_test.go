@@ -1,11 +1,11 @@
 package akamai_test
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/purger/akamai"
+	"github.com/purgehook/purgehook/purger/purgertest"
 )
 
 func TestConfig(t *testing.T) {
@@ -32,7 +32,7 @@ func TestConfig(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			checkProblems(t, tc.c.Validate(), tc.want)
+			purgertest.CheckProblems(t, tc.c.Validate(), tc.want)
 		})
 	}
 }
@@ -50,28 +50,5 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if l := (akamai.Config{CPCodes: []string{"12345"}}).Limits(); !l.Supports(change.Everything) {
 		t.Errorf("with cp codes: %+v", l)
-	}
-}
-
-// problems returns the lines of a Validate error, one per problem.
-func problems(err error) []string {
-	if err == nil {
-		return nil
-	}
-	return strings.Split(err.Error(), "\n")
-}
-
-// checkProblems fails unless each problem starts with the wanted text, in
-// order.
-func checkProblems(t *testing.T, err error, want []string) {
-	t.Helper()
-	got := problems(err)
-	if len(got) != len(want) {
-		t.Fatalf("problems %q, want %d starting %q", got, len(want), want)
-	}
-	for i := range want {
-		if !strings.HasPrefix(got[i], want[i]) {
-			t.Errorf("problem %q, want it to start %q", got[i], want[i])
-		}
 	}
 }
