@@ -278,6 +278,14 @@ func NoRedirects(c *http.Client) *http.Client {
 	return &cp
 }
 
+// IsHTTPURL reports whether raw is an absolute http or https URL with a
+// host: what every adapter's API URL, endpoint, server and instance must
+// be.
+func IsHTTPURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
 // Truncate shortens a provider's message to n bytes so that an HTML error
 // page does not become a log line of several kilobytes.
 func Truncate(s string, n int) string {

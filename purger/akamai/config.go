@@ -3,11 +3,11 @@ package akamai
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/purger"
 )
 
 // Config is an akamai provider's own block of the config file.
@@ -65,7 +65,7 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if c.APIURL != "" {
-		if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !purger.IsHTTPURL(c.APIURL) {
 			errs = append(errs, fmt.Errorf("api_url: want an http(s) URL, got %q", c.APIURL))
 		}
 	}

@@ -3,10 +3,10 @@ package app
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 
 	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/purger"
 )
 
 // Config is an app provider's own block of the config file.
@@ -32,7 +32,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("secret: required for kind app to sign calls to instances"))
 	}
 	for i, raw := range c.Instances {
-		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !purger.IsHTTPURL(raw) {
 			errs = append(errs, fmt.Errorf("instances[%d]: want an http(s) URL", i))
 		}
 	}

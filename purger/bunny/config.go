@@ -3,10 +3,10 @@ package bunny
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 
 	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/purger"
 )
 
 // Config is a bunny provider's own block of the config file.
@@ -40,7 +40,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.APIURL != "" {
-		if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !purger.IsHTTPURL(c.APIURL) {
 			errs = append(errs, fmt.Errorf("api_url: want an http(s) URL, got %q", c.APIURL))
 		}
 	}

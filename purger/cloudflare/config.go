@@ -3,10 +3,10 @@ package cloudflare
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/purger"
 )
 
 // Config is a cloudflare provider's own block of the config file.
@@ -45,7 +45,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("plan: want free, pro, business or enterprise, got %q", c.Plan))
 	}
 	if c.APIURL != "" {
-		if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !purger.IsHTTPURL(c.APIURL) {
 			errs = append(errs, fmt.Errorf("api_url: want an http(s) URL, got %q", c.APIURL))
 		}
 	}

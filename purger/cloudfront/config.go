@@ -3,9 +3,9 @@ package cloudfront
 import (
 	"errors"
 	"fmt"
-	"net/url"
 
 	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/purger"
 )
 
 // Config is a cloudfront provider's own block of the config file.
@@ -45,7 +45,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: access_key_id and secret_access_key go together: set both, or neither to use the standard AWS credential chain", field))
 	}
 	if c.Endpoint != "" {
-		if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !purger.IsHTTPURL(c.Endpoint) {
 			errs = append(errs, fmt.Errorf("endpoint: want an http(s) URL, got %q", c.Endpoint))
 		}
 	}

@@ -3,9 +3,9 @@ package fastly
 import (
 	"errors"
 	"fmt"
-	"net/url"
 
 	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/purger"
 )
 
 // Config is a fastly provider's own block of the config file.
@@ -41,7 +41,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("token: required for kind fastly"))
 	}
 	if c.APIURL != "" {
-		if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !purger.IsHTTPURL(c.APIURL) {
 			errs = append(errs, fmt.Errorf("api_url: want an http(s) URL, got %q", c.APIURL))
 		}
 	}

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/purger"
 )
 
 // Config is a varnish provider's own block of the config file.
@@ -35,7 +35,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("servers: required for kind varnish"))
 	}
 	for i, s := range c.Servers {
-		if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !purger.IsHTTPURL(s) {
 			errs = append(errs, fmt.Errorf("servers[%d]: want an http(s) URL, got %q", i, s))
 		}
 	}
