@@ -89,7 +89,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		if client == nil {
 			client = &http.Client{Timeout: cfg.Warm.Timeout}
 		}
-		warmer = warm.New(warm.Options{Concurrency: cfg.Warm.Concurrency, Delay: cfg.Warm.Delay, Header: cfg.Warm.Header, Client: client})
+		warmer = warm.New(warm.Options{Concurrency: cfg.Warm.Concurrency, Delay: cfg.Warm.Delay, Header: cfg.Warm.Header, Client: client, Scope: res})
 	}
 	sourceSites := map[string]string{}
 	for _, s := range cfg.Sources {

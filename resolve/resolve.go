@@ -7,6 +7,7 @@ package resolve
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -22,6 +23,7 @@ type Site struct {
 	scheme string
 	host   string   // lower-cased host[:port] of base_url
 	hosts  []string // base host and alias hosts
+	dials  []string // the same as host:port, the scheme's port when none is given
 }
 
 // Abs makes a site-relative path absolute with the site's base URL.
@@ -45,9 +47,11 @@ func New(sites []config.Site, rules []config.Rule) (*Resolver, error) {
 		}
 		s := &Site{Site: cs, scheme: u.Scheme, host: strings.ToLower(u.Host)}
 		s.hosts = append(s.hosts, s.host)
+		s.dials = append(s.dials, hostPort(u))
 		for _, a := range cs.Aliases {
 			if au, err := url.Parse(a); err == nil && !slices.Contains(s.hosts, strings.ToLower(au.Host)) {
 				s.hosts = append(s.hosts, strings.ToLower(au.Host))
+				s.dials = append(s.dials, hostPort(au))
 			}
 		}
 		r.sites = append(r.sites, s)
@@ -82,6 +86,47 @@ func (r *Resolver) SiteOfURL(raw string) *Site {
 		}
 	}
 	return nil
+}
+
+// HostConfigured reports whether host:port is the canonical or an alias
+// host of some site (a host given without a port in base_url or aliases
+// stands for its scheme's port). The warmer dials such a host even on a
+// private or loopback address: the operator configured it there.
+func (r *Resolver) HostConfigured(hostport string) bool {
+	hostport = strings.ToLower(hostport)
+	for _, s := range r.sites {
+		if slices.Contains(s.dials, hostport) {
+			return true
+		}
+	}
+	return false
+}
+
+// SameSite reports whether to is on a configured host of from's site: the
+// only redirects a warm-up follows.
+func (r *Resolver) SameSite(from, to *url.URL) bool {
+	if to.Scheme != "http" && to.Scheme != "https" {
+		return false
+	}
+	want := hostPort(to)
+	for _, s := range r.sites {
+		if slices.Contains(s.dials, hostPort(from)) && slices.Contains(s.dials, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostPort is u's lower-cased host:port, the scheme's port when u has none.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // Dropped is a target that was not kept, with why.

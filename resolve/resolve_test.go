@@ -1,6 +1,7 @@
 package resolve
 
 import (
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -133,6 +134,47 @@ func TestWarmFlag(t *testing.T) {
 	for _, tg := range res.Targets {
 		if want := !strings.HasSuffix(tg.Value, "sitemap.xml"); tg.Warm != want {
 			t.Errorf("%s warm = %v, want %v", tg.Value, tg.Warm, want)
+		}
+	}
+}
+
+func TestHostConfiguredAndSameSite(t *testing.T) {
+	r, err := New(append(sites(), config.Site{Name: "local", BaseURL: "http://127.0.0.1:8080"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		hostport string
+		want     bool
+	}{
+		{"www.savoy.example:443", true},
+		{"WWW.Savoy.Example:443", true},
+		{"savoy.example:443", true}, // an alias
+		{"www.savoy.example:80", false},
+		{"127.0.0.1:8080", true},
+		{"127.0.0.1:8081", false},
+		{"evil.example:443", false},
+	} {
+		if got := r.HostConfigured(tc.hostport); got != tc.want {
+			t.Errorf("HostConfigured(%q) = %v, want %v", tc.hostport, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		from, to string
+		want     bool
+	}{
+		{"https://www.savoy.example/a", "https://savoy.example/b", true},
+		{"https://savoy.example/a", "https://www.savoy.example:443/b", true},
+		{"https://www.savoy.example/a", "https://www.calheta.example/b", false}, // another site
+		{"https://www.savoy.example/a", "https://evil.example/b", false},
+		{"https://www.savoy.example/a", "http://www.savoy.example/b", false}, // port 80 is not configured
+		{"https://www.savoy.example/a", "ftp://www.savoy.example/b", false},
+		{"https://evil.example/a", "https://evil.example/b", false},
+	} {
+		from, _ := url.Parse(tc.from)
+		to, _ := url.Parse(tc.to)
+		if got := r.SameSite(from, to); got != tc.want {
+			t.Errorf("SameSite(%s, %s) = %v, want %v", tc.from, tc.to, got, tc.want)
 		}
 	}
 }
