@@ -131,6 +131,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if d, ok := e.Source.(source.DeliveryIDer); ok {
 		id = d.DeliveryID(r.Header, body)
 	}
+	if len(id) > source.MaxDeliveryID {
+		outcome("malformed")
+		log.Warn("webhook rejected", "status", 400, "reason", "delivery id too long", "bytes", len(id))
+		reply(w, http.StatusBadRequest, map[string]any{"error": fmt.Sprintf("delivery id longer than %d bytes", source.MaxDeliveryID)})
+		return
+	}
 	var dedupeWithin time.Duration
 	if id == "" {
 		id = sum

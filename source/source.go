@@ -208,6 +208,11 @@ func CheckTimestamp(ts, now time.Time, tolerance time.Duration) error {
 	return nil
 }
 
+// MaxDeliveryID is the longest delivery id a CMS may send (UUIDs, ULIDs and
+// the ids of every supported CMS are far shorter); a longer one is a 400,
+// never journaled.
+const MaxDeliveryID = 200
+
 // BodyHash is the delivery id used when a CMS sends none: the hex SHA-256
 // of the body, so that an identical redelivery is recognised.
 func BodyHash(body []byte) string {
