@@ -120,17 +120,17 @@ func checkConfigCmd() *cobra.Command {
 					}
 					return errSilent
 				}
-				return fmt.Errorf("%s: %w", path, err)
+				return fmt.Errorf("%s: %s", path, config.Redact(err.Error()))
 			}
 			// Build the adapters too: what only building finds (the AWS
 			// SDK's shared configuration, a source's own checks) shows
 			// here rather than at serve time.
 			if _, err := app.Providers(cfg, http.DefaultClient, slog.New(slog.DiscardHandler)); err != nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %v\n", path, err)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", path, config.Redact(err.Error()))
 				return errSilent
 			}
 			if _, err := app.Endpoints(cfg); err != nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %v\n", path, err)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", path, config.Redact(err.Error()))
 				return errSilent
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok: %d site(s), %d source(s), %d provider(s), %d rule(s); store %s\n",

@@ -22,6 +22,7 @@ var testKinds = Kinds{
 		"signed":  {Auth: AuthHMAC},
 		"tokened": {Auth: AuthToken},
 		"either":  {Auth: AuthAny, Settings: func() Settings { return new(zoned) }},
+		"sigonly": {Auth: AuthSigned},
 	},
 }
 
@@ -153,6 +154,9 @@ sources:
   - {name: gen, kind: signed, allow_ips: [300.1.1.1/8], site: zz}
   - {name: tok, kind: tokened, basic: {username: u}}
   - {name: any, kind: either, zone: z}
+  - {name: gen2, kind: sigonly, secret: s, token: t, basic: {username: u, password: p}}
+  - {name: tok2, kind: tokened, token: t, secret: s, secrets: [a]}
+  - {name: hdr, kind: signed, secret: s, auth_header: X-Token}
 providers:
   - {name: z, kind: zoned, layer: middle, on_budget_exhausted: panic, sub: {depth: -1}}
   - {name: u, kind: unheard, zone: z}
@@ -170,10 +174,15 @@ queue: {job_timeout: 5m, rescue_after: 1m}
 		`sites[0].base_url: want scheme and host`,
 		`sites[1].name: duplicate site "a"`,
 		`sites[1].warm[0]: want a site-relative path`,
-		`sources[0].kind: unknown kind "wordpress" (want one of either, signed, tokened)`,
+		`sources[0].kind: unknown kind "wordpress" (want one of either, signed, sigonly, tokened)`,
 		`sources[1].secret: required for kind signed`,
 		`sources[2].basic: username and password are both required`,
 		`sources[3]: kind either needs secret, token or basic`,
+		`sources[4].token: kind sigonly does not use it (only its signature is checked)`,
+		`sources[4].basic: kind sigonly does not use it`,
+		`sources[5].secret: kind tokened does not use it (it does not sign its webhooks)`,
+		`sources[5].secrets: kind tokened does not use it`,
+		`sources[6].auth_header: names the header of token, which is not set`,
 		`sources[1].allow_ips[0]: invalid address or CIDR`,
 		`sources[1].site: unknown site "zz"`,
 		`providers[0].layer: unknown layer "middle"`,

@@ -250,19 +250,41 @@ func (s Source) validateAuth(path string, auth Auth) Problems {
 	var p Problems
 	hasSecret := s.Secret != "" || len(s.Secrets) > 0
 	hasToken := s.Token != "" || s.Basic != nil
+	// An option the kind never checks is an error, not a silent no-op:
+	// whoever set it believes the source is protected by it.
+	unused := func(field, why string) {
+		p = append(p, problem(path+"."+field, "kind %s does not use it (%s)", s.Kind, why))
+	}
 	switch auth {
-	case AuthHMAC:
+	case AuthHMAC, AuthSigned:
 		if !hasSecret {
 			p = append(p, problem(path+".secret", "required for kind %s (it signs its webhooks)", s.Kind))
+		}
+		if auth == AuthSigned {
+			if s.Token != "" {
+				unused("token", "only its signature is checked")
+			}
+			if s.Basic != nil {
+				unused("basic", "only its signature is checked")
+			}
 		}
 	case AuthToken:
 		if !hasToken {
 			p = append(p, problem(path+".token", "required for kind %s (token or basic; it does not sign)", s.Kind))
 		}
+		if s.Secret != "" {
+			unused("secret", "it does not sign its webhooks")
+		}
+		if len(s.Secrets) > 0 {
+			unused("secrets", "it does not sign its webhooks")
+		}
 	case AuthAny:
 		if !hasSecret && !hasToken {
 			p = append(p, problem(path, "kind %s needs secret, token or basic", s.Kind))
 		}
+	}
+	if s.AuthHeader != "" && s.Token == "" {
+		p = append(p, problem(path+".auth_header", "names the header of token, which is not set"))
 	}
 	if s.Basic != nil && (s.Basic.Username == "" || s.Basic.Password == "") {
 		p = append(p, problem(path+".basic", "username and password are both required"))

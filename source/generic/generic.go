@@ -32,8 +32,9 @@ type Source struct {
 
 var _ source.Source = (*Source)(nil)
 
-// Auth: the generic scheme signs its webhooks.
-const Auth = source.AuthHMAC
+// Auth: the generic scheme signs its webhooks and checks nothing else, so
+// a token or basic credentials configured on it are a config error.
+const Auth = source.AuthSigned
 
 // New returns a generic source; it needs at least one secret.
 func New(opts source.Options) *Source { return &Source{opts: opts} }
