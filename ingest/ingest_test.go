@@ -188,6 +188,22 @@ func TestBodyHashDedupesWithinItsWindow(t *testing.T) {
 	}
 }
 
+// Every supported CMS sends a JSON type; a missing Content-Type is read as
+// JSON too.
+func TestJSONContentTypesAreAccepted(t *testing.T) {
+	for i, ct := range []string{"", "application/json", "application/json; charset=utf-8", "application/vnd.contentful.management.v1+json"} {
+		e := newEnv(t, nil)
+		body := strings.Replace(good, `"id":"g1"`, fmt.Sprintf(`"id":"ct%d"`, i), 1)
+		h := sig(body)
+		if ct != "" {
+			h["Content-Type"] = ct
+		}
+		if status, m := e.post(t, "/hooks/cms", body, h); status != http.StatusAccepted {
+			t.Errorf("Content-Type %q: %d %v", ct, status, m)
+		}
+	}
+}
+
 // A signed timestamp in the generic contract is held to the replay window.
 func TestGenericTimestampIsCheckedAgainstTheReplayWindow(t *testing.T) {
 	now := time.Date(2026, 3, 5, 14, 30, 0, 0, time.UTC)
@@ -236,6 +252,19 @@ func TestLongDeliveryIDIsRejected(t *testing.T) {
 	}
 }
 
+func withCT(h map[string]string, ct string) map[string]string {
+	h["Content-Type"] = ct
+	return h
+}
+
+// badUTF8 is good with an invalid byte in a URL: decoded, it would become
+// U+FFFD and another URL would be purged.
+var (
+	badUTF8 = strings.Replace(good, "/pt/a", "/pt/a\xff", 1)
+	badDep  = strings.Replace(good, `"/pt/"`, `"/pt/\ud800"`, 1)
+	newline = strings.Replace(good, "/pt/a", `/pt/a\r\nX: 1`, 1)
+)
+
 func TestBadInputIsNotJournaled(t *testing.T) {
 	big := `{"event":"x","content":{"id":"1","urls":["/` + strings.Repeat("a", 5000) + `"]}}`
 	tests := []struct {
@@ -255,6 +284,13 @@ func TestBadInputIsNotJournaled(t *testing.T) {
 		{"missing content.id", "/hooks/cms", `{"event":"x","content":{}}`, sig(`{"event":"x","content":{}}`), 400, "missing field content.id"},
 		{"too large", "/hooks/cms", big, sig(big), 413, "body larger than 4096 bytes"},
 		{"unknown source", "/hooks/nope", good, sig(good), 404, `no source named "nope"`},
+		{"unknown source, long name", "/hooks/" + strings.Repeat("n", 5000), good, sig(good), 404, `no source named "` + strings.Repeat("n", 64) + `…"`},
+		{"text/plain", "/hooks/cms", good, withCT(sig(good), "text/plain"), 415, "Content-Type text/plain, want application/json"},
+		{"form", "/hooks/cms", good, withCT(sig(good), "application/x-www-form-urlencoded"), 415, "want application/json"},
+		{"unreadable Content-Type", "/hooks/cms", good, withCT(sig(good), "bogus;;"), 415, "unreadable Content-Type"},
+		{"invalid UTF-8 in a URL", "/hooks/cms", badUTF8, sig(badUTF8), 400, "a URL is not valid UTF-8"},
+		{"invalid UTF-8 in a dependency", "/hooks/cms", badDep, sig(badDep), 400, "a URL is not valid UTF-8"},
+		{"a newline in a URL", "/hooks/cms", newline, sig(newline), 400, "control character"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

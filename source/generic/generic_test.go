@@ -59,7 +59,7 @@ func TestGolden(t *testing.T) {
 
 func TestParseRejections(t *testing.T) {
 	t.Parallel()
-	sourcetest.ParseRejections(t, New(sourcetest.Options("k")), http.Header{}, validBody, false)
+	sourcetest.ParseRejections(t, New(sourcetest.Options("k")), http.Header{}, validBody)
 }
 
 // Only the body is signed: X-Webhook-Id must not identify a delivery, or
