@@ -198,7 +198,7 @@ func explainCmd() *cobra.Command {
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"changes": changes, "targets": res.Targets, "dropped": res.Dropped, "calls": e.Calls(), "notes": notes})
+				return enc.Encode(map[string]any{"changes": changes, "targets": res.Targets, "dropped": res.Dropped, "capped": e.Capped, "calls": e.Calls(), "notes": notes})
 			}
 			fmt.Fprintf(out, "%d change(s) from %s:\n", len(changes), sc.Name)
 			for _, c := range changes {
@@ -214,6 +214,9 @@ func explainCmd() *cobra.Command {
 			}
 			for _, d := range res.Dropped {
 				fmt.Fprintf(out, "  dropped    %s  (%s)\n", d.Value, d.Reason)
+			}
+			if e.Capped != "" {
+				fmt.Fprintf(out, "  capped     %s\n", e.Capped)
 			}
 			fmt.Fprintln(out, "\ncalls, innermost layer first:")
 			for _, s := range e.Steps {

@@ -83,6 +83,9 @@ func TestParseDefaults(t *testing.T) {
 	if c.Warm.Concurrency != 5 || c.Warm.Delay != 200*time.Millisecond || c.Warm.Header["X-Warmup"] != "true" {
 		t.Errorf("warm defaults = %+v", c.Warm)
 	}
+	if c.Limits != (DeliveryLimits{URLLength: 2048, Targets: 1000, Warm: 500}) {
+		t.Errorf("limits defaults = %+v", c.Limits)
+	}
 }
 
 func TestUnknownFieldNamesItsPath(t *testing.T) {
@@ -164,6 +167,7 @@ rules:
   - when: {}
     purge: [{url: relative}, {everything_on: galaxy}, {url: /a, tag: b}]
 queue: {job_timeout: 5m, rescue_after: 1m}
+limits: {url_length: -1, targets: -5}
 `
 	_, err := Parse([]byte(in), testKinds)
 	if err == nil {
@@ -195,6 +199,8 @@ queue: {job_timeout: 5m, rescue_after: 1m}
 		`rules[0].purge[1].everything_on: want this_site or all_sites`,
 		`rules[0].purge[2]: want exactly one of`,
 		`queue.rescue_after: must exceed queue.job_timeout`,
+		`limits.url_length: must not be negative`,
+		`limits.targets: must not be negative`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("problems lack %q:\n%v", want, err)

@@ -61,6 +61,15 @@ func (c *Config) SetDefaults() {
 	if c.Warm.Concurrency == 0 {
 		c.Warm.Concurrency = DefaultWarmConc
 	}
+	if c.Limits.URLLength == 0 {
+		c.Limits.URLLength = DefaultURLLength
+	}
+	if c.Limits.Targets == 0 {
+		c.Limits.Targets = DefaultTargets
+	}
+	if c.Limits.Warm == 0 {
+		c.Limits.Warm = DefaultWarmPages
+	}
 	if c.Warm.Delay == 0 {
 		c.Warm.Delay = DefaultWarmDelay
 	}
@@ -120,6 +129,14 @@ func (c *Config) Validate(kinds Kinds) Problems {
 	p = append(p, c.validateRules(sources, sites)...)
 	p = append(p, c.validateTiming()...)
 	p = append(p, c.validateWarm()...)
+	for _, l := range []struct {
+		name string
+		v    int
+	}{{"url_length", c.Limits.URLLength}, {"targets", c.Limits.Targets}, {"warm", c.Limits.Warm}} {
+		if l.v < 0 {
+			p = append(p, problem("limits."+l.name, "must not be negative (0 means the default)"))
+		}
+	}
 	p = append(p, c.validateQueue()...)
 	p = append(p, c.validateLog()...)
 	return p

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/config"
@@ -33,13 +34,27 @@ func (s *Site) Abs(path string) string {
 
 // Resolver resolves changes with the configured sites and rules.
 type Resolver struct {
-	sites []*Site
-	rules []config.Rule
+	sites  []*Site
+	rules  []config.Rule
+	limits Limits
 }
 
-// New builds a resolver; the config must have passed Validate.
-func New(sites []config.Site, rules []config.Rule) (*Resolver, error) {
+// Limits bound what one delivery resolves to (config's limits:); a zero
+// field imposes no limit.
+type Limits struct {
+	// URLLength: a longer URL or prefix is dropped.
+	URLLength int
+	// Targets: beyond it, Cap purges the delivery's sites' hosts instead.
+	Targets int
+}
+
+// New builds a resolver; the config must have passed Validate. limits, at
+// most one, bound each delivery (none: no bounds).
+func New(sites []config.Site, rules []config.Rule, limits ...Limits) (*Resolver, error) {
 	r := &Resolver{rules: rules}
+	if len(limits) > 0 {
+		r.limits = limits[0]
+	}
 	for _, cs := range sites {
 		u, err := url.Parse(cs.BaseURL)
 		if err != nil {
@@ -156,11 +171,17 @@ func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
 		seen[t.Key()] = len(res.Targets)
 		res.Targets = append(res.Targets, t)
 	}
-	drop := func(v, why string) { res.Dropped = append(res.Dropped, Dropped{Value: v, Reason: why}) }
+	// A dropped value goes into the delivery's trace: at most 200 bytes of it.
+	drop := func(v, why string) { res.Dropped = append(res.Dropped, Dropped{Value: clip(v), Reason: why}) }
+	tooLong := func(abs string) bool { return r.limits.URLLength > 0 && len(abs) > r.limits.URLLength }
+	longWhy := fmt.Sprintf("longer than %d bytes (limits.url_length)", r.limits.URLLength)
 
 	home := r.changeSite(c, sourceSite)
 	url := func(raw, reason string, warm bool) {
 		abs, site, why := r.absolute(raw, home)
+		if why == "" && tooLong(abs) {
+			why = longWhy
+		}
 		if why != "" {
 			drop(raw, why)
 			return
@@ -216,6 +237,9 @@ func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
 				}
 				for _, v := range vs {
 					abs, site, why := r.absolute(v, home)
+					if why == "" && tooLong(abs) {
+						why = longWhy
+					}
 					if why != "" {
 						drop(v, reason+": "+why)
 						continue
@@ -243,6 +267,63 @@ func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
 		}
 	}
 	return res
+}
+
+// Cap bounds one delivery's targets to limits.Targets: within it they are
+// returned as they are; beyond it, a purge of every host of each site they
+// touch replaces them (of everything, when one belongs to no site), since
+// thousands of single purges cost more calls and budget than the host
+// purge that covers them. note says what was done ("" when nothing was).
+func (r *Resolver) Cap(ts []change.Target) (capped []change.Target, note string) {
+	distinct := map[string]bool{}
+	for _, t := range ts {
+		distinct[t.Key()] = true
+	}
+	if r.limits.Targets <= 0 || len(distinct) <= r.limits.Targets {
+		return ts, ""
+	}
+	reason := "limits.targets"
+	var sites []string
+	everything := false
+	for _, t := range ts {
+		switch {
+		case t.Kind == change.Everything || t.Site == "" || r.Site(t.Site) == nil:
+			everything = true
+		case !slices.Contains(sites, t.Site):
+			sites = append(sites, t.Site)
+		}
+	}
+	if everything {
+		return []change.Target{{Kind: change.Everything, Reason: reason}},
+			fmt.Sprintf("%d targets, over limits.targets (%d): purging everything instead", len(distinct), r.limits.Targets)
+	}
+	seen := map[string]bool{}
+	for _, name := range sites {
+		for _, h := range r.Site(name).hosts {
+			// A host purge names a host, never a port (Cloudflare refuses
+			// one): two ports of one host are one target.
+			if bare, _, err := net.SplitHostPort(h); err == nil {
+				h = bare
+			}
+			if !seen[h] {
+				seen[h] = true
+				capped = append(capped, change.Target{Kind: change.Host, Value: h, Site: name, Reason: reason})
+			}
+		}
+	}
+	return capped, fmt.Sprintf("%d targets, over limits.targets (%d): purging the hosts of %s instead", len(distinct), r.limits.Targets, strings.Join(sites, ", "))
+}
+
+// clip cuts a value quoted in a note to 200 bytes.
+func clip(s string) string {
+	if len(s) <= 200 {
+		return s
+	}
+	cut := 200
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // changeSite picks the site a change's relative URLs belong to: the

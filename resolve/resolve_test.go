@@ -1,6 +1,7 @@
 package resolve
 
 import (
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -176,5 +177,78 @@ func TestHostConfiguredAndSameSite(t *testing.T) {
 		if got := r.SameSite(from, to); got != tc.want {
 			t.Errorf("SameSite(%s, %s) = %v, want %v", tc.from, tc.to, got, tc.want)
 		}
+	}
+}
+
+func TestURLLengthLimit(t *testing.T) {
+	rules := []config.Rule{{When: config.Match{ContentType: "x"}, Purge: []config.RuleTarget{{Prefix: "/p/{slug}"}}}}
+	r, err := New(sites(), rules, Limits{URLLength: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "https://www.savoy.example"   // 25 bytes
+	fits := "/" + strings.Repeat("a", 34) // 60 bytes absolute
+	long := "/" + strings.Repeat("b", 512*1024)
+	res := r.Resolve(change.Change{ContentType: "x", Slug: strings.Repeat("c", 40), URLs: []string{fits, long}, Dependencies: []string{fits + "z"}}, "savoy")
+	if got := values(res.Targets); !slices.Equal(got, []string{"url " + base + fits + " @savoy"}) {
+		t.Errorf("targets %q", got)
+	}
+	if len(res.Dropped) != 3 {
+		t.Fatalf("dropped %+v, want the long URL, the long dependency and the long prefix", res.Dropped)
+	}
+	for _, d := range res.Dropped {
+		if !strings.Contains(d.Reason, "longer than 60 bytes (limits.url_length)") {
+			t.Errorf("reason %q", d.Reason)
+		}
+		if len(d.Value) > 204 {
+			t.Errorf("a dropped value of %d bytes goes into the trace", len(d.Value))
+		}
+	}
+	// Without limits nothing is dropped for its length.
+	r, _ = New(sites(), nil)
+	if res := r.Resolve(change.Change{URLs: []string{long}}, "savoy"); len(res.Targets) != 1 {
+		t.Errorf("no limit: %+v", res.Dropped)
+	}
+}
+
+func TestCap(t *testing.T) {
+	r, err := New(sites(), nil, Limits{Targets: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := func(site, v string) change.Target {
+		host := map[string]string{"savoy": "https://www.savoy.example", "calheta": "https://www.calheta.example"}[site]
+		return change.Target{Kind: change.URL, Value: host + v, Site: site, Warm: true}
+	}
+	tests := []struct {
+		name string
+		in   []change.Target
+		want []string
+		note string
+	}{
+		{"at the cap: kept", []change.Target{u("savoy", "/1"), u("savoy", "/2"), u("savoy", "/3")},
+			[]string{"url https://www.savoy.example/1 @savoy", "url https://www.savoy.example/2 @savoy", "url https://www.savoy.example/3 @savoy"}, ""},
+		{"duplicates count once", []change.Target{u("savoy", "/1"), u("savoy", "/1"), u("savoy", "/2"), u("savoy", "/3")},
+			[]string{"url https://www.savoy.example/1 @savoy", "url https://www.savoy.example/1 @savoy", "url https://www.savoy.example/2 @savoy", "url https://www.savoy.example/3 @savoy"}, ""},
+		{"over: the site's hosts", []change.Target{u("savoy", "/1"), u("savoy", "/2"), u("savoy", "/3"), {Kind: change.Tag, Value: "t", Site: "savoy"}},
+			[]string{"host www.savoy.example @savoy", "host savoy.example @savoy"}, "4 targets, over limits.targets (3): purging the hosts of savoy instead"},
+		{"over, two sites", []change.Target{u("savoy", "/1"), u("calheta", "/2"), u("savoy", "/3"), u("calheta", "/4")},
+			[]string{"host www.savoy.example @savoy", "host savoy.example @savoy", "host www.calheta.example @calheta"}, "4 targets, over limits.targets (3): purging the hosts of savoy, calheta instead"},
+		{"over, a target of no site", []change.Target{u("savoy", "/1"), u("savoy", "/2"), u("savoy", "/3"), {Kind: change.Tag, Value: "t"}},
+			[]string{"everything  @"}, "4 targets, over limits.targets (3): purging everything instead"},
+	}
+	for _, tt := range tests {
+		got, note := r.Cap(tt.in)
+		if !slices.Equal(values(got), tt.want) || note != tt.note {
+			t.Errorf("%s:\n got %q %q\nwant %q %q", tt.name, values(got), note, tt.want, tt.note)
+		}
+	}
+	unlimited, _ := New(sites(), nil)
+	many := make([]change.Target, 5000)
+	for i := range many {
+		many[i] = u("savoy", fmt.Sprintf("/%d", i))
+	}
+	if got, note := unlimited.Cap(many); len(got) != 5000 || note != "" {
+		t.Errorf("no limit: %d targets, %q", len(got), note)
 	}
 }
