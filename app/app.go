@@ -62,7 +62,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		o.Registry = prometheus.NewRegistry()
 		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	res, err := resolve.New(cfg.Sites, cfg.Rules)
+	res, err := Resolver(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +89,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		if client == nil {
 			client = &http.Client{Timeout: cfg.Warm.Timeout}
 		}
-		warmer = warm.New(warm.Options{Concurrency: cfg.Warm.Concurrency, Delay: cfg.Warm.Delay, Header: cfg.Warm.Header, Client: client})
+		warmer = warm.New(warm.Options{Concurrency: cfg.Warm.Concurrency, Delay: cfg.Warm.Delay, Header: cfg.Warm.Header, Client: client, Scope: res})
 	}
 	sourceSites := map[string]string{}
 	for _, s := range cfg.Sources {
@@ -103,6 +103,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		Coalesce:    cfg.Coalesce,
 		MaxWait:     cfg.MaxWait,
 		Warmer:      warmer,
+		MaxWarm:     cfg.Limits.Warm,
 		Workers:     cfg.Queue.Workers,
 		JobTimeout:  cfg.Queue.JobTimeout,
 		RescueAfter: cfg.Queue.RescueAfter,
@@ -265,7 +266,7 @@ func Endpoints(cfg *config.Config) ([]ingest.Endpoint, error) {
 	return out, nil
 }
 
-// Resolver builds the resolver for a config.
+// Resolver builds the resolver for a config, with its limits.
 func Resolver(cfg *config.Config) (*resolve.Resolver, error) {
-	return resolve.New(cfg.Sites, cfg.Rules)
+	return resolve.New(cfg.Sites, cfg.Rules, resolve.Limits{URLLength: cfg.Limits.URLLength, Targets: cfg.Limits.Targets})
 }

@@ -120,17 +120,17 @@ func checkConfigCmd() *cobra.Command {
 					}
 					return errSilent
 				}
-				return fmt.Errorf("%s: %w", path, err)
+				return fmt.Errorf("%s: %s", path, config.Redact(err.Error()))
 			}
 			// Build the adapters too: what only building finds (the AWS
 			// SDK's shared configuration, a source's own checks) shows
 			// here rather than at serve time.
 			if _, err := app.Providers(cfg, http.DefaultClient, slog.New(slog.DiscardHandler)); err != nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %v\n", path, err)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", path, config.Redact(err.Error()))
 				return errSilent
 			}
 			if _, err := app.Endpoints(cfg); err != nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %v\n", path, err)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", path, config.Redact(err.Error()))
 				return errSilent
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok: %d site(s), %d source(s), %d provider(s), %d rule(s); store %s\n",
@@ -198,7 +198,7 @@ func explainCmd() *cobra.Command {
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"changes": changes, "targets": res.Targets, "dropped": res.Dropped, "calls": e.Calls(), "notes": notes})
+				return enc.Encode(map[string]any{"changes": changes, "targets": res.Targets, "dropped": res.Dropped, "capped": e.Capped, "calls": e.Calls(), "notes": notes})
 			}
 			fmt.Fprintf(out, "%d change(s) from %s:\n", len(changes), sc.Name)
 			for _, c := range changes {
@@ -214,6 +214,9 @@ func explainCmd() *cobra.Command {
 			}
 			for _, d := range res.Dropped {
 				fmt.Fprintf(out, "  dropped    %s  (%s)\n", d.Value, d.Reason)
+			}
+			if e.Capped != "" {
+				fmt.Fprintf(out, "  capped     %s\n", e.Capped)
 			}
 			fmt.Fprintln(out, "\ncalls, innermost layer first:")
 			for _, s := range e.Steps {

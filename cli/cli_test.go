@@ -62,6 +62,29 @@ providers: [{name: p, kind: log, layer: core}]
 	}
 }
 
+// A malformed URL is echoed in the problem that names it, never with its
+// credentials.
+func TestCheckConfigRedactsCredentials(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "creds.yaml")
+	os.WriteFile(f, []byte(`
+store: {driver: postgres, dsn: "postgres://ph:dbpass1@db/ph"}
+sites: [{name: a, base_url: "https://user:sitepass2@a.example/x"}]
+sources: [{name: cms, kind: generic, secret: s}]
+providers:
+  - {name: cf, kind: cloudflare, zone: z, token: t, api_url: "ht!tp://admin:apipass3@[::1/"}
+  - {name: fa, kind: fastly, service_id: s, token: t, api_url: "https://tok:apipass4@api.example:bad/"}
+`), 0o600)
+	code, out := run(t, "check-config", "--config", f)
+	if code != 1 || !strings.Contains(out, "providers[0].api_url") || !strings.Contains(out, "REDACTED@") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, secret := range []string{"sitepass2", "apipass3", "apipass4", "admin", "tok:"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("output shows %q:\n%s", secret, out)
+		}
+	}
+}
+
 func TestExplain(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "c.yaml")

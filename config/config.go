@@ -33,6 +33,14 @@ const (
 	DefaultProviderTimout = 30 * time.Second
 	DefaultRetention      = 30 * 24 * time.Hour
 	DefaultDedupeWindow   = 5 * time.Minute
+	// DefaultURLLength is the sitemap protocol's limit: a longer URL in a
+	// payload is dropped.
+	DefaultURLLength = 2048
+	// DefaultTargets is the most targets one delivery purges one by one;
+	// beyond it its sites' hosts are purged instead.
+	DefaultTargets = 1000
+	// DefaultWarmPages is the most pages one batch warms.
+	DefaultWarmPages = 500
 )
 
 // Config is the whole file.
@@ -51,10 +59,26 @@ type Config struct {
 	MaxWait time.Duration `yaml:"max_wait"`
 	Warm    Warm          `yaml:"warm"`
 	Queue   Queue         `yaml:"queue"`
+	// Limits bound what one delivery can cost.
+	Limits DeliveryLimits `yaml:"limits"`
 	// Retention is how long the journal, the audit trail, calls and
 	// warm-up outcomes are kept (default 720h, 30 days).
 	Retention time.Duration `yaml:"retention"`
 	Log       Log           `yaml:"log"`
+}
+
+// DeliveryLimits bound what one delivery can make purgehook do, whatever
+// its payload holds. 0 means the default.
+type DeliveryLimits struct {
+	// URLLength is the longest URL kept (default 2048 bytes); a longer one
+	// is dropped, with a note in the delivery's trace.
+	URLLength int `yaml:"url_length"`
+	// Targets is the most targets a delivery purges one by one (default
+	// 1000); beyond it, every host of the sites it touches is purged
+	// instead (everything, when a target belongs to no site).
+	Targets int `yaml:"targets"`
+	// Warm is the most pages a batch fetches again (default 500).
+	Warm int `yaml:"warm"`
 }
 
 // Store selects the persistence driver.

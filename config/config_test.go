@@ -23,6 +23,7 @@ var testKinds = Kinds{
 		"signed":  {Auth: AuthHMAC},
 		"tokened": {Auth: AuthToken},
 		"either":  {Auth: AuthAny, Settings: func() Settings { return new(zoned) }},
+		"sigonly": {Auth: AuthSigned},
 	},
 }
 
@@ -82,6 +83,9 @@ func TestParseDefaults(t *testing.T) {
 	}
 	if c.Warm.Concurrency != 5 || c.Warm.Delay != 200*time.Millisecond || len(c.Warm.Header) != 1 || c.Warm.Header["X-Warmup"] != "true" {
 		t.Errorf("warm defaults = %+v", c.Warm)
+	}
+	if c.Limits != (DeliveryLimits{URLLength: 2048, Targets: 1000, Warm: 500}) {
+		t.Errorf("limits defaults = %+v", c.Limits)
 	}
 }
 
@@ -154,6 +158,9 @@ sources:
   - {name: gen, kind: signed, allow_ips: [300.1.1.1/8], site: zz}
   - {name: tok, kind: tokened, basic: {username: u}}
   - {name: any, kind: either, zone: z}
+  - {name: gen2, kind: sigonly, secret: s, token: t, basic: {username: u, password: p}}
+  - {name: tok2, kind: tokened, token: t, secret: s, secrets: [a]}
+  - {name: hdr, kind: signed, secret: s, auth_header: X-Token}
 providers:
   - {name: z, kind: zoned, layer: middle, on_budget_exhausted: panic, sub: {depth: -1}}
   - {name: u, kind: unheard, zone: z}
@@ -162,6 +169,7 @@ rules:
   - when: {}
     purge: [{url: relative}, {everything_on: galaxy}, {url: /a, tag: b}]
 queue: {job_timeout: 5m, rescue_after: 1m}
+limits: {url_length: -1, targets: -5}
 `
 	_, err := Parse([]byte(in), testKinds)
 	if err == nil {
@@ -172,10 +180,15 @@ queue: {job_timeout: 5m, rescue_after: 1m}
 		`sites[0].base_url: want scheme and host`,
 		`sites[1].name: duplicate site "a"`,
 		`sites[1].warm[0]: want a site-relative path`,
-		`sources[0].kind: unknown kind "wordpress" (want one of either, signed, tokened)`,
+		`sources[0].kind: unknown kind "wordpress" (want one of either, signed, sigonly, tokened)`,
 		`sources[1].secret: required for kind signed`,
 		`sources[2].basic: username and password are both required`,
 		`sources[3]: kind either needs secret, token or basic`,
+		`sources[4].token: kind sigonly does not use it (only its signature is checked)`,
+		`sources[4].basic: kind sigonly does not use it`,
+		`sources[5].secret: kind tokened does not use it (it does not sign its webhooks)`,
+		`sources[5].secrets: kind tokened does not use it`,
+		`sources[6].auth_header: names the header of token, which is not set`,
 		`sources[1].allow_ips[0]: invalid address or CIDR`,
 		`sources[1].site: unknown site "zz"`,
 		`providers[0].layer: unknown layer "middle"`,
@@ -189,6 +202,8 @@ queue: {job_timeout: 5m, rescue_after: 1m}
 		`rules[0].purge[1].everything_on: want this_site or all_sites`,
 		`rules[0].purge[2]: want exactly one of`,
 		`queue.rescue_after: must exceed queue.job_timeout`,
+		`limits.url_length: must not be negative`,
+		`limits.targets: must not be negative`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("problems lack %q:\n%v", want, err)

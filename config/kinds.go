@@ -48,4 +48,8 @@ const (
 	AuthToken Auth = "token"
 	// AuthAny kinds do either.
 	AuthAny Auth = "any"
+	// AuthSigned kinds are authenticated by their signature alone: they
+	// need a secret, and a token or basic credentials, which they would
+	// never check, are a config error.
+	AuthSigned Auth = "signed"
 )

@@ -34,8 +34,39 @@ func Load(path string, kinds Kinds) (*Config, error) {
 	return Parse(data, kinds)
 }
 
-// Parse is Load for bytes already read.
+// Parse is Load for bytes already read. Its problems never carry the
+// credentials of a URL (user:password@), however malformed the URL.
 func Parse(data []byte, kinds Kinds) (*Config, error) {
+	c, err := parse(data, kinds)
+	if err == nil {
+		return c, nil
+	}
+	var p Problems
+	if errors.As(err, &p) {
+		out := make(Problems, len(p))
+		for i, line := range p {
+			out[i] = Redact(line)
+		}
+		return nil, out
+	}
+	if r := Redact(err.Error()); r != err.Error() {
+		return nil, errors.New(r)
+	}
+	return nil, err
+}
+
+// userinfo is the user[:password]@ after a "//", in a URL whether or not
+// it parses: a malformed api_url is echoed in the problem that names it.
+var userinfo = regexp.MustCompile(`//[^/?#@\s"'\x60]*@`)
+
+// Redact replaces the credentials of every URL in s (the userinfo before
+// "@") with "REDACTED"; a problem or error about a URL passes through it
+// before anyone sees it.
+func Redact(s string) string {
+	return userinfo.ReplaceAllString(s, "//REDACTED@")
+}
+
+func parse(data []byte, kinds Kinds) (*Config, error) {
 	// ${...} references are swapped for plain tokens before parsing: in
 	// YAML's flow style ({token: ${TOKEN}}) the braces would otherwise end
 	// the mapping. They are expanded after parsing, in scalar values only.

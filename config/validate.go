@@ -61,6 +61,15 @@ func (c *Config) SetDefaults() {
 	if c.Warm.Concurrency == 0 {
 		c.Warm.Concurrency = DefaultWarmConc
 	}
+	if c.Limits.URLLength == 0 {
+		c.Limits.URLLength = DefaultURLLength
+	}
+	if c.Limits.Targets == 0 {
+		c.Limits.Targets = DefaultTargets
+	}
+	if c.Limits.Warm == 0 {
+		c.Limits.Warm = DefaultWarmPages
+	}
 	if c.Warm.Delay == 0 {
 		c.Warm.Delay = DefaultWarmDelay
 	}
@@ -118,6 +127,14 @@ func (c *Config) Validate(kinds Kinds) Problems {
 	p = append(p, c.validateRules(sources, sites)...)
 	p = append(p, c.validateTiming()...)
 	p = append(p, c.validateWarm()...)
+	for _, l := range []struct {
+		name string
+		v    int
+	}{{"url_length", c.Limits.URLLength}, {"targets", c.Limits.Targets}, {"warm", c.Limits.Warm}} {
+		if l.v < 0 {
+			p = append(p, problem("limits."+l.name, "must not be negative (0 means the default)"))
+		}
+	}
 	p = append(p, c.validateQueue()...)
 	p = append(p, c.validateLog()...)
 	return p
@@ -248,19 +265,41 @@ func (s Source) validateAuth(path string, auth Auth) Problems {
 	var p Problems
 	hasSecret := s.Secret != "" || len(s.Secrets) > 0
 	hasToken := s.Token != "" || s.Basic != nil
+	// An option the kind never checks is an error, not a silent no-op:
+	// whoever set it believes the source is protected by it.
+	unused := func(field, why string) {
+		p = append(p, problem(path+"."+field, "kind %s does not use it (%s)", s.Kind, why))
+	}
 	switch auth {
-	case AuthHMAC:
+	case AuthHMAC, AuthSigned:
 		if !hasSecret {
 			p = append(p, problem(path+".secret", "required for kind %s (it signs its webhooks)", s.Kind))
+		}
+		if auth == AuthSigned {
+			if s.Token != "" {
+				unused("token", "only its signature is checked")
+			}
+			if s.Basic != nil {
+				unused("basic", "only its signature is checked")
+			}
 		}
 	case AuthToken:
 		if !hasToken {
 			p = append(p, problem(path+".token", "required for kind %s (token or basic; it does not sign)", s.Kind))
 		}
+		if s.Secret != "" {
+			unused("secret", "it does not sign its webhooks")
+		}
+		if len(s.Secrets) > 0 {
+			unused("secrets", "it does not sign its webhooks")
+		}
 	case AuthAny:
 		if !hasSecret && !hasToken {
 			p = append(p, problem(path, "kind %s needs secret, token or basic", s.Kind))
 		}
+	}
+	if s.AuthHeader != "" && s.Token == "" {
+		p = append(p, problem(path+".auth_header", "names the header of token, which is not set"))
 	}
 	if s.Basic != nil && (s.Basic.Username == "" || s.Basic.Password == "") {
 		p = append(p, problem(path+".basic", "username and password are both required"))

@@ -81,6 +81,15 @@ warm: {disabled: true}
 			t.Errorf("%s without credentials: %d %v", src, status, m)
 		}
 	}
+	// One Content-Type rule for every kind: none of them sends anything
+	// but JSON.
+	for _, src := range []string{"umbraco", "sitefinity", "kontent", "contentful", "strapi", "sanity", "storyblok", "standard", "generic"} {
+		for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "application/xml"} {
+			if status, m := post(src, body, map[string]string{"Content-Type": ct}); status != http.StatusUnsupportedMediaType {
+				t.Errorf("%s with %s: %d %v, want 415", src, ct, status, m)
+			}
+		}
+	}
 	// Credentials of the wrong kind do not help.
 	if status, _ := post("strapi", body, map[string]string{"Authorization": "Bearer umb-token-1"}); status != 401 {
 		t.Errorf("strapi with umbraco's token: %d", status)

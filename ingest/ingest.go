@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -59,7 +60,7 @@ func New(endpoints []Endpoint, j Journal, logger *slog.Logger, reg prometheus.Re
 		log:       logger.With("component", "ingest"),
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "purgehook_webhooks_total",
-			Help: "Webhooks received by source and outcome (accepted, duplicate, unauthorized, malformed, too_large, forbidden, unknown_source, error).",
+			Help: "Webhooks received by source and outcome (accepted, duplicate, unauthorized, malformed, too_large, unsupported_media_type, forbidden, unknown_source, error).",
 		}, []string{"source", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "purgehook_webhook_duration_seconds",
@@ -85,7 +86,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e, ok := h.endpoints[name]
 	if !ok {
 		h.total.WithLabelValues("", "unknown_source").Inc()
-		reply(w, http.StatusNotFound, map[string]any{"error": fmt.Sprintf("no source named %q", name)})
+		reply(w, http.StatusNotFound, map[string]any{"error": fmt.Sprintf("no source named %q", capEcho(name))})
 		return
 	}
 	defer func() { h.duration.WithLabelValues(name).Observe(time.Since(start).Seconds()) }()
@@ -96,6 +97,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		outcome("forbidden")
 		log.Warn("webhook rejected", "status", 403, "reason", "client address not in allow_ips")
 		reply(w, http.StatusForbidden, map[string]any{"error": "client address not allowed"})
+		return
+	}
+	// One Content-Type rule for every kind, before the body is read.
+	if err := source.RequireJSON(r.Header); err != nil {
+		h.reject(w, log, outcome, err)
 		return
 	}
 	if r.ContentLength > e.MaxBody {
@@ -122,6 +128,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	changes, err := e.Source.Parse(body, r.Header)
+	if err == nil {
+		err = source.CheckURLs(changes)
+	}
 	if err != nil {
 		h.reject(w, log, outcome, err)
 		return
@@ -130,6 +139,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := ""
 	if d, ok := e.Source.(source.DeliveryIDer); ok {
 		id = d.DeliveryID(r.Header, body)
+	}
+	if len(id) > source.MaxDeliveryID {
+		outcome("malformed")
+		log.Warn("webhook rejected", "status", 400, "reason", "delivery id too long", "bytes", len(id))
+		reply(w, http.StatusBadRequest, map[string]any{"error": fmt.Sprintf("delivery id longer than %d bytes", source.MaxDeliveryID)})
+		return
 	}
 	var dedupeWithin time.Duration
 	if id == "" {
@@ -174,6 +189,8 @@ func (h *Handler) reject(w http.ResponseWriter, log *slog.Logger, outcome func(s
 		outcome("unauthorized")
 	case http.StatusRequestEntityTooLarge:
 		outcome("too_large")
+	case http.StatusUnsupportedMediaType:
+		outcome("unsupported_media_type")
 	default:
 		outcome("malformed")
 	}
@@ -196,6 +213,22 @@ func oneLine(s string) string {
 		s = s[:300] + "…"
 	}
 	return s
+}
+
+// maxEcho caps what of a request is repeated in an answer.
+const maxEcho = 64
+
+// capEcho returns at most maxEcho bytes of s (cut on a rune boundary),
+// marked with "…" when cut.
+func capEcho(s string) string {
+	if len(s) <= maxEcho {
+		return s
+	}
+	cut := maxEcho
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func allowed(nets []*net.IPNet, remote string) bool {

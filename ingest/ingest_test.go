@@ -2,10 +2,13 @@ package ingest_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +21,7 @@ import (
 	"github.com/purgehook/purgehook/resolve"
 	"github.com/purgehook/purgehook/source"
 	"github.com/purgehook/purgehook/source/generic"
+	"github.com/purgehook/purgehook/source/standard"
 	"github.com/purgehook/purgehook/store"
 )
 
@@ -30,6 +34,16 @@ type env struct {
 
 func newEnv(t *testing.T, allow []string) *env {
 	t.Helper()
+	return newEnvOf(t, generic.New(source.Options{Name: "cms", Secrets: []string{secret}}), allow)
+}
+
+func newEnvWith(t *testing.T, src source.Source) *env {
+	t.Helper()
+	return newEnvOf(t, src, nil)
+}
+
+func newEnvOf(t *testing.T, src source.Source, allow []string) *env {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "ph.db"))
 	if err != nil {
@@ -41,7 +55,7 @@ func newEnv(t *testing.T, allow []string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := ingest.Endpoint{Name: "cms", Source: generic.New(source.Options{Name: "cms", Secrets: []string{secret}}), MaxBody: 4096, HashDedupe: 5 * time.Minute}
+	e := ingest.Endpoint{Name: "cms", Source: src, MaxBody: 4096, HashDedupe: 5 * time.Minute}
 	for _, a := range allow {
 		n, _ := config.ParseCIDR(a)
 		e.Allow = append(e.Allow, n)
@@ -125,12 +139,17 @@ func TestAcceptAndRedelivery(t *testing.T) {
 	if after := e.journaled(t); after != before {
 		t.Errorf("redelivery wrote %d rows", after-before)
 	}
-	// X-Webhook-Id is the delivery id when present; the sha256= prefix
-	// is accepted.
-	h := map[string]string{generic.SignatureHeader: "sha256=" + generic.Sign(secret, []byte(good)), generic.IDHeader: "evt-1"}
-	status, m = e.post(t, "/hooks/cms", good, h)
-	if status != http.StatusAccepted || m["delivery"] != "evt-1" {
-		t.Fatalf("with id: status %d body %v", status, m)
+	// X-Webhook-Id is not signed: the same signed body under a fresh id
+	// is still the same delivery (the sha256= prefix is accepted).
+	for _, id := range []string{"evt-1", "evt-2"} {
+		h := map[string]string{generic.SignatureHeader: "sha256=" + generic.Sign(secret, []byte(good)), generic.IDHeader: id}
+		status, m = e.post(t, "/hooks/cms", good, h)
+		if status != http.StatusOK || m["duplicate"] != true || m["delivery"] != source.BodyHash([]byte(good)) {
+			t.Fatalf("replay with fresh id %s: status %d body %v", id, status, m)
+		}
+	}
+	if after := e.journaled(t); after != before {
+		t.Errorf("replays with fresh ids wrote %d rows", after-before)
 	}
 }
 
@@ -155,14 +174,96 @@ func TestBodyHashDedupesWithinItsWindow(t *testing.T) {
 	if n, _ := e.st.DeliveryCount(context.Background()); n != 2 {
 		t.Errorf("%d deliveries journaled, want 2", n)
 	}
-	// A CMS's own delivery id dedupes forever.
-	h := map[string]string{generic.SignatureHeader: generic.Sign(secret, []byte(good)), generic.IDHeader: "evt-9"}
-	e.post(t, "/hooks/cms", good, h)
-	now = now.Add(48 * time.Hour)
-	if status, m := e.post(t, "/hooks/cms", good, h); status != http.StatusOK {
-		t.Errorf("a CMS id two days later: %d %v", status, m)
+	// A captured body re-sent under fresh unsigned ids within the window
+	// is a duplicate every time: replays cannot spend the budget.
+	for i := range 8 {
+		now = now.Add(time.Second)
+		h := map[string]string{generic.SignatureHeader: generic.Sign(secret, []byte(good)), generic.IDHeader: fmt.Sprintf("fresh-%d", i)}
+		if status, m := e.post(t, "/hooks/cms", good, h); status != http.StatusOK || m["duplicate"] != true {
+			t.Errorf("replay %d under a fresh id: %d %v", i, status, m)
+		}
+	}
+	if n, _ := e.st.DeliveryCount(context.Background()); n != 2 {
+		t.Errorf("%d deliveries journaled after the replays, want 2", n)
 	}
 }
+
+// Every supported CMS sends a JSON type; a missing Content-Type is read as
+// JSON too.
+func TestJSONContentTypesAreAccepted(t *testing.T) {
+	for i, ct := range []string{"", "application/json", "application/json; charset=utf-8", "application/vnd.contentful.management.v1+json"} {
+		e := newEnv(t, nil)
+		body := strings.Replace(good, `"id":"g1"`, fmt.Sprintf(`"id":"ct%d"`, i), 1)
+		h := sig(body)
+		if ct != "" {
+			h["Content-Type"] = ct
+		}
+		if status, m := e.post(t, "/hooks/cms", body, h); status != http.StatusAccepted {
+			t.Errorf("Content-Type %q: %d %v", ct, status, m)
+		}
+	}
+}
+
+// A signed timestamp in the generic contract is held to the replay window.
+func TestGenericTimestampIsCheckedAgainstTheReplayWindow(t *testing.T) {
+	now := time.Date(2026, 3, 5, 14, 30, 0, 0, time.UTC)
+	e := newEnvWith(t, generic.New(source.Options{Name: "cms", Secrets: []string{secret}, Tolerance: 5 * time.Minute, Now: func() time.Time { return now }}))
+	if status, m := e.post(t, "/hooks/cms", good, sig(good)); status != http.StatusAccepted {
+		t.Fatalf("fresh: %d %v", status, m)
+	}
+	now = now.Add(6 * time.Minute)
+	other := strings.Replace(good, `"id":"g1"`, `"id":"g2"`, 1)
+	before := e.journaled(t)
+	if status, m := e.post(t, "/hooks/cms", other, sig(other)); status != http.StatusUnauthorized {
+		t.Fatalf("a signed timestamp 6m old: %d %v, want 401", status, m)
+	}
+	bad := strings.Replace(good, "2026-03-05T14:30:00Z", "yesterday", 1)
+	if status, m := e.post(t, "/hooks/cms", bad, sig(bad)); status != http.StatusBadRequest || !strings.Contains(m["error"].(string), "timestamp") {
+		t.Fatalf("an unreadable timestamp: %d %v, want 400", status, m)
+	}
+	if after := e.journaled(t); after != before {
+		t.Errorf("rejections wrote %d rows", after-before)
+	}
+}
+
+// A delivery id longer than source.MaxDeliveryID is a 400, never stored.
+func TestLongDeliveryIDIsRejected(t *testing.T) {
+	src, err := standard.New(source.Options{Name: "cms", Secrets: []string{"whsec_" + base64.StdEncoding.EncodeToString([]byte(secret))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWith(t, src)
+	body := `{"type":"content.published","data":{"id":"42","urls":["/en/news/spring-menu"]}}`
+	post := func(id string) (int, map[string]any) {
+		sigv, err := standard.Sign("whsec_"+base64.StdEncoding.EncodeToString([]byte(secret)), id, time.Now(), []byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.post(t, "/hooks/cms", body, map[string]string{standard.IDHeader: id, standard.TimestampHeader: strconv.FormatInt(time.Now().Unix(), 10), standard.SignatureHeader: sigv})
+	}
+	if status, m := post(strings.Repeat("x", source.MaxDeliveryID+1)); status != http.StatusBadRequest || m["error"] != fmt.Sprintf("delivery id longer than %d bytes", source.MaxDeliveryID) {
+		t.Fatalf("long id: %d %v", status, m)
+	}
+	if n := e.journaled(t); n != 0 {
+		t.Errorf("a rejected delivery wrote %d rows", n)
+	}
+	if status, m := post(strings.Repeat("x", source.MaxDeliveryID)); status != http.StatusAccepted {
+		t.Fatalf("an id at the cap: %d %v", status, m)
+	}
+}
+
+func withCT(h map[string]string, ct string) map[string]string {
+	h["Content-Type"] = ct
+	return h
+}
+
+// badUTF8 is good with an invalid byte in a URL: decoded, it would become
+// U+FFFD and another URL would be purged.
+var (
+	badUTF8 = strings.Replace(good, "/pt/a", "/pt/a\xff", 1)
+	badDep  = strings.Replace(good, `"/pt/"`, `"/pt/\ud800"`, 1)
+	newline = strings.Replace(good, "/pt/a", `/pt/a\r\nX: 1`, 1)
+)
 
 func TestBadInputIsNotJournaled(t *testing.T) {
 	big := `{"event":"x","content":{"id":"1","urls":["/` + strings.Repeat("a", 5000) + `"]}}`
@@ -183,6 +284,13 @@ func TestBadInputIsNotJournaled(t *testing.T) {
 		{"missing content.id", "/hooks/cms", `{"event":"x","content":{}}`, sig(`{"event":"x","content":{}}`), 400, "missing field content.id"},
 		{"too large", "/hooks/cms", big, sig(big), 413, "body larger than 4096 bytes"},
 		{"unknown source", "/hooks/nope", good, sig(good), 404, `no source named "nope"`},
+		{"unknown source, long name", "/hooks/" + strings.Repeat("n", 5000), good, sig(good), 404, `no source named "` + strings.Repeat("n", 64) + `…"`},
+		{"text/plain", "/hooks/cms", good, withCT(sig(good), "text/plain"), 415, "Content-Type text/plain, want application/json"},
+		{"form", "/hooks/cms", good, withCT(sig(good), "application/x-www-form-urlencoded"), 415, "want application/json"},
+		{"unreadable Content-Type", "/hooks/cms", good, withCT(sig(good), "bogus;;"), 415, "unreadable Content-Type"},
+		{"invalid UTF-8 in a URL", "/hooks/cms", badUTF8, sig(badUTF8), 400, "a URL is not valid UTF-8"},
+		{"invalid UTF-8 in a dependency", "/hooks/cms", badDep, sig(badDep), 400, "a URL is not valid UTF-8"},
+		{"a newline in a URL", "/hooks/cms", newline, sig(newline), 400, "control character"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,7 +21,13 @@ func (p *Pipeline) Accept(ctx context.Context, d change.Delivery) (int64, string
 	// (CMSs retry in bursts when purgehook was slow to answer); the insert
 	// below still settles a race between two deliveries of the same id.
 	finalID := d.ID
-	id, at, err := p.st.DeliveryFind(ctx, d.Source, d.ID)
+	find := p.st.DeliveryFind
+	if d.DedupeWithin > 0 {
+		// The window runs from the body's latest acceptance: a replay
+		// after the first window must not start a new one each time.
+		find = p.st.DeliveryFindLatest
+	}
+	id, at, err := find(ctx, d.Source, d.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
@@ -29,6 +35,7 @@ func (p *Pipeline) Accept(ctx context.Context, d change.Delivery) (int64, string
 	case d.DedupeWithin <= 0 || p.st.Now().Sub(at) <= d.DedupeWithin:
 		return id, d.ID, false, nil
 	default:
+		// Renamings are hash@unix-ms (store.DeliveryFindLatest finds them).
 		// The same body long after: a new event that looks like an old one
 		// (an unpublish, a publish, the same unpublish again). Purging
 		// twice costs a call; not purging leaves a stale page.

@@ -42,9 +42,18 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 			events = append(events, fmt.Sprintf("dropped %q: %s", dr.Value, dr.Reason))
 		}
 	}
+	targets, capped := p.o.Resolver.Cap(targets)
+	if capped != "" {
+		p.log.Warn("targets capped", "delivery", id, "note", capped)
+	}
 	return p.st.InTx(ctx, func(tx *store.Tx) error {
 		for _, e := range events {
 			if err := tx.EventAdd(ctx, id, 0, "dropped", e); err != nil {
+				return err
+			}
+		}
+		if capped != "" {
+			if err := tx.EventAdd(ctx, id, 0, "capped", capped); err != nil {
 				return err
 			}
 		}

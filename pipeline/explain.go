@@ -11,6 +11,9 @@ import (
 // Explanation is what a set of changes would do, without calling anything.
 type Explanation struct {
 	Resolved resolve.Result
+	// Capped says how limits.targets replaced the targets ("" when it did
+	// not), as the delivery job does.
+	Capped string
 	// Steps are the batch's steps, innermost layer first, as plan.All
 	// plans them with every budget full; the last step is Done.
 	Steps []plan.Step
@@ -26,6 +29,7 @@ func Explain(r *resolve.Resolver, providers []plan.Provider, sourceSite string, 
 		e.Resolved.Targets = append(e.Resolved.Targets, res.Targets...)
 		e.Resolved.Dropped = append(e.Resolved.Dropped, res.Dropped...)
 	}
+	e.Resolved.Targets, e.Capped = r.Cap(e.Resolved.Targets)
 	e.Steps = plan.All(plan.Input{Targets: e.Resolved.Targets, Providers: providers, Now: now})
 	return e
 }

@@ -54,7 +54,10 @@ type Options struct {
 	Coalesce    time.Duration
 	MaxWait     time.Duration
 	// Warmer is nil when warming is disabled.
-	Warmer      *warm.Warmer
+	Warmer *warm.Warmer
+	// MaxWarm is the most pages a batch warms (config limits.warm; 0: no
+	// limit): a site's warm list first, then the purged pages.
+	MaxWarm     int
 	Workers     int
 	JobTimeout  time.Duration
 	RescueAfter time.Duration

@@ -37,9 +37,6 @@ func (p *Pipeline) queueWarm(ctx context.Context, tx *store.Tx, batch int64, tar
 	sites := map[string]bool{}
 	allSites := false
 	for _, t := range targets {
-		if t.Kind == change.URL && t.Warm {
-			addURL(t.Value)
-		}
 		if b.Broad || t.Kind == change.Host || t.Kind == change.Everything {
 			if t.Site == "" {
 				allSites = true
@@ -48,12 +45,26 @@ func (p *Pipeline) queueWarm(ctx context.Context, tx *store.Tx, batch int64, tar
 			}
 		}
 	}
+	// The sites' warm lists (their most visited pages) come first, so that
+	// limits.warm cuts the purged pages, not the home pages.
 	for _, s := range p.o.Resolver.Sites() {
 		if allSites || sites[s.Name] {
 			for _, w := range s.Warm {
 				addURL(s.Abs(w))
 			}
 		}
+	}
+	for _, t := range targets {
+		if t.Kind == change.URL && t.Warm {
+			addURL(t.Value)
+		}
+	}
+	if p.o.MaxWarm > 0 && len(urls) > p.o.MaxWarm {
+		note := fmt.Sprintf("%d page(s) to warm, over limits.warm (%d): warming the first %d", len(urls), p.o.MaxWarm, p.o.MaxWarm)
+		if err := p.eventBatch(ctx, tx, batch, "capped", note); err != nil {
+			return err
+		}
+		urls = urls[:p.o.MaxWarm]
 	}
 	if len(urls) == 0 {
 		if err := p.eventBatch(ctx, tx, batch, "done", "purged; nothing to warm"); err != nil {

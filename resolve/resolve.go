@@ -7,10 +7,12 @@ package resolve
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/config"
@@ -22,6 +24,7 @@ type Site struct {
 	scheme string
 	host   string   // lower-cased host[:port] of base_url
 	hosts  []string // base host and alias hosts
+	dials  []string // the same as host:port, the scheme's port when none is given
 }
 
 // Abs makes a site-relative path absolute with the site's base URL.
@@ -31,13 +34,27 @@ func (s *Site) Abs(path string) string {
 
 // Resolver resolves changes with the configured sites and rules.
 type Resolver struct {
-	sites []*Site
-	rules []config.Rule
+	sites  []*Site
+	rules  []config.Rule
+	limits Limits
 }
 
-// New builds a resolver; the config must have passed Validate.
-func New(sites []config.Site, rules []config.Rule) (*Resolver, error) {
+// Limits bound what one delivery resolves to (config's limits:); a zero
+// field imposes no limit.
+type Limits struct {
+	// URLLength: a longer URL or prefix is dropped.
+	URLLength int
+	// Targets: beyond it, Cap purges the delivery's sites' hosts instead.
+	Targets int
+}
+
+// New builds a resolver; the config must have passed Validate. limits, at
+// most one, bound each delivery (none: no bounds).
+func New(sites []config.Site, rules []config.Rule, limits ...Limits) (*Resolver, error) {
 	r := &Resolver{rules: rules}
+	if len(limits) > 0 {
+		r.limits = limits[0]
+	}
 	for _, cs := range sites {
 		u, err := url.Parse(cs.BaseURL)
 		if err != nil {
@@ -45,9 +62,11 @@ func New(sites []config.Site, rules []config.Rule) (*Resolver, error) {
 		}
 		s := &Site{Site: cs, scheme: u.Scheme, host: strings.ToLower(u.Host)}
 		s.hosts = append(s.hosts, s.host)
+		s.dials = append(s.dials, hostPort(u))
 		for _, a := range cs.Aliases {
 			if au, err := url.Parse(a); err == nil && !slices.Contains(s.hosts, strings.ToLower(au.Host)) {
 				s.hosts = append(s.hosts, strings.ToLower(au.Host))
+				s.dials = append(s.dials, hostPort(au))
 			}
 		}
 		r.sites = append(r.sites, s)
@@ -84,6 +103,47 @@ func (r *Resolver) SiteOfURL(raw string) *Site {
 	return nil
 }
 
+// HostConfigured reports whether host:port is the canonical or an alias
+// host of some site (a host given without a port in base_url or aliases
+// stands for its scheme's port). The warmer dials such a host even on a
+// private or loopback address: the operator configured it there.
+func (r *Resolver) HostConfigured(hostport string) bool {
+	hostport = strings.ToLower(hostport)
+	for _, s := range r.sites {
+		if slices.Contains(s.dials, hostport) {
+			return true
+		}
+	}
+	return false
+}
+
+// SameSite reports whether to is on a configured host of from's site: the
+// only redirects a warm-up follows.
+func (r *Resolver) SameSite(from, to *url.URL) bool {
+	if to.Scheme != "http" && to.Scheme != "https" {
+		return false
+	}
+	want := hostPort(to)
+	for _, s := range r.sites {
+		if slices.Contains(s.dials, hostPort(from)) && slices.Contains(s.dials, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostPort is u's lower-cased host:port, the scheme's port when u has none.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
 // Dropped is a target that was not kept, with why.
 type Dropped struct {
 	Value  string `json:"value"`
@@ -111,11 +171,17 @@ func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
 		seen[t.Key()] = len(res.Targets)
 		res.Targets = append(res.Targets, t)
 	}
-	drop := func(v, why string) { res.Dropped = append(res.Dropped, Dropped{Value: v, Reason: why}) }
+	// A dropped value goes into the delivery's trace: at most 200 bytes of it.
+	drop := func(v, why string) { res.Dropped = append(res.Dropped, Dropped{Value: clip(v), Reason: why}) }
+	tooLong := func(abs string) bool { return r.limits.URLLength > 0 && len(abs) > r.limits.URLLength }
+	longWhy := fmt.Sprintf("longer than %d bytes (limits.url_length)", r.limits.URLLength)
 
 	home := r.changeSite(c, sourceSite)
 	url := func(raw, reason string, warm bool) {
 		abs, site, why := r.absolute(raw, home)
+		if why == "" && tooLong(abs) {
+			why = longWhy
+		}
 		if why != "" {
 			drop(raw, why)
 			return
@@ -171,6 +237,9 @@ func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
 				}
 				for _, v := range vs {
 					abs, site, why := r.absolute(v, home)
+					if why == "" && tooLong(abs) {
+						why = longWhy
+					}
 					if why != "" {
 						drop(v, reason+": "+why)
 						continue
@@ -198,6 +267,63 @@ func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
 		}
 	}
 	return res
+}
+
+// Cap bounds one delivery's targets to limits.Targets: within it they are
+// returned as they are; beyond it, a purge of every host of each site they
+// touch replaces them (of everything, when one belongs to no site), since
+// thousands of single purges cost more calls and budget than the host
+// purge that covers them. note says what was done ("" when nothing was).
+func (r *Resolver) Cap(ts []change.Target) (capped []change.Target, note string) {
+	distinct := map[string]bool{}
+	for _, t := range ts {
+		distinct[t.Key()] = true
+	}
+	if r.limits.Targets <= 0 || len(distinct) <= r.limits.Targets {
+		return ts, ""
+	}
+	reason := "limits.targets"
+	var sites []string
+	everything := false
+	for _, t := range ts {
+		switch {
+		case t.Kind == change.Everything || t.Site == "" || r.Site(t.Site) == nil:
+			everything = true
+		case !slices.Contains(sites, t.Site):
+			sites = append(sites, t.Site)
+		}
+	}
+	if everything {
+		return []change.Target{{Kind: change.Everything, Reason: reason}},
+			fmt.Sprintf("%d targets, over limits.targets (%d): purging everything instead", len(distinct), r.limits.Targets)
+	}
+	seen := map[string]bool{}
+	for _, name := range sites {
+		for _, h := range r.Site(name).hosts {
+			// A host purge names a host, never a port (Cloudflare refuses
+			// one): two ports of one host are one target.
+			if bare, _, err := net.SplitHostPort(h); err == nil {
+				h = bare
+			}
+			if !seen[h] {
+				seen[h] = true
+				capped = append(capped, change.Target{Kind: change.Host, Value: h, Site: name, Reason: reason})
+			}
+		}
+	}
+	return capped, fmt.Sprintf("%d targets, over limits.targets (%d): purging the hosts of %s instead", len(distinct), r.limits.Targets, strings.Join(sites, ", "))
+}
+
+// clip cuts a value quoted in a note to 200 bytes.
+func clip(s string) string {
+	if len(s) <= 200 {
+		return s
+	}
+	cut := 200
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // changeSite picks the site a change's relative URLs belong to: the

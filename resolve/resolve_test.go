@@ -1,6 +1,8 @@
 package resolve
 
 import (
+	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -134,5 +136,119 @@ func TestWarmFlag(t *testing.T) {
 		if want := !strings.HasSuffix(tg.Value, "sitemap.xml"); tg.Warm != want {
 			t.Errorf("%s warm = %v, want %v", tg.Value, tg.Warm, want)
 		}
+	}
+}
+
+func TestHostConfiguredAndSameSite(t *testing.T) {
+	r, err := New(append(sites(), config.Site{Name: "local", BaseURL: "http://127.0.0.1:8080"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		hostport string
+		want     bool
+	}{
+		{"www.savoy.example:443", true},
+		{"WWW.Savoy.Example:443", true},
+		{"savoy.example:443", true}, // an alias
+		{"www.savoy.example:80", false},
+		{"127.0.0.1:8080", true},
+		{"127.0.0.1:8081", false},
+		{"evil.example:443", false},
+	} {
+		if got := r.HostConfigured(tc.hostport); got != tc.want {
+			t.Errorf("HostConfigured(%q) = %v, want %v", tc.hostport, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		from, to string
+		want     bool
+	}{
+		{"https://www.savoy.example/a", "https://savoy.example/b", true},
+		{"https://savoy.example/a", "https://www.savoy.example:443/b", true},
+		{"https://www.savoy.example/a", "https://www.calheta.example/b", false}, // another site
+		{"https://www.savoy.example/a", "https://evil.example/b", false},
+		{"https://www.savoy.example/a", "http://www.savoy.example/b", false}, // port 80 is not configured
+		{"https://www.savoy.example/a", "ftp://www.savoy.example/b", false},
+		{"https://evil.example/a", "https://evil.example/b", false},
+	} {
+		from, _ := url.Parse(tc.from)
+		to, _ := url.Parse(tc.to)
+		if got := r.SameSite(from, to); got != tc.want {
+			t.Errorf("SameSite(%s, %s) = %v, want %v", tc.from, tc.to, got, tc.want)
+		}
+	}
+}
+
+func TestURLLengthLimit(t *testing.T) {
+	rules := []config.Rule{{When: config.Match{ContentType: "x"}, Purge: []config.RuleTarget{{Prefix: "/p/{slug}"}}}}
+	r, err := New(sites(), rules, Limits{URLLength: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "https://www.savoy.example"   // 25 bytes
+	fits := "/" + strings.Repeat("a", 34) // 60 bytes absolute
+	long := "/" + strings.Repeat("b", 512*1024)
+	res := r.Resolve(change.Change{ContentType: "x", Slug: strings.Repeat("c", 40), URLs: []string{fits, long}, Dependencies: []string{fits + "z"}}, "savoy")
+	if got := values(res.Targets); !slices.Equal(got, []string{"url " + base + fits + " @savoy"}) {
+		t.Errorf("targets %q", got)
+	}
+	if len(res.Dropped) != 3 {
+		t.Fatalf("dropped %+v, want the long URL, the long dependency and the long prefix", res.Dropped)
+	}
+	for _, d := range res.Dropped {
+		if !strings.Contains(d.Reason, "longer than 60 bytes (limits.url_length)") {
+			t.Errorf("reason %q", d.Reason)
+		}
+		if len(d.Value) > 204 {
+			t.Errorf("a dropped value of %d bytes goes into the trace", len(d.Value))
+		}
+	}
+	// Without limits nothing is dropped for its length.
+	r, _ = New(sites(), nil)
+	if res := r.Resolve(change.Change{URLs: []string{long}}, "savoy"); len(res.Targets) != 1 {
+		t.Errorf("no limit: %+v", res.Dropped)
+	}
+}
+
+func TestCap(t *testing.T) {
+	r, err := New(sites(), nil, Limits{Targets: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := func(site, v string) change.Target {
+		host := map[string]string{"savoy": "https://www.savoy.example", "calheta": "https://www.calheta.example"}[site]
+		return change.Target{Kind: change.URL, Value: host + v, Site: site, Warm: true}
+	}
+	tests := []struct {
+		name string
+		in   []change.Target
+		want []string
+		note string
+	}{
+		{"at the cap: kept", []change.Target{u("savoy", "/1"), u("savoy", "/2"), u("savoy", "/3")},
+			[]string{"url https://www.savoy.example/1 @savoy", "url https://www.savoy.example/2 @savoy", "url https://www.savoy.example/3 @savoy"}, ""},
+		{"duplicates count once", []change.Target{u("savoy", "/1"), u("savoy", "/1"), u("savoy", "/2"), u("savoy", "/3")},
+			[]string{"url https://www.savoy.example/1 @savoy", "url https://www.savoy.example/1 @savoy", "url https://www.savoy.example/2 @savoy", "url https://www.savoy.example/3 @savoy"}, ""},
+		{"over: the site's hosts", []change.Target{u("savoy", "/1"), u("savoy", "/2"), u("savoy", "/3"), {Kind: change.Tag, Value: "t", Site: "savoy"}},
+			[]string{"host www.savoy.example @savoy", "host savoy.example @savoy"}, "4 targets, over limits.targets (3): purging the hosts of savoy instead"},
+		{"over, two sites", []change.Target{u("savoy", "/1"), u("calheta", "/2"), u("savoy", "/3"), u("calheta", "/4")},
+			[]string{"host www.savoy.example @savoy", "host savoy.example @savoy", "host www.calheta.example @calheta"}, "4 targets, over limits.targets (3): purging the hosts of savoy, calheta instead"},
+		{"over, a target of no site", []change.Target{u("savoy", "/1"), u("savoy", "/2"), u("savoy", "/3"), {Kind: change.Tag, Value: "t"}},
+			[]string{"everything  @"}, "4 targets, over limits.targets (3): purging everything instead"},
+	}
+	for _, tt := range tests {
+		got, note := r.Cap(tt.in)
+		if !slices.Equal(values(got), tt.want) || note != tt.note {
+			t.Errorf("%s:\n got %q %q\nwant %q %q", tt.name, values(got), note, tt.want, tt.note)
+		}
+	}
+	unlimited, _ := New(sites(), nil)
+	many := make([]change.Target, 5000)
+	for i := range many {
+		many[i] = u("savoy", fmt.Sprintf("/%d", i))
+	}
+	if got, note := unlimited.Cap(many); len(got) != 5000 || note != "" {
+		t.Errorf("no limit: %d targets, %q", len(got), note)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/purgehook/purgehook/change"
 )
@@ -208,6 +209,11 @@ func CheckTimestamp(ts, now time.Time, tolerance time.Duration) error {
 	return nil
 }
 
+// MaxDeliveryID is the longest delivery id a CMS may send (UUIDs, ULIDs and
+// the ids of every supported CMS are far shorter); a longer one is a 400,
+// never journaled.
+const MaxDeliveryID = 200
+
 // BodyHash is the delivery id used when a CMS sends none: the hex SHA-256
 // of the body, so that an identical redelivery is recognised.
 func BodyHash(body []byte) string {
@@ -341,22 +347,62 @@ func oneLine(s string) string {
 	return s
 }
 
-// RequireJSON rejects a Content-Type other than application/json or
-// application/*+json, for kinds whose CMS always sends JSON. A missing
-// header is accepted (the body is still parsed as JSON).
+// RequireJSON is the one Content-Type rule, which ingest applies to every
+// source kind: every supported CMS sends JSON, as application/json (with
+// or without a charset, which must then be UTF-8) or an application/*+json
+// type (Contentful's application/vnd.contentful.management.v1+json). Any
+// other type is a 415. A missing header is accepted: a hand-written sender
+// may omit it, and the body must still be a JSON object to be parsed.
 func RequireJSON(hdr http.Header) error {
 	ct := hdr.Get("Content-Type")
 	if ct == "" {
 		return nil
 	}
-	mt, _, err := mime.ParseMediaType(ct)
+	unsupported := func(format string, args ...any) error {
+		return &Error{Status: http.StatusUnsupportedMediaType, Public: oneLine(fmt.Sprintf(format, args...))}
+	}
+	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return Malformed("unreadable Content-Type %q", oneLine(ct))
+		return unsupported("unreadable Content-Type, want application/json")
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+		return unsupported("Content-Type charset %s, want utf-8", cs)
 	}
 	if mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
 		return nil
 	}
-	return Malformed("Content-Type %s, want application/json", mt)
+	return unsupported("Content-Type %s, want application/json", mt)
+}
+
+// CheckURLs rejects (400) a change whose URLs or dependencies are not
+// clean text. JSON decoding turns invalid UTF-8 (and an unpaired \u
+// surrogate) into U+FFFD, so a URL that held it would silently become
+// another URL, and that one would be purged; a control character (CR, LF,
+// NUL, …) has no place in a URL and could split a purge request's header.
+// The ingest handler runs it on what every kind's Parse returns.
+func CheckURLs(changes []change.Change) error {
+	for _, c := range changes {
+		for _, list := range [][]string{c.URLs, c.Dependencies} {
+			for _, u := range list {
+				if err := checkURL(u); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func checkURL(u string) error {
+	for _, r := range u {
+		switch {
+		case r == utf8.RuneError:
+			return Malformed("a URL is not valid UTF-8")
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			return Malformed("a URL holds a control character")
+		}
+	}
+	return nil
 }
 
 // Scalar is a JSON string, number or boolean read as text: CMSs send ids

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/source"
 	"github.com/purgehook/purgehook/source/sourcetest"
 )
@@ -94,6 +95,10 @@ func TestRequireJSON(t *testing.T) {
 		"application/x-www-form-urlencoded": false,
 		"text/json":                         false,
 		"bogus;;":                           false,
+		"multipart/form-data; boundary=x":   false,
+		"application/xml":                   false,
+		"application/json; charset=latin1":  false,
+		"application/json; charset=UTF-8":   true,
 	} {
 		h := http.Header{}
 		if ct != "" {
@@ -103,8 +108,8 @@ func TestRequireJSON(t *testing.T) {
 		if ok && err != nil {
 			t.Errorf("%q rejected: %v", ct, err)
 		}
-		if !ok {
-			sourcetest.WantMalformed(t, err)
+		if !ok && source.StatusOf(err) != http.StatusUnsupportedMediaType {
+			t.Errorf("%q: %v, want a 415", ct, err)
 		}
 	}
 }
@@ -218,5 +223,42 @@ func TestLoose(t *testing.T) {
 	}
 	if v.A != "x" || v.B != "12" || v.C != "" || v.D != "" || v.E != "" {
 		t.Fatalf("got %+v", v)
+	}
+}
+
+func TestCheckURLs(t *testing.T) {
+	t.Parallel()
+	decode := func(raw string) string {
+		// As every parser reads a URL: through encoding/json.
+		var v struct{ U string }
+		if err := source.DecodeJSON([]byte(`{"U":"`+raw+`"}`), &v); err != nil {
+			t.Fatal(err)
+		}
+		return v.U
+	}
+	for _, tc := range []struct {
+		name, raw string
+		ok        bool
+	}{
+		{"plain", "/en/rooms/deluxe", true},
+		{"unicode", "/pt/alojamento/ção", true},
+		{"percent-encoded bytes", "/a%FF%FE", true},
+		{"invalid UTF-8 byte", "/a\xffb", false},
+		{"truncated sequence", "/caf\xc3", false},
+		{"unpaired surrogate escape", `/a\ud800b`, false},
+		{"newline", `/a\nX-Injected: 1`, false},
+		{"NUL", `/a\u0000`, false},
+		{"C1 control", `/a\u0085`, false},
+	} {
+		u := decode(tc.raw)
+		for _, c := range []change.Change{{URLs: []string{"/ok", u}}, {Dependencies: []string{u}}} {
+			err := source.CheckURLs([]change.Change{{URLs: []string{"/fine"}}, c})
+			if tc.ok && err != nil {
+				t.Errorf("%s rejected: %v", tc.name, err)
+			}
+			if !tc.ok {
+				sourcetest.WantMalformed(t, err)
+			}
+		}
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -144,6 +145,42 @@ func TestInTxRollback(t *testing.T) {
 		}
 		if counts, _ := s.JobCounts(ctx); counts["available"] != 1 {
 			t.Errorf("job counts after commit: %v", counts)
+		}
+	})
+}
+
+func TestDeliveryFindLatest(t *testing.T) {
+	drivers(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		ctx := t.Context()
+		at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+		s.SetClock(func() time.Time { return at })
+		if _, _, err := s.DeliveryFindLatest(ctx, "cms", "h"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("nothing journaled: %v", err)
+		}
+		first, _, err := s.DeliveryInsert(ctx, change.Delivery{Source: "cms", ID: "h"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id, got, err := s.DeliveryFindLatest(ctx, "cms", "h"); err != nil || id != first || !got.Equal(at) {
+			t.Fatalf("only the original: %d %v %v", id, got, err)
+		}
+		at = at.Add(10 * time.Minute)
+		renamed, _, err := s.DeliveryInsert(ctx, change.Delivery{Source: "cms", ID: fmt.Sprintf("h@%d", at.UnixMilli())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Neighbours that are not renamings of h: another id with h as a
+		// prefix, another source.
+		at = at.Add(time.Minute)
+		for _, d := range []change.Delivery{{Source: "cms", ID: "hx"}, {Source: "cms", ID: "hA"}, {Source: "other", ID: "h@1"}} {
+			if _, _, err := s.DeliveryInsert(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		id, got, err := s.DeliveryFindLatest(ctx, "cms", "h")
+		if err != nil || id != renamed || !got.Equal(at.Add(-time.Minute)) {
+			t.Errorf("latest: %d at %v (%v), want %d", id, got, err, renamed)
 		}
 	})
 }

@@ -77,6 +77,25 @@ func (q *queries) DeliveryFind(ctx context.Context, source, deliveryID string) (
 	return id, time.UnixMilli(at), nil
 }
 
+// DeliveryFindLatest looks up the newest delivery journaled under
+// deliveryID or under a renaming of it ("<deliveryID>@<unix ms>", the name
+// the pipeline gives the same body when it returns after its dedupe
+// window), and says when it arrived; ErrNotFound when there is none. A
+// body hash's window runs from its latest acceptance, not its first.
+func (q *queries) DeliveryFindLatest(ctx context.Context, source, deliveryID string) (int64, time.Time, error) {
+	var id, at int64
+	// "@" + 1 is "A": the range holds exactly the ids that start with
+	// deliveryID + "@", and the (source, delivery_id) index serves it.
+	err := q.q.QueryRowContext(ctx, `SELECT id, received_at FROM ph_delivery
+		WHERE source = ? AND (delivery_id = ? OR (delivery_id > ? AND delivery_id < ?))
+		ORDER BY received_at DESC, id DESC LIMIT 1`,
+		source, deliveryID, deliveryID+"@", deliveryID+"A").Scan(&id, &at)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("store: find delivery %s/%s: %w", source, deliveryID, notFound(err))
+	}
+	return id, time.UnixMilli(at), nil
+}
+
 // DeliveryGet reads one delivery.
 func (q *queries) DeliveryGet(ctx context.Context, id int64) (Delivery, error) {
 	var d Delivery

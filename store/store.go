@@ -424,7 +424,10 @@ func (s *Store) migrateOn(ctx context.Context, db execer) error {
 	return nil
 }
 
-// Ready reports whether the database answers and is migrated.
+// Ready reports whether the database answers, is migrated and takes a
+// write: it commits a heartbeat row, so a journal that can be read but not
+// written (a full disk, a read-only file system, a PostgreSQL standby) is
+// not ready, as the webhooks it would have to refuse with 503 are not.
 func (s *Store) Ready(ctx context.Context) error {
 	var n int
 	if err := s.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_migration`).Scan(&n); err != nil {
@@ -432,6 +435,14 @@ func (s *Store) Ready(ctx context.Context) error {
 	}
 	if n == 0 {
 		return errors.New("store: not migrated")
+	}
+	err := s.InTx(ctx, func(tx *Tx) error {
+		_, err := tx.q.ExecContext(ctx, `INSERT INTO ph_heartbeat (id, at) VALUES (1, ?)
+			ON CONFLICT (id) DO UPDATE SET at = excluded.at`, ms(s.now()))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: journal not writable: %w", err)
 	}
 	return nil
 }

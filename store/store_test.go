@@ -86,3 +86,37 @@ func isNotFound(t *testing.T, what string, err error) {
 		t.Errorf("%s: %v, want ErrNotFound", what, err)
 	}
 }
+
+// A journal that answers reads but takes no writes is not ready: SQLite
+// made read-only (as on a read-only file system), PostgreSQL turned into
+// a read-only database (as a standby after failover).
+func TestReadyNeedsAWritableJournal(t *testing.T) {
+	drivers(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		ctx := t.Context()
+		if err := s.Ready(ctx); err != nil {
+			t.Fatalf("ready: %v", err)
+		}
+		if s.env.driver == SQLite {
+			// The store has one connection: the pragma holds for it.
+			if _, err := s.db.ExecContext(ctx, `PRAGMA query_only = ON`); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			if _, err := s.db.ExecContext(ctx, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_read_only = on', current_database()); END $$`); err != nil {
+				t.Fatal(err)
+			}
+			s.db.SetMaxIdleConns(0) // new connections are read-only
+			s.db.SetMaxIdleConns(2)
+		}
+		// Reads still work: the old check (a read) said ready.
+		var n int
+		if err := s.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_migration`).Scan(&n); err != nil || n == 0 {
+			t.Fatalf("reads: %d %v", n, err)
+		}
+		err := s.Ready(ctx)
+		if err == nil || !strings.Contains(err.Error(), "journal not writable") || !strings.Contains(err.Error(), "read") {
+			t.Fatalf("ready on a read-only journal: %v", err)
+		}
+	})
+}

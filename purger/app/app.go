@@ -33,8 +33,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,8 +93,11 @@ type Options struct {
 	// client with a 10s timeout). Redirects are never followed.
 	Client *http.Client
 	// Now is the clock the signature's timestamp is read from (tests).
-	Now    func() time.Time
-	Logger *slog.Logger
+	Now func() time.Time
+	// LookupHost resolves Config.Discover's host (nil: the system
+	// resolver).
+	LookupHost func(ctx context.Context, host string) ([]string, error)
+	Logger     *slog.Logger
 }
 
 // Purger fans calls out to application instances.
@@ -106,6 +111,20 @@ type Purger struct {
 	client    *http.Client
 	now       func() time.Time
 	logger    *slog.Logger
+
+	discover    *url.URL
+	lookup      func(ctx context.Context, host string) ([]string, error)
+	unreachable time.Duration
+	// mu guards failing: since when each instance has failed every call
+	// (by name), and whether it is skipped.
+	mu      sync.Mutex
+	failing map[string]*failure
+}
+
+// failure is an instance's run of failed calls.
+type failure struct {
+	since   time.Time
+	skipped bool
 }
 
 // instance is one application instance: where to call, and how to name it
@@ -153,6 +172,18 @@ func New(o Options) (*Purger, error) {
 		in.name = shown.String()
 		p.instances = append(p.instances, in)
 	}
+	if o.Discover != "" {
+		p.discover, _ = url.Parse(o.Discover) // Validate checked it
+		p.lookup = o.LookupHost
+		if p.lookup == nil {
+			p.lookup = net.DefaultResolver.LookupHost
+		}
+	}
+	p.unreachable = o.UnreachableAfter
+	if p.unreachable == 0 {
+		p.unreachable = DefaultUnreachableAfter
+	}
+	p.failing = map[string]*failure{}
 	p.client = o.Client
 	if p.client == nil {
 		p.client = &http.Client{Timeout: DefaultTimeout}
@@ -223,20 +254,118 @@ func (p *Purger) Purge(ctx context.Context, call change.Call) (purger.Result, er
 			return purger.Result{}, &purger.Error{Provider: p.label, Class: purger.Retry, Msg: "publish on the stream", Err: err}
 		}
 	}
-	ts := p.now().Unix()
-	sig := httpinvalidate.Sign(p.secret, ts, body)
-	results := make([]purger.ServerResult, len(p.instances))
-	var wg sync.WaitGroup
-	for i, in := range p.instances {
-		results[i].Server = in.name
-		wg.Go(func() { results[i].Err = p.send(ctx, in, ts, sig, body) })
-	}
-	wg.Wait()
-	if err := purger.Combine(p.label, results); err != nil {
+	instances, err := p.instancesNow(ctx)
+	if err != nil {
 		return purger.Result{}, err
 	}
-	p.logger.Debug("invalidated", "call", call.ID, "kind", call.Kind, "items", len(call.Items), "instances", len(p.instances), "stream", p.stream != nil)
+	ts := p.now().Unix()
+	sig := httpinvalidate.Sign(p.secret, ts, body)
+	results := make([]purger.ServerResult, len(instances))
+	var wg sync.WaitGroup
+	for i, in := range instances {
+		results[i].Server = in.name
+		wg.Go(func() { results[i].Err = p.deliver(ctx, in, call, ts, sig, body) })
+	}
+	wg.Wait()
+	var counted []purger.ServerResult
+	for _, r := range results {
+		if !p.skip(r) {
+			counted = append(counted, r)
+		}
+	}
+	p.forget(results)
+	if err := purger.Combine(p.label, counted); err != nil {
+		return purger.Result{}, err
+	}
+	p.logger.Debug("invalidated", "call", call.ID, "kind", call.Kind, "items", len(call.Items), "instances", len(instances), "skipped", len(results)-len(counted), "stream", p.stream != nil)
 	return purger.Result{}, nil
+}
+
+// instancesNow is the configured instances and, with Discover, every
+// address its name resolves to now.
+func (p *Purger) instancesNow(ctx context.Context) ([]instance, error) {
+	if p.discover == nil {
+		return p.instances, nil
+	}
+	addrs, err := p.lookup(ctx, p.discover.Hostname())
+	if err != nil {
+		return nil, &purger.Error{Provider: p.label, Class: purger.Retry, Msg: "discover instances", Err: err}
+	}
+	out := slices.Clone(p.instances)
+	port := p.discover.Port()
+	for _, a := range addrs {
+		u := *p.discover
+		u.Host = a
+		if port != "" {
+			u.Host = net.JoinHostPort(a, port)
+		} else if strings.Contains(a, ":") {
+			u.Host = "[" + a + "]"
+		}
+		out = append(out, instance{url: u.String(), name: u.String()})
+	}
+	return out, nil
+}
+
+// deliver sends the call to one instance; an instance that was skipped
+// first gets an invalidate-everything, since it missed calls meanwhile.
+func (p *Purger) deliver(ctx context.Context, in instance, call change.Call, ts int64, sig string, body []byte) error {
+	p.mu.Lock()
+	f := p.failing[in.name]
+	cold := f != nil && f.skipped
+	p.mu.Unlock()
+	if cold {
+		all, err := Body(change.Call{Key: call.Key + "/cold", Kind: change.Everything})
+		if err != nil {
+			return p.fail(purger.Permanent, "encode the call: "+err.Error())
+		}
+		if err := p.send(ctx, in, ts, httpinvalidate.Sign(p.secret, ts, all), all); err != nil {
+			return err
+		}
+		p.logger.Warn("instance answers again; invalidated everything it holds, since it missed calls", "instance", in.name)
+	}
+	return p.send(ctx, in, ts, sig, body)
+}
+
+// forget drops the failure runs of instances no longer called (gone from
+// DNS), so that the record does not grow with every replaced instance.
+func (p *Purger) forget(called []purger.ServerResult) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for name := range p.failing {
+		if !slices.ContainsFunc(called, func(r purger.ServerResult) bool { return r.Server == name }) {
+			delete(p.failing, name)
+		}
+	}
+}
+
+// skip records r's outcome and reports whether to leave it out of the
+// call's result: an instance that has failed with a retryable error for
+// longer than UnreachableAfter is reported once and skipped until it
+// answers.
+func (p *Purger) skip(r purger.ServerResult) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r.Err == nil {
+		delete(p.failing, r.Server)
+		return false
+	}
+	var pe *purger.Error
+	if !errors.As(r.Err, &pe) || pe.Class != purger.Retry {
+		return false // a refusal (bad signature, 4xx) is not an absence
+	}
+	f := p.failing[r.Server]
+	if f == nil {
+		f = &failure{since: p.now()}
+		p.failing[r.Server] = f
+	}
+	if p.now().Sub(f.since) < p.unreachable {
+		return false
+	}
+	if !f.skipped {
+		f.skipped = true
+		p.logger.Warn("instance unreachable past unreachable_after; skipped until it answers", "instance", r.Server, "since", f.since, "err", r.Err)
+	}
+	return true
 }
 
 // send makes one instance's request and classifies the answer.

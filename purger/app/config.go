@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/purger"
@@ -20,16 +21,39 @@ type Config struct {
 	// Stream also publishes every call on /v1/stream, for instances that
 	// cannot accept inbound calls.
 	Stream bool `yaml:"stream"`
+	// Discover is an instance URL whose host is a DNS name that resolves
+	// to every instance (a Kubernetes headless service:
+	// http://shop-headless.default.svc:8080/_purgehook/invalidate). Each
+	// call looks it up again and goes to every address it resolves to
+	// then, with the URL's port and path.
+	Discover string `yaml:"discover"`
+	// UnreachableAfter is how long an instance may fail every call (no
+	// answer, 5xx) before it is reported and skipped, so that one dead
+	// instance does not fail every batch (default 5m). An instance skipped
+	// is sent an invalidate-everything when it answers again: it missed
+	// invalidations, so it starts cold.
+	UnreachableAfter time.Duration `yaml:"unreachable_after"`
 }
+
+// DefaultUnreachableAfter is UnreachableAfter's default.
+const DefaultUnreachableAfter = 5 * time.Minute
 
 // Validate returns every problem, each starting with its field name.
 func (c Config) Validate() error {
 	var errs []error
-	if len(c.Instances) == 0 && !c.Stream {
-		errs = append(errs, errors.New("instances: required for kind app (or stream: true)"))
+	if len(c.Instances) == 0 && c.Discover == "" && !c.Stream {
+		errs = append(errs, errors.New("instances: required for kind app (or discover, or stream: true)"))
 	}
-	if len(c.Instances) > 0 && c.Secret == "" {
+	if (len(c.Instances) > 0 || c.Discover != "") && c.Secret == "" {
 		errs = append(errs, errors.New("secret: required for kind app to sign calls to instances"))
+	}
+	if c.Discover != "" {
+		if u, err := url.Parse(c.Discover); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+			errs = append(errs, errors.New("discover: want an http(s) URL whose host is the DNS name of every instance"))
+		}
+	}
+	if c.UnreachableAfter < 0 {
+		errs = append(errs, errors.New("unreachable_after: must not be negative"))
 	}
 	for i, raw := range c.Instances {
 		if !purger.IsHTTPURL(raw) {

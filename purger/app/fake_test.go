@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -38,6 +39,12 @@ const path = "/_purgehook/invalidate"
 
 func newFakeInstance(t *testing.T, secret string, maxItems int) *fakeInstance {
 	t.Helper()
+	return newFakeInstanceAt(t, secret, maxItems, "")
+}
+
+// newFakeInstanceAt listens on addr ("": any loopback port).
+func newFakeInstanceAt(t *testing.T, secret string, maxItems int, addr string) *fakeInstance {
+	t.Helper()
 	f := &fakeInstance{cache: &tally{}, maxItems: maxItems, stall: make(chan struct{})}
 	h, err := httpinvalidate.NewHandler(httpinvalidate.Options{Secrets: []string{secret}, Caches: []httpinvalidate.Invalidator{f.cache}})
 	if err != nil {
@@ -46,7 +53,18 @@ func newFakeInstance(t *testing.T, secret string, maxItems int) *fakeInstance {
 	f.handler = h
 	mux := http.NewServeMux()
 	mux.HandleFunc(path, f.serve)
-	f.srv = httptest.NewServer(mux)
+	if addr == "" {
+		f.srv = httptest.NewServer(mux)
+	} else {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.srv = httptest.NewUnstartedServer(mux)
+		f.srv.Listener.Close()
+		f.srv.Listener = l
+		f.srv.Start()
+	}
 	t.Cleanup(func() { close(f.stall); f.srv.Close() })
 	return f
 }

@@ -231,9 +231,6 @@ const maxFieldText = 256
 // An entry whose slug differs per locale gives one change per locale, so
 // that a rule template's {culture} and {slug} belong together.
 func (s *Source) Parse(body []byte, hdr http.Header) ([]change.Change, error) {
-	if err := source.RequireJSON(hdr); err != nil {
-		return nil, err
-	}
 	topic := strings.TrimSpace(hdr.Get(TopicHeader))
 	if topic == "" {
 		return nil, source.Malformed("missing %s header", TopicHeader)

@@ -166,7 +166,7 @@ func TestParseRejections(t *testing.T) {
 	h := http.Header{}
 	h.Set("Content-Type", "application/vnd.contentful.management.v1+json")
 	h.Set(TopicHeader, "ContentManagement.Entry.publish")
-	sourcetest.ParseRejections(t, s, h, validBody, true)
+	sourcetest.ParseRejections(t, s, h, validBody)
 }
 
 func TestDeliveryID(t *testing.T) {

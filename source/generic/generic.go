@@ -2,11 +2,18 @@
 // customises itself (the Umbraco guide's custom handler, a publishing
 // pipeline): a JSON body with the event, the content and the pages that
 // depend on it, signed with hex HMAC-SHA256 in X-Webhook-Signature.
+//
+// Only the body is signed. X-Webhook-Id is not, so it cannot tell a new
+// delivery from a captured one re-sent under a fresh id: a delivery is
+// identified by the hash of the signed body (a duplicate within the
+// source's dedupe_window), and a signed timestamp in the body is held to
+// the replay window.
 package generic
 
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/source"
@@ -23,13 +30,11 @@ type Source struct {
 	opts source.Options
 }
 
-var (
-	_ source.Source       = (*Source)(nil)
-	_ source.DeliveryIDer = (*Source)(nil)
-)
+var _ source.Source = (*Source)(nil)
 
-// Auth: the generic scheme signs its webhooks.
-const Auth = source.AuthHMAC
+// Auth: the generic scheme signs its webhooks and checks nothing else, so
+// a token or basic credentials configured on it are a config error.
+const Auth = source.AuthSigned
 
 // New returns a generic source; it needs at least one secret.
 func New(opts source.Options) *Source { return &Source{opts: opts} }
@@ -54,11 +59,6 @@ func (s *Source) Verify(r *http.Request, body []byte) error {
 	return nil
 }
 
-// DeliveryID is the X-Webhook-Id header when present.
-func (s *Source) DeliveryID(hdr http.Header, _ []byte) string {
-	return strings.TrimSpace(hdr.Get(IDHeader))
-}
-
 type payload struct {
 	Event     *string `json:"event"`
 	Timestamp string  `json:"timestamp"`
@@ -75,7 +75,8 @@ type payload struct {
 }
 
 // Parse reads the body. event and content.id are required; urls,
-// dependencies, cultures and tags are optional.
+// dependencies, cultures and tags are optional. A timestamp, when present,
+// must be RFC 3339 (else 400) and inside the replay window (else 401).
 func (s *Source) Parse(body []byte, _ http.Header) ([]change.Change, error) {
 	var p payload
 	if err := source.DecodeJSON(body, &p); err != nil {
@@ -88,6 +89,16 @@ func (s *Source) Parse(body []byte, _ http.Header) ([]change.Change, error) {
 		return nil, source.Malformed("missing field content")
 	case p.Content.ID == "":
 		return nil, source.Malformed("missing field content.id")
+	}
+	if p.Timestamp != "" {
+		ts, err := time.Parse(time.RFC3339, p.Timestamp)
+		if err != nil {
+			return nil, source.Malformed("timestamp is not RFC 3339")
+		}
+		// The body is signed, so the timestamp is: an old one is a replay.
+		if err := source.CheckTimestamp(ts, s.opts.Clock(), s.opts.Tolerance); err != nil {
+			return nil, err
+		}
 	}
 	for i, u := range append(append([]string{}, p.Content.URLs...), p.Dependencies...) {
 		if u == "" {

@@ -59,15 +59,48 @@ func TestGolden(t *testing.T) {
 
 func TestParseRejections(t *testing.T) {
 	t.Parallel()
-	sourcetest.ParseRejections(t, New(sourcetest.Options("k")), http.Header{}, validBody, false)
+	sourcetest.ParseRejections(t, New(sourcetest.Options("k")), http.Header{}, validBody)
 }
 
-func TestDeliveryID(t *testing.T) {
+// Only the body is signed: X-Webhook-Id must not identify a delivery, or
+// a captured body re-sent under a fresh id would be purged every time.
+func TestNoUnsignedDeliveryID(t *testing.T) {
 	t.Parallel()
-	h := http.Header{}
-	h.Set(IDHeader, " d-1 ")
-	if got := New(sourcetest.Options("k")).DeliveryID(h, nil); got != "d-1" {
-		t.Fatalf("got %q", got)
+	if _, ok := any(New(sourcetest.Options("k"))).(source.DeliveryIDer); ok {
+		t.Fatal("the generic source takes its delivery id from an unsigned header")
+	}
+}
+
+func TestTimestampInsideTheReplayWindow(t *testing.T) {
+	t.Parallel()
+	at := func(ts string) []byte {
+		return []byte(`{"event":"ContentPublished","timestamp":"` + ts + `","content":{"id":"1"}}`)
+	}
+	s := New(sourcetest.Options("k")) // the clock is sourcetest.Now, the window 5m
+	for _, tc := range []struct {
+		ts     string
+		status int
+	}{
+		{"2026-03-05T14:30:00Z", 0},
+		{"2026-03-05T14:26:00Z", 0},
+		{"2026-03-05T15:30:00+01:00", 0},
+		{"2026-03-05T14:24:59Z", http.StatusUnauthorized},
+		{"2026-03-05T14:35:01Z", http.StatusUnauthorized},
+		{"2025-03-05T14:30:00Z", http.StatusUnauthorized},
+		{"5 March", http.StatusBadRequest},
+	} {
+		_, err := s.Parse(at(tc.ts), nil)
+		switch {
+		case tc.status == 0 && err != nil:
+			t.Errorf("%s rejected: %v", tc.ts, err)
+		case tc.status != 0 && (err == nil || source.StatusOf(err) != tc.status):
+			t.Errorf("%s: %v, want %d", tc.ts, err, tc.status)
+		}
+	}
+	off := sourcetest.Options("k")
+	off.Tolerance = 0
+	if _, err := New(off).Parse(at("2020-01-01T00:00:00Z"), nil); err != nil {
+		t.Errorf("replay_window 0 disables the check: %v", err)
 	}
 }
 

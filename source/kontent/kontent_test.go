@@ -166,7 +166,7 @@ func TestVerifyRejections(t *testing.T) {
 
 func TestParseRejections(t *testing.T) {
 	t.Parallel()
-	sourcetest.ParseRejections(t, mustNew(t, sourcetest.Options("k"), Config{}), http.Header{}, []byte(vectors[1].compact), false)
+	sourcetest.ParseRejections(t, mustNew(t, sourcetest.Options("k"), Config{}), http.Header{}, []byte(vectors[1].compact))
 }
 
 func FuzzParse(f *testing.F) {

@@ -141,9 +141,6 @@ func (s *slug) UnmarshalJSON(b []byte) error {
 // Drafts and release versions (ids drafts.… and versions.…) change no
 // published page and give no change.
 func (s *Source) Parse(body []byte, hdr http.Header) ([]change.Change, error) {
-	if err := source.RequireJSON(hdr); err != nil {
-		return nil, err
-	}
 	var p payload
 	if err := source.DecodeJSON(body, &p); err != nil {
 		return nil, err

@@ -111,7 +111,7 @@ func header() http.Header {
 func TestParseRejections(t *testing.T) {
 	t.Parallel()
 	s, _ := New(sourcetest.Options("k"))
-	sourcetest.ParseRejections(t, s, header(), validBody, true)
+	sourcetest.ParseRejections(t, s, header(), validBody)
 }
 
 func TestDeliveryID(t *testing.T) {

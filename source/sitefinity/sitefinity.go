@@ -118,9 +118,6 @@ type payload struct {
 // a media item adds its file Url. The content type is the short name of
 // OriginalEvent.ItemType (PageNode, NewsItem, …), the slug Item.UrlName.
 func (s *Source) Parse(body []byte, hdr http.Header) ([]change.Change, error) {
-	if err := source.RequireJSON(hdr); err != nil {
-		return nil, err
-	}
 	var p payload
 	if err := source.DecodeJSON(body, &p); err != nil {
 		return nil, err

@@ -86,7 +86,7 @@ func TestParseRejections(t *testing.T) {
 	s, _ := New(sourcetest.Options("k"))
 	h := http.Header{}
 	h.Set("Content-Type", "application/json; charset=utf-8")
-	sourcetest.ParseRejections(t, s, h, validBody, true)
+	sourcetest.ParseRejections(t, s, h, validBody)
 }
 
 func TestKind(t *testing.T) {

@@ -136,7 +136,7 @@ func TestGolden(t *testing.T) {
 func TestParseRejections(t *testing.T) {
 	t.Parallel()
 	s, _ := New(sourcetest.Options(vecSecret))
-	sourcetest.ParseRejections(t, s, http.Header{}, validBody, false)
+	sourcetest.ParseRejections(t, s, http.Header{}, validBody)
 }
 
 func TestKind(t *testing.T) {

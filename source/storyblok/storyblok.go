@@ -69,9 +69,6 @@ var ignored = []string{"added", "removed", "roles_updated", "stage.changed", "wo
 // payload carries no slug or language; full_slug, when present, gives the
 // slug (its last segment) and the full_slug field.
 func (s *Source) Parse(body []byte, hdr http.Header) ([]change.Change, error) {
-	if err := source.RequireJSON(hdr); err != nil {
-		return nil, err
-	}
 	var p payload
 	if err := source.DecodeJSON(body, &p); err != nil {
 		return nil, err

@@ -61,7 +61,7 @@ func TestParseRejections(t *testing.T) {
 	s, _ := New(sourcetest.Options("k"))
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
-	sourcetest.ParseRejections(t, s, h, docBody, true)
+	sourcetest.ParseRejections(t, s, h, docBody)
 }
 
 func FuzzParse(f *testing.F) {

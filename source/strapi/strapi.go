@@ -83,9 +83,6 @@ var kinds = map[string]change.Kind{
 // Parse reads the event (the body's, else the header's) and the entry:
 // documentId (v5) or id, model as content type, locale and slug.
 func (s *Source) Parse(body []byte, hdr http.Header) ([]change.Change, error) {
-	if err := source.RequireJSON(hdr); err != nil {
-		return nil, err
-	}
 	var p payload
 	if err := source.DecodeJSON(body, &p); err != nil {
 		return nil, err

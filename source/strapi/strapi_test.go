@@ -43,7 +43,7 @@ func TestGolden(t *testing.T) {
 
 func TestParseRejections(t *testing.T) {
 	t.Parallel()
-	sourcetest.ParseRejections(t, mustNew(t), header(), validBody, true)
+	sourcetest.ParseRejections(t, mustNew(t), header(), validBody)
 }
 
 func FuzzParse(f *testing.F) {

@@ -123,9 +123,6 @@ var needsID = []string{
 // payload with per-culture routes (variant items, the extended payload)
 // gives one change per culture.
 func (s *Source) Parse(body []byte, hdr http.Header) ([]change.Change, error) {
-	if err := source.RequireJSON(hdr); err != nil {
-		return nil, err
-	}
 	event := strings.TrimSpace(hdr.Get(EventHeader))
 	if event == "" {
 		return nil, source.Malformed("missing %s header", EventHeader)

@@ -47,7 +47,7 @@ func TestSecretRefused(t *testing.T) {
 
 func TestParseRejections(t *testing.T) {
 	t.Parallel()
-	sourcetest.ParseRejections(t, mustNew(t), publishHeader(), publishBody, true)
+	sourcetest.ParseRejections(t, mustNew(t), publishHeader(), publishBody)
 }
 
 func TestLastSegment(t *testing.T) {
