@@ -21,6 +21,7 @@ import (
 	"github.com/purgehook/purgehook/budget"
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/config"
+	"github.com/purgehook/purgehook/graph"
 	"github.com/purgehook/purgehook/ingest"
 	"github.com/purgehook/purgehook/pipeline"
 	"github.com/purgehook/purgehook/plan"
@@ -91,6 +92,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		}
 		warmer = warm.New(warm.Options{Concurrency: cfg.Warm.Concurrency, Delay: cfg.Warm.Delay, Header: cfg.Warm.Header, Client: client})
 	}
+	// The content graph: every replica keeps its own index, loaded from
+	// the store at start and kept current by the pipeline.
+	g := graph.New()
+	res.SetGraph(g)
 	sourceSites := map[string]string{}
 	for _, s := range cfg.Sources {
 		sourceSites[s.Name] = s.Site
@@ -103,6 +108,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		Coalesce:    cfg.Coalesce,
 		MaxWait:     cfg.MaxWait,
 		Warmer:      warmer,
+		Graph:       g,
 		Workers:     cfg.Queue.Workers,
 		JobTimeout:  cfg.Queue.JobTimeout,
 		RescueAfter: cfg.Queue.RescueAfter,

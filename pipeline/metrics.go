@@ -14,6 +14,8 @@ type metrics struct {
 	calls *prometheus.CounterVec
 	items *prometheus.CounterVec
 	warm  *prometheus.CounterVec
+	// graphEdges is this replica's in-memory graph size.
+	graphEdges prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context.Context) ([]budget.Status, error)) (*metrics, error) {
@@ -30,8 +32,12 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context
 			Name: "purgehook_warm_requests_total",
 			Help: "Warm-up fetches by outcome (ok: 2xx or 3xx).",
 		}, []string{"outcome"}),
+		graphEdges: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "purgehook_graph_edges",
+			Help: "Edges (key, page) in this replica's content graph.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.calls, m.items, m.warm, &queueCollector{st: st}, &budgetCollector{read: budgets}} {
+	for _, c := range []prometheus.Collector{m.calls, m.items, m.warm, m.graphEdges, &queueCollector{st: st}, &budgetCollector{read: budgets}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/config"
+	"github.com/purgehook/purgehook/graph"
 )
 
 // Site is a configured site with its hosts parsed.
@@ -33,7 +34,19 @@ func (s *Site) Abs(path string) string {
 type Resolver struct {
 	sites []*Site
 	rules []config.Rule
+	graph Graph
 }
+
+// Graph is what the resolver asks the content graph: the pages known to
+// show a key, on a site or, for site "", on any site. *graph.Graph is one;
+// tests pass a map.
+type Graph interface {
+	URLs(site string, kind graph.Kind, value string) []string
+}
+
+// SetGraph makes the resolver add the pages the graph knows show a
+// change's content. Call it before the resolver is used concurrently.
+func (r *Resolver) SetGraph(g Graph) { r.graph = g }
 
 // New builds a resolver; the config must have passed Validate.
 func New(sites []config.Site, rules []config.Rule) (*Resolver, error) {
@@ -132,6 +145,7 @@ func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
 	if home != nil {
 		siteName = home.Name
 	}
+	r.fromGraph(c, url)
 	for _, t := range c.Tags {
 		if t = strings.TrimSpace(t); t != "" {
 			add(change.Target{Kind: change.Tag, Value: t, Site: siteName, Reason: "payload"})
@@ -198,6 +212,32 @@ func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
 		}
 	}
 	return res
+}
+
+// fromGraph adds the pages the graph knows show the change's content: the
+// URLs earlier deliveries named for its id or codename, and the pages that
+// report its id or codename as a cache tag. This is what purges a page
+// whose CMS says only "item 1234 was unpublished". Content ids and
+// codenames are the CMS's, not a site's, so every site's pages count. A
+// page that is being unpublished or deleted is not warmed: there is
+// nothing to fetch.
+func (r *Resolver) fromGraph(c change.Change, url func(raw, reason string, warm bool)) {
+	if r.graph == nil {
+		return
+	}
+	warm := c.Kind != change.Unpublish && c.Kind != change.Delete
+	for _, k := range []struct {
+		kind  graph.Kind
+		value string
+	}{{graph.ID, c.ContentID}, {graph.Codename, c.Codename}, {graph.Tag, c.ContentID}, {graph.Tag, c.Codename}} {
+		if k.value == "" {
+			continue
+		}
+		reason := fmt.Sprintf("graph: %s %s", k.kind, k.value)
+		for _, u := range r.graph.URLs("", k.kind, k.value) {
+			url(u, reason, warm)
+		}
+	}
 }
 
 // changeSite picks the site a change's relative URLs belong to: the
