@@ -109,6 +109,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		MaxWait:     cfg.MaxWait,
 		Warmer:      warmer,
 		Graph:       g,
+		GraphSync:   cfg.Graph.Sync,
+		TagHeaders:  &graph.TagHeaders{Names: cfg.Graph.TagHeaders, Separators: cfg.Graph.TagSeparators},
 		Workers:     cfg.Queue.Workers,
 		JobTimeout:  cfg.Queue.JobTimeout,
 		RescueAfter: cfg.Queue.RescueAfter,

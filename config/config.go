@@ -33,7 +33,16 @@ const (
 	DefaultProviderTimout = 30 * time.Second
 	DefaultRetention      = 30 * 24 * time.Hour
 	DefaultDedupeWindow   = 5 * time.Minute
+	DefaultGraphSync      = 10 * time.Second
+	// DefaultTagSeparators split a tag header's value: a comma or a
+	// space (Cache-Tag is comma-separated, Surrogate-Key and xkey
+	// space-separated).
+	DefaultTagSeparators = ", "
 )
+
+// DefaultTagHeaders are the response headers a page reports its cache
+// tags in.
+var DefaultTagHeaders = []string{"Cache-Tag", "Surrogate-Key", "xkey"}
 
 // Config is the whole file.
 type Config struct {
@@ -50,6 +59,7 @@ type Config struct {
 	// MaxWait bounds how long a target may wait in total (default 10s).
 	MaxWait time.Duration `yaml:"max_wait"`
 	Warm    Warm          `yaml:"warm"`
+	Graph   Graph         `yaml:"graph"`
 	Queue   Queue         `yaml:"queue"`
 	// Retention is how long the journal, the audit trail, calls and
 	// warm-up outcomes are kept (default 720h, 30 days).
@@ -214,6 +224,20 @@ type Warm struct {
 	Delay       time.Duration     `yaml:"delay"`
 	Header      map[string]string `yaml:"header"`
 	Timeout     time.Duration     `yaml:"timeout"`
+}
+
+// Graph configures the content graph: what pages show which content.
+type Graph struct {
+	// TagHeaders are the response headers whose values are a page's
+	// cache tags, read from every warm-up response (default Cache-Tag,
+	// Surrogate-Key, xkey). An empty list ([]) turns learning off.
+	TagHeaders []string `yaml:"tag_headers"`
+	// TagSeparators are the characters between tags in those headers
+	// (default ", ": a comma or a space).
+	TagSeparators string `yaml:"tag_separators"`
+	// Sync is how often a replica reads the graph writes of the others
+	// (default 10s; every delivery also reads them before it resolves).
+	Sync time.Duration `yaml:"sync"`
 }
 
 // Queue tunes the durable job queue.

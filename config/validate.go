@@ -70,6 +70,15 @@ func (c *Config) SetDefaults() {
 	if c.Warm.Header == nil {
 		c.Warm.Header = map[string]string{"X-Warmup": "true"}
 	}
+	if c.Graph.TagHeaders == nil {
+		c.Graph.TagHeaders = slices.Clone(DefaultTagHeaders)
+	}
+	if c.Graph.TagSeparators == "" {
+		c.Graph.TagSeparators = DefaultTagSeparators
+	}
+	if c.Graph.Sync == 0 {
+		c.Graph.Sync = DefaultGraphSync
+	}
 	if c.Queue.Workers == 0 {
 		c.Queue.Workers = DefaultWorkers
 	}
@@ -120,6 +129,7 @@ func (c *Config) Validate(kinds Kinds) Problems {
 	p = append(p, c.validateRules(sources, sites)...)
 	p = append(p, c.validateTiming()...)
 	p = append(p, c.validateWarm()...)
+	p = append(p, c.validateGraph()...)
 	p = append(p, c.validateQueue()...)
 	p = append(p, c.validateLog()...)
 	return p
@@ -409,6 +419,32 @@ func (c *Config) validateWarm() Problems {
 		return Problems{problem("warm.concurrency", "must not be negative")}
 	}
 	return nil
+}
+
+func (c *Config) validateGraph() Problems {
+	var p Problems
+	for i, h := range c.Graph.TagHeaders {
+		if !isToken(h) {
+			p = append(p, problem(fmt.Sprintf("graph.tag_headers[%d]", i), "want an HTTP header name, got %q", h))
+		}
+	}
+	if c.Graph.Sync < 0 {
+		p = append(p, problem("graph.sync", "must not be negative"))
+	}
+	return p
+}
+
+// isToken reports whether s is an HTTP header name (RFC 9110 token).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r > 0x7e || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *Config) validateQueue() Problems {

@@ -128,7 +128,9 @@ func TestReplicasCatchUpWithTheGraph(t *testing.T) {
 	if _, _, err := st1.GraphURLSet(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	h2.pl.SyncGraph(ctx)
+	if _, err := h2.pl.SyncGraph(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if got := g2.URLs("a", graph.Tag, "offers"); len(got) != 1 {
 		t.Fatalf("tag offers: %q", got)
 	}

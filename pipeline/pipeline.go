@@ -61,8 +61,11 @@ type Options struct {
 	// resolver asks (nil: deliveries are not remembered). GraphSync is how
 	// often it catches up with other replicas' writes (default
 	// DefaultGraphSync).
-	Graph       *graph.Graph
-	GraphSync   time.Duration
+	Graph     *graph.Graph
+	GraphSync time.Duration
+	// TagHeaders, with a Graph, are the headers every warm-up response's
+	// cache tags are learned from (nil: no learning).
+	TagHeaders  *graph.TagHeaders
 	Workers     int
 	JobTimeout  time.Duration
 	RescueAfter time.Duration
