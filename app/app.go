@@ -96,6 +96,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 	// the store at start and kept current by the pipeline.
 	g := graph.New()
 	res.SetGraph(g)
+	unknownTags, err := plan.ParseUnknownTags(cfg.Graph.UnknownTags)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("graph.unknown_tags: %w", err)
+	}
 	sourceSites := map[string]string{}
 	for _, s := range cfg.Sources {
 		sourceSites[s.Name] = s.Site
@@ -111,6 +116,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		Graph:       g,
 		GraphSync:   cfg.Graph.Sync,
 		TagHeaders:  &graph.TagHeaders{Names: cfg.Graph.TagHeaders, Separators: cfg.Graph.TagSeparators},
+		UnknownTags: unknownTags,
 		Workers:     cfg.Queue.Workers,
 		JobTimeout:  cfg.Queue.JobTimeout,
 		RescueAfter: cfg.Queue.RescueAfter,

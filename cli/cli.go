@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/purgehook/purgehook/app"
+	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/config"
 	"github.com/purgehook/purgehook/pipeline"
 	"github.com/purgehook/purgehook/plan"
@@ -192,7 +193,13 @@ func explainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			e := pipeline.Explain(r, pps, sc.Site, changes, time.Now())
+			// Offline, purgehook has no graph: tags for providers that
+			// cannot purge them are explained as having no known page.
+			unknownTags, err := plan.ParseUnknownTags(cfg.Graph.UnknownTags)
+			if err != nil {
+				return err
+			}
+			e := pipeline.Explain(r, pps, sc.Site, changes, time.Now(), func([]change.Target) plan.Graph { return plan.Graph{UnknownTags: unknownTags} })
 			res, notes := e.Resolved, e.Notes()
 			out := cmd.OutOrStdout()
 			if asJSON {

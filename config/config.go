@@ -34,6 +34,7 @@ const (
 	DefaultRetention      = 30 * 24 * time.Hour
 	DefaultDedupeWindow   = 5 * time.Minute
 	DefaultGraphSync      = 10 * time.Second
+	DefaultUnknownTags    = "drop"
 	// DefaultTagSeparators split a tag header's value: a comma or a
 	// space (Cache-Tag is comma-separated, Surrogate-Key and xkey
 	// space-separated).
@@ -238,6 +239,10 @@ type Graph struct {
 	// Sync is how often a replica reads the graph writes of the others
 	// (default 10s; every delivery also reads them before it resolves).
 	Sync time.Duration `yaml:"sync"`
+	// UnknownTags is what happens to a tag, for a provider that cannot
+	// purge tags, when no page the graph knows carries it: drop (default;
+	// noted in the audit trail and counted) or purge_everything.
+	UnknownTags string `yaml:"unknown_tags"`
 }
 
 // Queue tunes the durable job queue.

@@ -258,7 +258,7 @@ func TestGraph(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(c.Graph.TagHeaders, []string{"Cache-Tag", "Surrogate-Key", "xkey"}) || c.Graph.TagSeparators != ", " || c.Graph.Sync != 10*time.Second {
+	if !slices.Equal(c.Graph.TagHeaders, []string{"Cache-Tag", "Surrogate-Key", "xkey"}) || c.Graph.TagSeparators != ", " || c.Graph.Sync != 10*time.Second || c.Graph.UnknownTags != "drop" {
 		t.Errorf("graph defaults = %+v", c.Graph)
 	}
 	c, err = Parse([]byte(minimal+"graph: {tag_headers: [], tag_separators: \";\", sync: 1m}\n"), testKinds)
@@ -268,8 +268,9 @@ func TestGraph(t *testing.T) {
 	if c.Graph.TagHeaders == nil || len(c.Graph.TagHeaders) != 0 || c.Graph.TagSeparators != ";" || c.Graph.Sync != time.Minute {
 		t.Errorf("graph = %+v, want learning off (an empty list), ; and 1m", c.Graph)
 	}
-	_, err = Parse([]byte(minimal+"graph: {tag_headers: [Cache-Tag, \"bad header\"], sync: -1s}\n"), testKinds)
-	for _, want := range []string{`graph.tag_headers[1]: want an HTTP header name, got "bad header"`, "graph.sync: must not be negative"} {
+	_, err = Parse([]byte(minimal+"graph: {tag_headers: [Cache-Tag, \"bad header\"], sync: -1s, unknown_tags: sometimes}\n"), testKinds)
+	for _, want := range []string{`graph.tag_headers[1]: want an HTTP header name, got "bad header"`, "graph.sync: must not be negative",
+		`graph.unknown_tags: want drop or purge_everything, got "sometimes"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v, want %q", err, want)
 		}

@@ -79,6 +79,9 @@ func (c *Config) SetDefaults() {
 	if c.Graph.Sync == 0 {
 		c.Graph.Sync = DefaultGraphSync
 	}
+	if c.Graph.UnknownTags == "" {
+		c.Graph.UnknownTags = DefaultUnknownTags
+	}
 	if c.Queue.Workers == 0 {
 		c.Queue.Workers = DefaultWorkers
 	}
@@ -430,6 +433,11 @@ func (c *Config) validateGraph() Problems {
 	}
 	if c.Graph.Sync < 0 {
 		p = append(p, problem("graph.sync", "must not be negative"))
+	}
+	switch c.Graph.UnknownTags {
+	case "drop", "purge_everything":
+	default:
+		p = append(p, problem("graph.unknown_tags", "want drop or purge_everything, got %q", c.Graph.UnknownTags))
 	}
 	return p
 }

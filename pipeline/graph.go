@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/graph"
+	"github.com/purgehook/purgehook/plan"
 	"github.com/purgehook/purgehook/resolve"
 	"github.com/purgehook/purgehook/store"
 )
@@ -106,6 +108,28 @@ func (p *Pipeline) syncGraphEvery(ctx context.Context, interval time.Duration) {
 			failing = false
 		}
 	}
+}
+
+// PlanGraph reads what the planner needs of the content graph for a
+// batch: the pages that carry each tag target, when some provider cannot
+// purge tags, and the configured policy for tags no known page carries.
+func (p *Pipeline) PlanGraph(targets []change.Target) plan.Graph {
+	pg := plan.Graph{UnknownTags: p.o.UnknownTags}
+	if p.o.Graph == nil || !slices.ContainsFunc(p.planned, func(pr plan.Provider) bool { return !pr.Limits.Supports(change.Tag) }) {
+		return pg
+	}
+	for _, t := range targets {
+		if t.Kind != change.Tag {
+			continue
+		}
+		if urls := p.o.Graph.URLs(t.Site, graph.Tag, t.Value); len(urls) > 0 {
+			if pg.TagURLs == nil {
+				pg.TagURLs = map[plan.TagRef][]string{}
+			}
+			pg.TagURLs[plan.RefOf(t)] = urls
+		}
+	}
+	return pg
 }
 
 func edgeOf(r store.GraphEdge) (graph.Edge, bool) {

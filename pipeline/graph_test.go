@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,4 +149,45 @@ func TestReplicasCatchUpWithTheGraph(t *testing.T) {
 	if n, _ := h2.pl.SyncGraph(ctx); n != 0 {
 		t.Errorf("a catch-up with nothing new read %d edges", n)
 	}
+}
+
+// A tag for a provider that cannot purge tags becomes the pages the graph
+// knows carry it; an unknown tag is dropped, and the audit trail says so.
+func TestTagsExpandForAProviderWithoutTags(t *testing.T) {
+	t.Parallel()
+	drivers(t, func(t *testing.T, driver string) {
+		log := &callLog{}
+		urlOnly := change.Limits{Kinds: []change.TargetKind{change.URL, change.Everything}, PerCall: map[change.TargetKind]int{change.URL: 2}}
+		cfront := &recorder{name: "cfront", limits: urlOnly, log: log}
+		st := openStore(t, driver)
+		ctx := context.Background()
+		for _, page := range []string{"https://a.example/rooms", "https://a.example/", "https://a.example/rooms/1"} {
+			if _, _, err := st.GraphURLSet(ctx, store.GraphURLSetParams{Site: "a", URL: page, Origin: "learned", Kind: "tag", Values: []string{"rooms"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h := startOn(t, st, graph.New(), provider(cfront, change.LayerEdge))
+		b := h.deliver(t, "rooms", change.Change{Kind: change.Update, ContentID: "9", Site: "a", Tags: []string{"rooms", "nobody-shows-this"}})
+		want := []string{"https://a.example/", "https://a.example/rooms", "https://a.example/rooms/1"}
+		if got := purgedURLs(t, h.st, b.ID); !slices.Equal(got, want) {
+			t.Errorf("purged %q, want %q", got, want)
+		}
+		if got := log.list(); len(got) != 2 {
+			t.Errorf("calls %q, want 2 (three pages, two per call)", got)
+		}
+		events, err := h.st.EventList(ctx, 0, b.ID, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var notes []string
+		for _, e := range events {
+			if e.Kind == "plan" {
+				notes = append(notes, e.Message)
+			}
+		}
+		joined := strings.Join(notes, "\n")
+		if !strings.Contains(joined, `tag "rooms" purged as the 3 page(s)`) || !strings.Contains(joined, `tag "nobody-shows-this" dropped`) {
+			t.Errorf("plan notes %q", notes)
+		}
+	})
 }

@@ -16,6 +16,8 @@ type metrics struct {
 	warm  *prometheus.CounterVec
 	// graphEdges is this replica's in-memory graph size.
 	graphEdges prometheus.Gauge
+	// unknownTags counts tags dropped because no known page carries them.
+	unknownTags *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context.Context) ([]budget.Status, error)) (*metrics, error) {
@@ -36,8 +38,12 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context
 			Name: "purgehook_graph_edges",
 			Help: "Edges (key, page) in this replica's content graph.",
 		}),
+		unknownTags: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "purgehook_graph_unknown_tags_total",
+			Help: "Tags dropped for a provider that cannot purge tags because no page the content graph knows carries them.",
+		}, []string{"provider"}),
 	}
-	for _, c := range []prometheus.Collector{m.calls, m.items, m.warm, m.graphEdges, &queueCollector{st: st}, &budgetCollector{read: budgets}} {
+	for _, c := range []prometheus.Collector{m.calls, m.items, m.warm, m.graphEdges, m.unknownTags, &queueCollector{st: st}, &budgetCollector{read: budgets}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

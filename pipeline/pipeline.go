@@ -65,7 +65,11 @@ type Options struct {
 	GraphSync time.Duration
 	// TagHeaders, with a Graph, are the headers every warm-up response's
 	// cache tags are learned from (nil: no learning).
-	TagHeaders  *graph.TagHeaders
+	TagHeaders *graph.TagHeaders
+	// UnknownTags is what the planner does with a tag no page the graph
+	// knows carries, for a provider that cannot purge tags (default:
+	// drop it with a note).
+	UnknownTags plan.UnknownTags
 	Workers     int
 	JobTimeout  time.Duration
 	RescueAfter time.Duration
