@@ -102,6 +102,10 @@ type Site struct {
 	// Warm lists the site-relative pages fetched after a purge of the whole
 	// site.
 	Warm []string `yaml:"warm"`
+	// CMSIDs are the CMS's ids for this site (Umbraco's start item id or
+	// path, a site id): a change that carries one belongs to this site,
+	// whatever its source's site.
+	CMSIDs []string `yaml:"cms_ids"`
 }
 
 // Basic is HTTP Basic credentials.
@@ -199,6 +203,9 @@ type Match struct {
 	Kind        string `yaml:"kind"`
 	Source      string `yaml:"source"`
 	Site        string `yaml:"site"`
+	// Fields must each equal the change's field of that name (featured:
+	// "true" for "the homepage, if the item is featured").
+	Fields map[string]string `yaml:"fields"`
 }
 
 // RuleTarget is one thing a rule purges. URL and prefix values are
@@ -210,7 +217,9 @@ type RuleTarget struct {
 	Prefix       string `yaml:"prefix"`
 	Host         string `yaml:"host"`
 	EverythingOn string `yaml:"everything_on"`
-	// ListOf names a list page type; it needs the dependency graph.
+	// ListOf purges the list pages of a content type: every page the
+	// content graph knows reports the tag list:{type} ({field}
+	// placeholders allowed, list_of: "{content_type}").
 	ListOf string `yaml:"list_of"`
 	// Warm, for url targets, fetches the page again after the purge
 	// (default true).

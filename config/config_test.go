@@ -276,3 +276,41 @@ func TestGraph(t *testing.T) {
 		}
 	}
 }
+
+func TestRulesForTheGraph(t *testing.T) {
+	in := `
+sites:
+  - {name: a, base_url: "https://a.example", cms_ids: ["1055"]}
+  - {name: b, base_url: "https://b.example", cms_ids: ["1055", ""]}
+sources:
+  - {name: s, kind: plain, site: a}
+providers:
+  - {name: p, kind: plain}
+rules:
+  - when: {content_type: room}
+    purge: [{list_of: room}]
+  - when: {fields: {featured: "true"}}
+    purge: [{url: "/{culture}/"}]
+  - when: {fields: {Featured: "true"}, site: nowhere}
+    purge: [{url: /}]
+`
+	_, err := Parse([]byte(in), testKinds)
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{
+		`sites[1].cms_ids[0]: "1055" is also an id of site "a"`,
+		"sites[1].cms_ids[1]: empty",
+		"rules[2].when.fields.Featured: want a field name",
+		`rules[2].when.site: unknown site "nowhere"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nwant %q", err, want)
+		}
+	}
+	for _, notWant := range []string{"rules[0]", "rules[1]"} {
+		if strings.Contains(err.Error(), notWant) {
+			t.Errorf("%s is valid: %v", notWant, err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -187,6 +188,7 @@ func (c *Config) validateAdmin() Problems {
 func (c *Config) validateSites() (map[string]bool, Problems) {
 	var p Problems
 	sites := map[string]bool{}
+	cmsIDs := map[string]string{}
 	for i, s := range c.Sites {
 		path := fmt.Sprintf("sites[%d]", i)
 		if s.Name == "" {
@@ -207,6 +209,14 @@ func (c *Config) validateSites() (map[string]bool, Problems) {
 			if !strings.HasPrefix(v, "/") {
 				p = append(p, problem(path+".cultures."+k, "want a path starting with /, got %q", v))
 			}
+		}
+		for j, id := range s.CMSIDs {
+			if other, ok := cmsIDs[id]; ok && id != "" {
+				p = append(p, problem(fmt.Sprintf("%s.cms_ids[%d]", path, j), "%q is also an id of site %q", id, other))
+			} else if id == "" {
+				p = append(p, problem(fmt.Sprintf("%s.cms_ids[%d]", path, j), "empty"))
+			}
+			cmsIDs[id] = s.Name
 		}
 		for j, w := range s.Warm {
 			if !strings.HasPrefix(w, "/") {
@@ -361,8 +371,13 @@ func (c *Config) validateRules(sources, sites map[string]bool) Problems {
 	for i, r := range c.Rules {
 		path := fmt.Sprintf("rules[%d]", i)
 		w := r.When
-		if w.ContentType == "" && w.Event == "" && w.Kind == "" && w.Source == "" && w.Site == "" {
-			p = append(p, problem(path+".when", "empty: a rule must match on content_type, event, kind, source or site"))
+		if w.ContentType == "" && w.Event == "" && w.Kind == "" && w.Source == "" && w.Site == "" && len(w.Fields) == 0 {
+			p = append(p, problem(path+".when", "empty: a rule must match on content_type, event, kind, source, site or fields"))
+		}
+		for k := range w.Fields {
+			if !fieldName.MatchString(k) {
+				p = append(p, problem(path+".when.fields."+k, "want a field name of lower-case letters, digits and _"))
+			}
 		}
 		if w.Source != "" && !sources[w.Source] {
 			p = append(p, problem(path+".when.source", "unknown source %q", w.Source))
@@ -392,8 +407,6 @@ func (t RuleTarget) validate(path string) Problems {
 		return Problems{problem(path, "want exactly one of url, tag, prefix, host, everything_on, list_of")}
 	case t.EverythingOn != "" && t.EverythingOn != "this_site" && t.EverythingOn != "all_sites":
 		return Problems{problem(path+".everything_on", "want this_site or all_sites, got %q", t.EverythingOn)}
-	case t.ListOf != "":
-		return Problems{problem(path+".list_of", "list pages need the dependency graph, which this version does not have yet; list the page with url instead")}
 	case t.URL != "" && !strings.HasPrefix(t.URL, "/") && !strings.Contains(t.URL, "://"):
 		return Problems{problem(path+".url", "want a site-relative path starting with / or an absolute URL, got %q", t.URL)}
 	case t.Prefix != "" && !strings.HasPrefix(t.Prefix, "/") && !strings.Contains(t.Prefix, "://"):
@@ -441,6 +454,9 @@ func (c *Config) validateGraph() Problems {
 	}
 	return p
 }
+
+// fieldName is a change field's name, as rule templates write it.
+var fieldName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
 // isToken reports whether s is an HTTP header name (RFC 9110 token).
 func isToken(s string) bool {

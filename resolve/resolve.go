@@ -160,7 +160,7 @@ func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
 		for _, rt := range rule.Purge {
 			switch {
 			case rt.URL != "":
-				vs, err := fillAll(rt.URL, c)
+				vs, err := fillAll(rt.URL, c, home)
 				if err != nil {
 					drop(rt.URL, reason+": "+err.Error())
 					continue
@@ -169,7 +169,7 @@ func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
 					url(v, reason, rt.Warm == nil || *rt.Warm)
 				}
 			case rt.Tag != "":
-				vs, err := fillAll(rt.Tag, c)
+				vs, err := fillAll(rt.Tag, c, home)
 				if err != nil {
 					drop(rt.Tag, reason+": "+err.Error())
 					continue
@@ -178,7 +178,7 @@ func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
 					add(change.Target{Kind: change.Tag, Value: v, Site: siteName, Reason: reason})
 				}
 			case rt.Prefix != "":
-				vs, err := fillAll(rt.Prefix, c)
+				vs, err := fillAll(rt.Prefix, c, home)
 				if err != nil {
 					drop(rt.Prefix, reason+": "+err.Error())
 					continue
@@ -208,6 +208,15 @@ func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
 				}
 			case rt.EverythingOn == "all_sites":
 				add(change.Target{Kind: change.Everything, Reason: reason})
+			case rt.ListOf != "":
+				vs, err := fillAll(rt.ListOf, c, home)
+				if err != nil {
+					drop(rt.ListOf, reason+": "+err.Error())
+					continue
+				}
+				for _, v := range vs {
+					r.listPages(v, siteName, reason, rt.Warm == nil || *rt.Warm, url, drop)
+				}
 			}
 		}
 	}
@@ -238,6 +247,42 @@ func (r *Resolver) fromGraph(c change.Change, url func(raw, reason string, warm 
 			url(u, reason, warm)
 		}
 	}
+	if c.Kind == change.TypeChanged && c.ContentType != "" {
+		tag := typeTag(TypeTag, c.ContentType)
+		for _, u := range r.graph.URLs("", graph.Tag, tag) {
+			url(u, "graph: tag "+tag, true)
+		}
+	}
+}
+
+// ListTag is the tag a list page reports for each content type it lists
+// ({type} is the type): list_of finds list pages by it.
+const ListTag = "list:{type}"
+
+// TypeTag is the tag a page reports for each content type it shows: a
+// change to the type itself (a document type's template, a field) purges
+// every page carrying it.
+const TypeTag = "type:{type}"
+
+func typeTag(tmpl, typ string) string { return strings.ReplaceAll(tmpl, "{type}", typ) }
+
+// listPages adds the list pages of a content type: every page the graph
+// knows reports the type's list tag, on the change's site (or any site
+// when the change has none).
+func (r *Resolver) listPages(typ, site, reason string, warm bool, url func(raw, reason string, warm bool), drop func(v, why string)) {
+	tag := typeTag(ListTag, typ)
+	if r.graph == nil {
+		drop("list_of: "+typ, reason+": list pages need the content graph")
+		return
+	}
+	pages := r.graph.URLs(site, graph.Tag, tag)
+	if len(pages) == 0 {
+		drop("list_of: "+typ, fmt.Sprintf("%s: no page the graph knows reports the tag %q", reason, tag))
+		return
+	}
+	for _, u := range pages {
+		url(u, fmt.Sprintf("%s: list of %s (tag %s)", reason, typ, tag), warm)
+	}
 }
 
 // changeSite picks the site a change's relative URLs belong to: the
@@ -246,6 +291,9 @@ func (r *Resolver) fromGraph(c change.Change, url func(raw, reason string, warm 
 // only site.
 func (r *Resolver) changeSite(c change.Change, sourceSite string) *Site {
 	if s := r.Site(c.Site); s != nil {
+		return s
+	}
+	if s := r.siteOfCMSID(c); s != nil {
 		return s
 	}
 	for _, u := range append(slices.Clone(c.URLs), c.Dependencies...) {
@@ -263,6 +311,27 @@ func (r *Resolver) changeSite(c change.Change, sourceSite string) *Site {
 	}
 	if len(r.sites) == 1 {
 		return r.sites[0]
+	}
+	return nil
+}
+
+// cmsSiteFields are the change fields that name the CMS's site: Umbraco's
+// start item (its id or its path), a site id.
+var cmsSiteFields = []string{"start_item_id", "start_item", "site_id"}
+
+// siteOfCMSID returns the site whose cms_ids hold one of the change's
+// site fields, or nil.
+func (r *Resolver) siteOfCMSID(c change.Change) *Site {
+	for _, f := range cmsSiteFields {
+		v, ok := c.Field(f)
+		if !ok {
+			continue
+		}
+		for _, s := range r.sites {
+			if slices.Contains(s.CMSIDs, v) {
+				return s
+			}
+		}
 	}
 	return nil
 }
@@ -333,6 +402,11 @@ func (r *Resolver) absolute(raw string, home *Site) (string, *Site, string) {
 
 func matches(m config.Match, c change.Change, site string) bool {
 	eq := func(want, got string) bool { return want == "" || strings.EqualFold(want, got) }
+	for name, want := range m.Fields {
+		if got, ok := c.Field(name); !ok || !strings.EqualFold(want, got) {
+			return false
+		}
+	}
 	return eq(m.ContentType, c.ContentType) && eq(m.Event, c.Event) && eq(m.Kind, string(c.Kind)) &&
 		eq(m.Source, c.Source) && eq(m.Site, site)
 }
@@ -342,10 +416,10 @@ var placeholder = regexp.MustCompile(`\{([a-z_]+)\}`)
 // fillAll fills a template once per culture of the change when the
 // template names the culture, since a page published in pt and en lives at
 // two URLs; otherwise once.
-func fillAll(tmpl string, c change.Change) ([]string, error) {
+func fillAll(tmpl string, c change.Change, home *Site) ([]string, error) {
 	perCulture := strings.Contains(tmpl, "{culture}") || strings.Contains(tmpl, "{language}") || strings.Contains(tmpl, "{locale}")
 	if !perCulture || len(c.Cultures) < 2 {
-		v, err := fill(tmpl, c)
+		v, err := fill(tmpl, c, home)
 		if err != nil {
 			return nil, err
 		}
@@ -355,7 +429,7 @@ func fillAll(tmpl string, c change.Change) ([]string, error) {
 	for _, cu := range c.Cultures {
 		one := c
 		one.Cultures = []string{cu}
-		v, err := fill(tmpl, one)
+		v, err := fill(tmpl, one, home)
 		if err != nil {
 			return nil, err
 		}
@@ -366,9 +440,12 @@ func fillAll(tmpl string, c change.Change) ([]string, error) {
 
 // fill replaces {field} placeholders with the change's values; a field the
 // change does not have is an error, since a template filled with nothing
-// would purge the wrong page.
-func fill(tmpl string, c change.Change) (string, error) {
+// would purge the wrong page. In a path, {culture} is the site's prefix
+// for the culture (cultures: {pt-PT: /pt} makes /{culture}/ /pt/, and a
+// culture at the root, en: /, makes it /), not the CMS's culture code.
+func fill(tmpl string, c change.Change, home *Site) (string, error) {
 	var missing []string
+	isPath := strings.HasPrefix(tmpl, "/") || strings.Contains(tmpl, "://")
 	out := placeholder.ReplaceAllStringFunc(tmpl, func(m string) string {
 		name := m[1 : len(m)-1]
 		v, ok := c.Field(name)
@@ -376,7 +453,12 @@ func fill(tmpl string, c change.Change) (string, error) {
 			missing = append(missing, name)
 			return m
 		}
-		if strings.HasPrefix(tmpl, "/") || strings.Contains(tmpl, "://") {
+		if isCulture(name) && isPath && home != nil {
+			if prefix, ok := home.Cultures[v]; ok {
+				return strings.Trim(prefix, "/")
+			}
+		}
+		if isPath {
 			// Values go into a path: escape everything but slashes, so a
 			// slug like "a/b" keeps its segments.
 			parts := strings.Split(v, "/")
@@ -390,8 +472,25 @@ func fill(tmpl string, c change.Change) (string, error) {
 	if len(missing) > 0 {
 		return "", fmt.Errorf("the change has no %s for %q", strings.Join(missing, ", "), tmpl)
 	}
+	if isPath {
+		// A culture at the root leaves an empty segment: /{culture}/news
+		// is /news there.
+		scheme, rest, abs := strings.Cut(out, "://")
+		if !abs {
+			rest, scheme = scheme, ""
+		}
+		for strings.Contains(rest, "//") {
+			rest = strings.ReplaceAll(rest, "//", "/")
+		}
+		if abs {
+			return scheme + "://" + rest, nil
+		}
+		return rest, nil
+	}
 	return out, nil
 }
+
+func isCulture(name string) bool { return name == "culture" || name == "language" || name == "locale" }
 
 // ManualRequest is a purge asked for by a person or a deploy pipeline.
 type ManualRequest struct {
