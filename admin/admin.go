@@ -62,6 +62,7 @@ func Register(mux *http.ServeMux, o Options) *API {
 	mux.Handle("GET /v1/batches/{id}", a.need(ScopeRead, a.batch))
 	mux.Handle("GET /v1/events", a.need(ScopeRead, a.events))
 	mux.Handle("GET /v1/budgets", a.need(ScopeRead, a.budgets))
+	mux.Handle("GET /v1/why", a.need(ScopeRead, a.why))
 	mux.Handle("POST /v1/purge", a.need(ScopePurge, a.purge))
 	if o.Stream != nil {
 		mux.Handle("GET /v1/stream", o.Stream)

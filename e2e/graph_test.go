@@ -87,6 +87,7 @@ func TestLearningTagsFromVarnish(t *testing.T) {
 	// index, decides which pages a change reaches.
 	s := startService(t, fmt.Sprintf(`
 store: {driver: sqlite, dsn: $DIR/ph.db}
+admin: {tokens: [{name: dash, secret: why-token-1, scopes: [read]}]}
 sites:
   - {name: site, base_url: %s}
 sources:
@@ -119,6 +120,38 @@ warm: {delay: 1ms}
 	if got := urlCalls(t, s.Store, bs, last); !slices.Equal(got, []string{home}) {
 		t.Fatalf("offer-7 purged %q, want the homepage", got)
 	}
+	// purgehook why: the offer's delivery, through the tag the homepage
+	// reports, and the publish before it.
+	code, out := runCLI(t, "why", "--server", s.hooks.URL, "--token", "why-token-1", home)
+	if code != 0 || !strings.Contains(out, "tag offer-7  (learned") ||
+		!strings.Contains(out, "graph: tag offer-7") || !strings.Contains(out, ": payload") || strings.Count(out, "\nbatch ") != 2 {
+		t.Errorf("why (exit %d):\n%s", code, out)
+	}
+	if code, out := runCLI(t, "why", "--server", s.hooks.URL, "--token", "why-token-1", "https://elsewhere.example/"); code != 0 || !strings.Contains(out, "dropped as off-site") {
+		t.Errorf("why off-site (exit %d):\n%s", code, out)
+	}
+	if code, out := runCLI(t, "why", "--server", s.hooks.URL, "--token", "why-token-1", v.URL+"/never"); code != 0 || !strings.Contains(out, "never seen") {
+		t.Errorf("why never seen (exit %d):\n%s", code, out)
+	}
+	resp, err := http.Get(s.hooks.URL + "/v1/why")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("why without a token: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest(http.MethodGet, s.hooks.URL+"/v1/why", nil)
+	req.Header.Set("Authorization", "Bearer why-token-1")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("why without url: %d, want 400", resp.StatusCode)
+	}
+	t.Logf("purgehook why %s:\n%s", home, out)
 
 	// The homepage stops showing the offer; the next warm-up learns it.
 	o.tag("/en/", "home")
