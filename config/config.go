@@ -86,7 +86,8 @@ type Admin struct {
 type Token struct {
 	Name   string `yaml:"name"`
 	Secret string `yaml:"secret"`
-	// Scopes: read, purge, replay, admin.
+	// Scopes: read, purge, replay, graph (register content graph edges),
+	// admin (all).
 	Scopes []string `yaml:"scopes"`
 }
 

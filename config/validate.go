@@ -175,8 +175,8 @@ func (c *Config) validateAdmin() Problems {
 			p = append(p, problem(path+".secret", "required"))
 		}
 		for j, s := range t.Scopes {
-			if !slices.Contains([]string{"read", "purge", "replay", "admin"}, s) {
-				p = append(p, problem(fmt.Sprintf("%s.scopes[%d]", path, j), "unknown scope %q (want read, purge, replay or admin)", s))
+			if !slices.Contains([]string{"read", "purge", "replay", "graph", "admin"}, s) {
+				p = append(p, problem(fmt.Sprintf("%s.scopes[%d]", path, j), "unknown scope %q (want read, purge, replay, graph or admin)", s))
 			}
 		}
 	}

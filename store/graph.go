@@ -204,3 +204,40 @@ func scanGraphEdges(rows *sql.Rows) ([]GraphEdge, error) {
 	}
 	return out, nil
 }
+
+// GraphEdgeRemove marks edges as no longer holding (the same site, kind,
+// value, URL and origin; an edge that is not there is skipped) and returns
+// how many it marked.
+func (tx *Tx) GraphEdgeRemove(ctx context.Context, edges []GraphEdge) (int, error) {
+	if len(edges) == 0 {
+		return 0, nil
+	}
+	seq, err := tx.graphSeqNext(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now := ms(tx.now())
+	n := 0
+	for _, e := range edges {
+		res, err := tx.q.ExecContext(ctx, `UPDATE ph_graph_edge SET removed = 1, last_seen = ?, seq = ?
+			WHERE site = ? AND kind = ? AND value = ? AND url = ? AND origin = ? AND removed = 0`,
+			now, seq, e.Site, e.Kind, e.Value, e.URL, e.Origin)
+		if err != nil {
+			return n, fmt.Errorf("store: graph remove %s:%s → %s: %w", e.Kind, e.Value, e.URL, err)
+		}
+		k, _ := res.RowsAffected()
+		n += int(k)
+	}
+	return n, nil
+}
+
+// GraphEdgeRemove is Tx.GraphEdgeRemove in a transaction of its own.
+func (s *Store) GraphEdgeRemove(ctx context.Context, edges []GraphEdge) (int, error) {
+	var n int
+	err := s.InTx(ctx, func(tx *Tx) error {
+		var err error
+		n, err = tx.GraphEdgeRemove(ctx, edges)
+		return err
+	})
+	return n, err
+}

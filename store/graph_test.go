@@ -156,3 +156,32 @@ func TestGraphPruneKeepsLiveEdges(t *testing.T) {
 		}
 	})
 }
+
+func TestGraphEdgeRemove(t *testing.T) {
+	drivers(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		ctx := t.Context()
+		reg := GraphEdge{Site: "a", Kind: "tag", Value: "rooms", URL: "https://a.example/rooms", Origin: "registered"}
+		learned := reg
+		learned.Origin = "learned"
+		if _, err := s.GraphEdgePut(ctx, []GraphEdge{reg, learned}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.GraphEdgeRemove(ctx, []GraphEdge{reg, {Site: "a", Kind: "tag", Value: "never", URL: "https://a.example/", Origin: "registered"}})
+		if err != nil || n != 1 {
+			t.Fatalf("removed %d %v, want 1", n, err)
+		}
+		if n, _ := s.GraphEdgeRemove(ctx, []GraphEdge{reg}); n != 0 {
+			t.Errorf("removed again: %d", n)
+		}
+		edges, _ := s.GraphEdgesOfURL(ctx, reg.URL)
+		for _, e := range edges {
+			if want := e.Origin == "registered"; e.Removed != want {
+				t.Errorf("%s edge removed=%v", e.Origin, e.Removed)
+			}
+		}
+		if seq, _ := s.GraphSeq(ctx); seq != 3 {
+			t.Errorf("seq %d, want 3 (a put and two removals)", seq)
+		}
+	})
+}
