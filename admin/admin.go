@@ -1,7 +1,8 @@
 // Package admin is purgehook's admin API under /v1: what arrived, what was
 // purged and why, budgets, manual purges and replays, and the invalidation
 // stream for application instances. Every route needs a bearer token from
-// config with the route's scope (read, purge, replay; admin implies all).
+// config with the route's scope (read, purge, replay, graph; admin implies
+// all).
 package admin
 
 import (
@@ -29,7 +30,9 @@ const (
 	ScopeRead   = "read"
 	ScopePurge  = "purge"
 	ScopeReplay = "replay"
-	ScopeAdmin  = "admin"
+	// ScopeGraph may register and withdraw content graph edges.
+	ScopeGraph = "graph"
+	ScopeAdmin = "admin"
 )
 
 // API serves /v1.
@@ -62,7 +65,10 @@ func Register(mux *http.ServeMux, o Options) *API {
 	mux.Handle("GET /v1/batches/{id}", a.need(ScopeRead, a.batch))
 	mux.Handle("GET /v1/events", a.need(ScopeRead, a.events))
 	mux.Handle("GET /v1/budgets", a.need(ScopeRead, a.budgets))
+	mux.Handle("GET /v1/why", a.need(ScopeRead, a.why))
 	mux.Handle("POST /v1/purge", a.need(ScopePurge, a.purge))
+	mux.Handle("PUT /v1/graph/edges", a.need(ScopeGraph, a.edges))
+	mux.Handle("DELETE /v1/graph/edges", a.need(ScopeGraph, a.edges))
 	if o.Stream != nil {
 		mux.Handle("GET /v1/stream", o.Stream)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/purgehook/purgehook/budget"
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/config"
+	"github.com/purgehook/purgehook/graph"
 	"github.com/purgehook/purgehook/ingest"
 	"github.com/purgehook/purgehook/pipeline"
 	"github.com/purgehook/purgehook/plan"
@@ -91,6 +92,15 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		}
 		warmer = warm.New(warm.Options{Concurrency: cfg.Warm.Concurrency, Delay: cfg.Warm.Delay, Header: cfg.Warm.Header, Client: client, Scope: res})
 	}
+	// The content graph: every replica keeps its own index, loaded from
+	// the store at start and kept current by the pipeline.
+	g := graph.New()
+	res.SetGraph(g)
+	unknownTags, err := plan.ParseUnknownTags(cfg.Graph.UnknownTags)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("graph.unknown_tags: %w", err)
+	}
 	sourceSites := map[string]string{}
 	for _, s := range cfg.Sources {
 		sourceSites[s.Name] = s.Site
@@ -104,6 +114,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		MaxWait:     cfg.MaxWait,
 		Warmer:      warmer,
 		MaxWarm:     cfg.Limits.Warm,
+		Graph:       g,
+		GraphSync:   cfg.Graph.Sync,
+		TagHeaders:  &graph.TagHeaders{Names: cfg.Graph.TagHeaders, Separators: cfg.Graph.TagSeparators},
+		UnknownTags: unknownTags,
 		Workers:     cfg.Queue.Workers,
 		JobTimeout:  cfg.Queue.JobTimeout,
 		RescueAfter: cfg.Queue.RescueAfter,

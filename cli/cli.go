@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/purgehook/purgehook/app"
+	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/config"
 	"github.com/purgehook/purgehook/pipeline"
 	"github.com/purgehook/purgehook/plan"
@@ -49,7 +50,7 @@ func Root(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(), checkConfigCmd(), explainCmd(), purgeCmd(), statusCmd(), replayCmd())
+	root.AddCommand(serveCmd(), checkConfigCmd(), explainCmd(), purgeCmd(), statusCmd(), replayCmd(), whyCmd())
 	return root
 }
 
@@ -145,8 +146,9 @@ func checkConfigCmd() *cobra.Command {
 func explainCmd() *cobra.Command {
 	var path, sourceName string
 	var asJSON bool
+	var headers []string
 	cmd := &cobra.Command{
-		Use:   "explain --config FILE --source NAME PAYLOAD_FILE",
+		Use:   "explain --config FILE --source NAME [-H 'Name: value']... PAYLOAD_FILE",
 		Short: "Show what a webhook payload would purge, per provider, without calling anything",
 		Long: "explain parses a payload as the named source would (without checking its signature), resolves it\n" +
 			"into targets and plans each provider's calls within its limits, assuming a full budget. It calls nothing.",
@@ -173,7 +175,15 @@ func explainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			changes, err := src.Parse(body, http.Header{})
+			hdr := http.Header{}
+			for _, h := range headers {
+				name, value, ok := strings.Cut(h, ":")
+				if !ok || strings.TrimSpace(name) == "" {
+					return fmt.Errorf("-H %q: want 'Name: value'", h)
+				}
+				hdr.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+			}
+			changes, err := src.Parse(body, hdr)
 			if err != nil {
 				return fmt.Errorf("parse %s: %w", args[0], err)
 			}
@@ -192,7 +202,13 @@ func explainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			e := pipeline.Explain(r, pps, sc.Site, changes, time.Now())
+			// Offline, purgehook has no graph: tags for providers that
+			// cannot purge them are explained as having no known page.
+			unknownTags, err := plan.ParseUnknownTags(cfg.Graph.UnknownTags)
+			if err != nil {
+				return err
+			}
+			e := pipeline.Explain(r, pps, sc.Site, changes, time.Now(), func([]change.Target) plan.Graph { return plan.Graph{UnknownTags: unknownTags} })
 			res, notes := e.Resolved, e.Notes()
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -240,6 +256,7 @@ func explainCmd() *cobra.Command {
 	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (YAML)")
 	cmd.Flags().StringVar(&sourceName, "source", "", "the source the payload is for")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().StringArrayVarP(&headers, "header", "H", nil, "a request header the source reads ('Name: value'; Umbraco's event header, Strapi's); repeatable")
 	if err := cmd.MarkFlagRequired("source"); err != nil {
 		panic(err) // a flag defined just above
 	}

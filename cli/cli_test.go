@@ -127,3 +127,28 @@ func mustWrite(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// Umbraco names the event in a header only: explain takes it with -H.
+func TestExplainWithHeaders(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfg, []byte(`
+sites: [{name: a, base_url: https://a.example}]
+sources: [{name: umbraco, kind: umbraco, token: t}]
+providers:
+  - {name: edge, kind: log}
+`), 0o600)
+	payload := filepath.Join(dir, "p.json")
+	os.WriteFile(payload, []byte(`{"id":"3c2b1a00-1111-4222-8333-444455556666","name":"deluxe-room.jpg","mediaType":"Image","url":"/media/abc1de2f/deluxe-room.jpg"}`), 0o600)
+	code, out := run(t, "explain", "--config", cfg, "--source", "umbraco", payload)
+	if code == 0 || !strings.Contains(out, "Umb-Webhook-Event") {
+		t.Errorf("without the event header: exit %d:\n%s", code, out)
+	}
+	code, out = run(t, "explain", "--config", cfg, "--source", "umbraco", "-H", "Umb-Webhook-Event: Umbraco.MediaSave", payload)
+	if code != 0 || !strings.Contains(out, "Umbraco.MediaSave (media)") || !strings.Contains(out, "url        https://a.example/media/abc1de2f/deluxe-room.jpg  [payload]") {
+		t.Errorf("with -H: exit %d:\n%s", code, out)
+	}
+	if code, out := run(t, "explain", "--config", cfg, "--source", "umbraco", "-H", "no colon", payload); code == 0 || !strings.Contains(out, "want 'Name: value'") {
+		t.Errorf("bad -H: exit %d:\n%s", code, out)
+	}
+}

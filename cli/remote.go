@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -257,5 +258,65 @@ func replayCmd() *cobra.Command {
 	}
 	r.flags(cmd)
 	cmd.Flags().BoolVar(&wait, "wait", false, "follow until done")
+	return cmd
+}
+
+func whyCmd() *cobra.Command {
+	var r remote
+	var site string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "why --server URL PAGE_URL",
+		Short: "Which recent deliveries purged a page, and the chain that led there (or why none did)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q := url.Values{"url": {args[0]}}
+			if site != "" {
+				q.Set("site", site)
+			}
+			var w admin.Why
+			if err := r.do(cmd.Context(), http.MethodGet, "/v1/why?"+q.Encode(), nil, &w); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(w)
+			}
+			fmt.Fprintf(out, "%s", w.URL)
+			if w.Site != "" {
+				fmt.Fprintf(out, " (site %s)", w.Site)
+			}
+			fmt.Fprintln(out)
+			if len(w.Graph) > 0 {
+				fmt.Fprintln(out, "\nthe graph knows it shows:")
+				for _, e := range w.Graph {
+					state := ""
+					if e.Removed {
+						state = ", no longer"
+					}
+					fmt.Fprintf(out, "  %s %s  (%s, first seen %s, last seen %s%s)\n", e.Kind, e.Value, e.Origin,
+						e.FirstSeen.UTC().Format(time.RFC3339), e.LastSeen.UTC().Format(time.RFC3339), state)
+				}
+			}
+			for _, p := range w.Purges {
+				fmt.Fprintf(out, "\nbatch %d at %s:\n", p.Batch, p.At.UTC().Format(time.RFC3339))
+				for _, c := range p.Chain {
+					fmt.Fprintf(out, "  because %s\n", c)
+				}
+				for _, c := range p.Calls {
+					fmt.Fprintf(out, "  call %d: %s (%s) %s\n", c.ID, c.Provider, c.Layer, c.State)
+				}
+			}
+			if w.Verdict != "" {
+				fmt.Fprintf(out, "\nnot purged recently: %s\n", w.Verdict)
+			}
+			return nil
+		},
+	}
+	r.flags(cmd)
+	cmd.Flags().StringVar(&site, "site", "", "the site of a relative PAGE_URL (default: the only site)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -40,8 +40,18 @@ const (
 	// beyond it its sites' hosts are purged instead.
 	DefaultTargets = 1000
 	// DefaultWarmPages is the most pages one batch warms.
-	DefaultWarmPages = 500
+	DefaultWarmPages   = 500
+	DefaultGraphSync   = 10 * time.Second
+	DefaultUnknownTags = "drop"
+	// DefaultTagSeparators split a tag header's value: a comma or a
+	// space (Cache-Tag is comma-separated, Surrogate-Key and xkey
+	// space-separated).
+	DefaultTagSeparators = ", "
 )
+
+// DefaultTagHeaders are the response headers a page reports its cache
+// tags in.
+var DefaultTagHeaders = []string{"Cache-Tag", "Surrogate-Key", "xkey"}
 
 // Config is the whole file.
 type Config struct {
@@ -58,6 +68,7 @@ type Config struct {
 	// MaxWait bounds how long a target may wait in total (default 10s).
 	MaxWait time.Duration `yaml:"max_wait"`
 	Warm    Warm          `yaml:"warm"`
+	Graph   Graph         `yaml:"graph"`
 	Queue   Queue         `yaml:"queue"`
 	// Limits bound what one delivery can cost.
 	Limits DeliveryLimits `yaml:"limits"`
@@ -99,7 +110,8 @@ type Admin struct {
 type Token struct {
 	Name   string `yaml:"name"`
 	Secret string `yaml:"secret"`
-	// Scopes: read, purge, replay, admin.
+	// Scopes: read, purge, replay, graph (register content graph edges),
+	// admin (all).
 	Scopes []string `yaml:"scopes"`
 }
 
@@ -115,6 +127,10 @@ type Site struct {
 	// Warm lists the site-relative pages fetched after a purge of the whole
 	// site.
 	Warm []string `yaml:"warm"`
+	// CMSIDs are the CMS's ids for this site (Umbraco's start item id or
+	// path, a site id): a change that carries one belongs to this site,
+	// whatever its source's site.
+	CMSIDs []string `yaml:"cms_ids"`
 }
 
 // Basic is HTTP Basic credentials.
@@ -216,6 +232,9 @@ type Match struct {
 	Kind        string `yaml:"kind"`
 	Source      string `yaml:"source"`
 	Site        string `yaml:"site"`
+	// Fields must each equal the change's field of that name (featured:
+	// "true" for "the homepage, if the item is featured").
+	Fields map[string]string `yaml:"fields"`
 }
 
 // RuleTarget is one thing a rule purges. URL and prefix values are
@@ -227,7 +246,9 @@ type RuleTarget struct {
 	Prefix       string `yaml:"prefix"`
 	Host         string `yaml:"host"`
 	EverythingOn string `yaml:"everything_on"`
-	// ListOf names a list page type; it needs the dependency graph.
+	// ListOf purges the list pages of a content type: every page the
+	// content graph knows reports the tag list:{type} ({field}
+	// placeholders allowed, list_of: "{content_type}").
 	ListOf string `yaml:"list_of"`
 	// Warm, for url targets, fetches the page again after the purge
 	// (default true).
@@ -242,6 +263,24 @@ type Warm struct {
 	Delay       time.Duration     `yaml:"delay"`
 	Header      map[string]string `yaml:"header"`
 	Timeout     time.Duration     `yaml:"timeout"`
+}
+
+// Graph configures the content graph: what pages show which content.
+type Graph struct {
+	// TagHeaders are the response headers whose values are a page's
+	// cache tags, read from every warm-up response (default Cache-Tag,
+	// Surrogate-Key, xkey). An empty list ([]) turns learning off.
+	TagHeaders []string `yaml:"tag_headers"`
+	// TagSeparators are the characters between tags in those headers
+	// (default ", ": a comma or a space).
+	TagSeparators string `yaml:"tag_separators"`
+	// Sync is how often a replica reads the graph writes of the others
+	// (default 10s; every delivery also reads them before it resolves).
+	Sync time.Duration `yaml:"sync"`
+	// UnknownTags is what happens to a tag, for a provider that cannot
+	// purge tags, when no page the graph knows carries it: drop (default;
+	// noted in the audit trail and counted) or purge_everything.
+	UnknownTags string `yaml:"unknown_tags"`
 }
 
 // Queue tunes the durable job queue.

@@ -287,3 +287,65 @@ func TestWarmHeaderAddsToXWarmup(t *testing.T) {
 		}
 	}
 }
+
+func TestGraph(t *testing.T) {
+	c, err := Parse([]byte(minimal), testKinds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Graph.TagHeaders, []string{"Cache-Tag", "Surrogate-Key", "xkey"}) || c.Graph.TagSeparators != ", " || c.Graph.Sync != 10*time.Second || c.Graph.UnknownTags != "drop" {
+		t.Errorf("graph defaults = %+v", c.Graph)
+	}
+	c, err = Parse([]byte(minimal+"graph: {tag_headers: [], tag_separators: \";\", sync: 1m}\n"), testKinds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Graph.TagHeaders == nil || len(c.Graph.TagHeaders) != 0 || c.Graph.TagSeparators != ";" || c.Graph.Sync != time.Minute {
+		t.Errorf("graph = %+v, want learning off (an empty list), ; and 1m", c.Graph)
+	}
+	_, err = Parse([]byte(minimal+"graph: {tag_headers: [Cache-Tag, \"bad header\"], sync: -1s, unknown_tags: sometimes}\n"), testKinds)
+	for _, want := range []string{`graph.tag_headers[1]: want an HTTP header name, got "bad header"`, "graph.sync: must not be negative",
+		`graph.unknown_tags: want drop or purge_everything, got "sometimes"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want %q", err, want)
+		}
+	}
+}
+
+func TestRulesForTheGraph(t *testing.T) {
+	in := `
+sites:
+  - {name: a, base_url: "https://a.example", cms_ids: ["1055"]}
+  - {name: b, base_url: "https://b.example", cms_ids: ["1055", ""]}
+sources:
+  - {name: s, kind: plain, site: a}
+providers:
+  - {name: p, kind: plain}
+rules:
+  - when: {content_type: room}
+    purge: [{list_of: room}]
+  - when: {fields: {featured: "true"}}
+    purge: [{url: "/{culture}/"}]
+  - when: {fields: {Featured: "true"}, site: nowhere}
+    purge: [{url: /}]
+`
+	_, err := Parse([]byte(in), testKinds)
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{
+		`sites[1].cms_ids[0]: "1055" is also an id of site "a"`,
+		"sites[1].cms_ids[1]: empty",
+		"rules[2].when.fields.Featured: want a field name",
+		`rules[2].when.site: unknown site "nowhere"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nwant %q", err, want)
+		}
+	}
+	for _, notWant := range []string{"rules[0]", "rules[1]"} {
+		if strings.Contains(err.Error(), notWant) {
+			t.Errorf("%s is valid: %v", notWant, err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -77,6 +78,18 @@ func (c *Config) SetDefaults() {
 		c.Warm.Timeout = DefaultWarmTimeout
 	}
 	c.Warm.Header = warmHeader(c.Warm.Header)
+	if c.Graph.TagHeaders == nil {
+		c.Graph.TagHeaders = slices.Clone(DefaultTagHeaders)
+	}
+	if c.Graph.TagSeparators == "" {
+		c.Graph.TagSeparators = DefaultTagSeparators
+	}
+	if c.Graph.Sync == 0 {
+		c.Graph.Sync = DefaultGraphSync
+	}
+	if c.Graph.UnknownTags == "" {
+		c.Graph.UnknownTags = DefaultUnknownTags
+	}
 	if c.Queue.Workers == 0 {
 		c.Queue.Workers = DefaultWorkers
 	}
@@ -135,6 +148,7 @@ func (c *Config) Validate(kinds Kinds) Problems {
 			p = append(p, problem("limits."+l.name, "must not be negative (0 means the default)"))
 		}
 	}
+	p = append(p, c.validateGraph()...)
 	p = append(p, c.validateQueue()...)
 	p = append(p, c.validateLog()...)
 	return p
@@ -176,8 +190,8 @@ func (c *Config) validateAdmin() Problems {
 			p = append(p, problem(path+".secret", "required"))
 		}
 		for j, s := range t.Scopes {
-			if !slices.Contains([]string{"read", "purge", "replay", "admin"}, s) {
-				p = append(p, problem(fmt.Sprintf("%s.scopes[%d]", path, j), "unknown scope %q (want read, purge, replay or admin)", s))
+			if !slices.Contains([]string{"read", "purge", "replay", "graph", "admin"}, s) {
+				p = append(p, problem(fmt.Sprintf("%s.scopes[%d]", path, j), "unknown scope %q (want read, purge, replay, graph or admin)", s))
 			}
 		}
 	}
@@ -189,6 +203,7 @@ func (c *Config) validateAdmin() Problems {
 func (c *Config) validateSites() (map[string]bool, Problems) {
 	var p Problems
 	sites := map[string]bool{}
+	cmsIDs := map[string]string{}
 	for i, s := range c.Sites {
 		path := fmt.Sprintf("sites[%d]", i)
 		if s.Name == "" {
@@ -209,6 +224,14 @@ func (c *Config) validateSites() (map[string]bool, Problems) {
 			if !strings.HasPrefix(v, "/") {
 				p = append(p, problem(path+".cultures."+k, "want a path starting with /, got %q", v))
 			}
+		}
+		for j, id := range s.CMSIDs {
+			if other, ok := cmsIDs[id]; ok && id != "" {
+				p = append(p, problem(fmt.Sprintf("%s.cms_ids[%d]", path, j), "%q is also an id of site %q", id, other))
+			} else if id == "" {
+				p = append(p, problem(fmt.Sprintf("%s.cms_ids[%d]", path, j), "empty"))
+			}
+			cmsIDs[id] = s.Name
 		}
 		for j, w := range s.Warm {
 			if !strings.HasPrefix(w, "/") {
@@ -390,8 +413,13 @@ func (c *Config) validateRules(sources, sites map[string]bool) Problems {
 	for i, r := range c.Rules {
 		path := fmt.Sprintf("rules[%d]", i)
 		w := r.When
-		if w.ContentType == "" && w.Event == "" && w.Kind == "" && w.Source == "" && w.Site == "" {
-			p = append(p, problem(path+".when", "empty: a rule must match on content_type, event, kind, source or site"))
+		if w.ContentType == "" && w.Event == "" && w.Kind == "" && w.Source == "" && w.Site == "" && len(w.Fields) == 0 {
+			p = append(p, problem(path+".when", "empty: a rule must match on content_type, event, kind, source, site or fields"))
+		}
+		for k := range w.Fields {
+			if !fieldName.MatchString(k) {
+				p = append(p, problem(path+".when.fields."+k, "want a field name of lower-case letters, digits and _"))
+			}
 		}
 		if w.Source != "" && !sources[w.Source] {
 			p = append(p, problem(path+".when.source", "unknown source %q", w.Source))
@@ -421,8 +449,6 @@ func (t RuleTarget) validate(path string) Problems {
 		return Problems{problem(path, "want exactly one of url, tag, prefix, host, everything_on, list_of")}
 	case t.EverythingOn != "" && t.EverythingOn != "this_site" && t.EverythingOn != "all_sites":
 		return Problems{problem(path+".everything_on", "want this_site or all_sites, got %q", t.EverythingOn)}
-	case t.ListOf != "":
-		return Problems{problem(path+".list_of", "list pages need the dependency graph, which this version does not have yet; list the page with url instead")}
 	case t.URL != "" && !strings.HasPrefix(t.URL, "/") && !strings.Contains(t.URL, "://"):
 		return Problems{problem(path+".url", "want a site-relative path starting with / or an absolute URL, got %q", t.URL)}
 	case t.Prefix != "" && !strings.HasPrefix(t.Prefix, "/") && !strings.Contains(t.Prefix, "://"):
@@ -451,6 +477,40 @@ func (c *Config) validateWarm() Problems {
 		return Problems{problem("warm.concurrency", "must not be negative")}
 	}
 	return nil
+}
+
+func (c *Config) validateGraph() Problems {
+	var p Problems
+	for i, h := range c.Graph.TagHeaders {
+		if !isToken(h) {
+			p = append(p, problem(fmt.Sprintf("graph.tag_headers[%d]", i), "want an HTTP header name, got %q", h))
+		}
+	}
+	if c.Graph.Sync < 0 {
+		p = append(p, problem("graph.sync", "must not be negative"))
+	}
+	switch c.Graph.UnknownTags {
+	case "drop", "purge_everything":
+	default:
+		p = append(p, problem("graph.unknown_tags", "want drop or purge_everything, got %q", c.Graph.UnknownTags))
+	}
+	return p
+}
+
+// fieldName is a change field's name, as rule templates write it.
+var fieldName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// isToken reports whether s is an HTTP header name (RFC 9110 token).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r > 0x7e || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *Config) validateQueue() Problems {

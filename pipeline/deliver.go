@@ -8,6 +8,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/graph"
 	"github.com/purgehook/purgehook/store"
 )
 
@@ -32,11 +33,20 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 	if err != nil {
 		return err
 	}
+	// Another replica may have learned what these changes need (the
+	// publish before this unpublish): catch up before resolving.
+	if _, err := p.SyncGraph(ctx); err != nil {
+		return err
+	}
 	var targets []change.Target
 	var events []string
+	var learned []graph.Edge
 	for _, c := range changes {
 		res := p.o.Resolver.Resolve(c, p.o.SourceSites[d.Source])
 		targets = append(targets, res.Targets...)
+		if p.o.Graph != nil {
+			learned = append(learned, remembered(c, res)...)
+		}
 		for _, dr := range res.Dropped {
 			p.log.Warn("target dropped", "delivery", id, "value", dr.Value, "reason", dr.Reason)
 			events = append(events, fmt.Sprintf("dropped %q: %s", dr.Value, dr.Reason))
@@ -46,7 +56,10 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 	if capped != "" {
 		p.log.Warn("targets capped", "delivery", id, "note", capped)
 	}
-	return p.st.InTx(ctx, func(tx *store.Tx) error {
+	err = p.st.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.GraphEdgePut(ctx, storeEdges(learned)); err != nil {
+			return err
+		}
 		for _, e := range events {
 			if err := tx.EventAdd(ctx, id, 0, "dropped", e); err != nil {
 				return err
@@ -65,6 +78,16 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 		}
 		return store.JobComplete(ctx, tx, job)
 	})
+	if err == nil && len(learned) > 0 {
+		// Committed: this replica reads it back at once, in the order of
+		// every replica's writes (so a removal another replica committed
+		// meanwhile is not undone here); the others on their next
+		// catch-up.
+		if _, err := p.SyncGraph(ctx); err != nil {
+			p.log.Warn("graph catch-up failed", "err", err)
+		}
+	}
+	return err
 }
 
 // queueTargets adds targets to the next batch and makes sure a flush job

@@ -21,8 +21,9 @@ type Explanation struct {
 
 // Explain resolves changes and plans every step of the batch they would
 // make, with the same planner the pipeline runs; the budget is assumed
-// full.
-func Explain(r *resolve.Resolver, providers []plan.Provider, sourceSite string, changes []change.Change, now time.Time) Explanation {
+// full. graphOf reads what the content graph knows of the targets'
+// tags (Pipeline.PlanGraph; nil: an empty graph that drops unknown tags).
+func Explain(r *resolve.Resolver, providers []plan.Provider, sourceSite string, changes []change.Change, now time.Time, graphOf func([]change.Target) plan.Graph) Explanation {
 	var e Explanation
 	for _, c := range changes {
 		res := r.Resolve(c, sourceSite)
@@ -30,7 +31,11 @@ func Explain(r *resolve.Resolver, providers []plan.Provider, sourceSite string, 
 		e.Resolved.Dropped = append(e.Resolved.Dropped, res.Dropped...)
 	}
 	e.Resolved.Targets, e.Capped = r.Cap(e.Resolved.Targets)
-	e.Steps = plan.All(plan.Input{Targets: e.Resolved.Targets, Providers: providers, Now: now})
+	var g plan.Graph
+	if graphOf != nil {
+		g = graphOf(e.Resolved.Targets)
+	}
+	e.Steps = plan.All(plan.Input{Targets: e.Resolved.Targets, Providers: providers, Now: now, Graph: g})
 	return e
 }
 

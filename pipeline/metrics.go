@@ -14,6 +14,10 @@ type metrics struct {
 	calls *prometheus.CounterVec
 	items *prometheus.CounterVec
 	warm  *prometheus.CounterVec
+	// graphEdges is this replica's in-memory graph size.
+	graphEdges prometheus.Gauge
+	// unknownTags counts tags dropped because no known page carries them.
+	unknownTags *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context.Context) ([]budget.Status, error)) (*metrics, error) {
@@ -30,8 +34,16 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context
 			Name: "purgehook_warm_requests_total",
 			Help: "Warm-up fetches by outcome (ok: 2xx or 3xx).",
 		}, []string{"outcome"}),
+		graphEdges: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "purgehook_graph_edges",
+			Help: "Edges (key, page) in this replica's content graph.",
+		}),
+		unknownTags: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "purgehook_graph_unknown_tags_total",
+			Help: "Tags dropped for a provider that cannot purge tags because no page the content graph knows carries them.",
+		}, []string{"provider"}),
 	}
-	for _, c := range []prometheus.Collector{m.calls, m.items, m.warm, &queueCollector{st: st}, &budgetCollector{read: budgets}} {
+	for _, c := range []prometheus.Collector{m.calls, m.items, m.warm, m.graphEdges, m.unknownTags, &queueCollector{st: st}, &budgetCollector{read: budgets}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -23,12 +23,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"golang.org/x/time/rate"
 
+	"github.com/purgehook/purgehook/graph"
 	"github.com/purgehook/purgehook/plan"
 	"github.com/purgehook/purgehook/purger"
 	"github.com/purgehook/purgehook/resolve"
@@ -57,7 +59,20 @@ type Options struct {
 	Warmer *warm.Warmer
 	// MaxWarm is the most pages a batch warms (config limits.warm; 0: no
 	// limit): a site's warm list first, then the purged pages.
-	MaxWarm     int
+	MaxWarm int
+	// Graph is the content graph this replica keeps current and the
+	// resolver asks (nil: deliveries are not remembered). GraphSync is how
+	// often it catches up with other replicas' writes (default
+	// DefaultGraphSync).
+	Graph     *graph.Graph
+	GraphSync time.Duration
+	// TagHeaders, with a Graph, are the headers every warm-up response's
+	// cache tags are learned from (nil: no learning).
+	TagHeaders *graph.TagHeaders
+	// UnknownTags is what the planner does with a tag no page the graph
+	// knows carries, for a provider that cannot purge tags (default:
+	// drop it with a note).
+	UnknownTags plan.UnknownTags
 	Workers     int
 	JobTimeout  time.Duration
 	RescueAfter time.Duration
@@ -80,6 +95,9 @@ type Pipeline struct {
 	queue     *store.Queue
 	log       *slog.Logger
 	m         *metrics
+	graphSync graphSync
+	stopSync  context.CancelFunc
+	synced    sync.WaitGroup
 }
 
 // provider is a Provider with its in-process rate limiter.
@@ -153,10 +171,28 @@ func New(o Options) (*Pipeline, error) {
 	return p, nil
 }
 
-// Start starts working jobs.
+// Start loads the content graph, then starts working jobs and keeping
+// the graph current.
 func (p *Pipeline) Start(ctx context.Context) error {
+	if p.o.Graph != nil {
+		start := time.Now()
+		n, err := p.SyncGraph(ctx)
+		if err != nil {
+			return fmt.Errorf("pipeline: start: %w", err)
+		}
+		p.log.Info("graph loaded", "edges", p.o.Graph.Len(), "rows", n, "took", time.Since(start).Round(time.Millisecond))
+	}
 	if err := p.queue.Start(ctx); err != nil {
 		return fmt.Errorf("pipeline: start: %w", err)
+	}
+	if p.o.Graph != nil {
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		p.stopSync = cancel
+		interval := p.o.GraphSync
+		if interval <= 0 {
+			interval = DefaultGraphSync
+		}
+		p.synced.Go(func() { p.syncGraphEvery(sctx, interval) })
 	}
 	return nil
 }
@@ -165,6 +201,10 @@ func (p *Pipeline) Start(ctx context.Context) error {
 // cancelled job is released (snoozed with no delay) so the next start
 // runs it again without counting an attempt.
 func (p *Pipeline) Stop(ctx context.Context) error {
+	if p.stopSync != nil {
+		p.stopSync()
+		p.synced.Wait()
+	}
 	err := p.queue.Stop(ctx)
 	if err == nil {
 		return nil

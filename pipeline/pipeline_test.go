@@ -16,6 +16,7 @@ import (
 	"github.com/purgehook/purgehook/budget"
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/config"
+	"github.com/purgehook/purgehook/graph"
 	"github.com/purgehook/purgehook/internal/pgtest"
 	"github.com/purgehook/purgehook/pipeline"
 	"github.com/purgehook/purgehook/plan"
@@ -121,11 +122,20 @@ func openStore(t *testing.T, driver string) *store.Store {
 
 func start(t *testing.T, driver string, providers ...pipeline.Provider) *harness {
 	t.Helper()
+	return startOn(t, openStore(t, driver), nil, providers...)
+}
+
+// startOn starts a pipeline on st; with g, it keeps g current and its
+// resolver asks it.
+func startOn(t *testing.T, st *store.Store, g *graph.Graph, providers ...pipeline.Provider) *harness {
+	t.Helper()
 	ctx := context.Background()
-	st := openStore(t, driver)
 	r, _ := resolve.New([]config.Site{{Name: "a", BaseURL: "https://a.example"}}, nil)
+	if g != nil {
+		r.SetGraph(g)
+	}
 	pl, err := pipeline.New(pipeline.Options{
-		Store: st, Resolver: r, Providers: providers,
+		Store: st, Resolver: r, Providers: providers, Graph: g,
 		Coalesce: 20 * time.Millisecond, MaxWait: time.Second,
 		Workers: 4, JobTimeout: 10 * time.Second, RescueAfter: time.Minute, MaxAttempts: 3,
 		RetryPolicy: quickRetry{},

@@ -24,7 +24,10 @@ func (p *Pipeline) step(ctx context.Context, tx *store.Tx, batch int64, from cha
 	if err != nil {
 		return err
 	}
-	s := plan.Next(plan.Input{Targets: targets, Providers: p.planned, From: from, Spent: spent, Now: now})
+	s := plan.Next(plan.Input{Targets: targets, Providers: p.planned, From: from, Spent: spent, Now: now, Graph: p.PlanGraph(targets)})
+	for _, d := range s.Dropped {
+		p.m.unknownTags.WithLabelValues(d.Provider).Inc()
+	}
 	for _, n := range s.Notes {
 		p.log.Info("plan", "batch", batch, "note", string(n))
 		if err := p.eventBatch(ctx, tx, batch, "plan", string(n)); err != nil {

@@ -3,11 +3,13 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/riverqueue/river"
 
 	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/graph"
 	"github.com/purgehook/purgehook/store"
 	"github.com/purgehook/purgehook/warm"
 )
@@ -147,7 +149,7 @@ func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 		}
 	}
 	ok, failed := 0, 0
-	return p.st.InTx(ctx, func(tx *store.Tx) error {
+	err = p.st.InTx(ctx, func(tx *store.Tx) error {
 		for _, o := range outcomes {
 			rec := store.Warm{State: store.WarmDone, Status: o.Status, Duration: o.Duration}
 			label := "ok"
@@ -170,6 +172,15 @@ func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 				}
 			}
 		}
+		learned, err := p.learnTags(ctx, tx, outcomes)
+		if err != nil {
+			return err
+		}
+		if learned != "" {
+			if err := p.eventBatch(ctx, tx, batch, "learned", learned); err != nil {
+				return err
+			}
+		}
 		more, err := tx.WarmList(ctx, batch, store.WarmPending, 1)
 		if err != nil {
 			return err
@@ -186,4 +197,53 @@ func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 		}
 		return store.JobComplete(ctx, tx, job)
 	})
+	if err == nil && p.learning() {
+		if _, err := p.SyncGraph(ctx); err != nil {
+			p.log.Warn("graph catch-up failed", "err", err)
+		}
+	}
+	return err
+}
+
+func (p *Pipeline) learning() bool {
+	return p.o.Graph != nil && p.o.TagHeaders != nil && len(p.o.TagHeaders.Names) > 0
+}
+
+// learnTags sets each fetched page's learned tag edges to the tags its
+// response reported: tags it reports now point at it, tags it no longer
+// reports stop pointing at it. A page that answered 404 or 410 is gone and
+// shows nothing; a failed fetch or another status teaches nothing. It
+// returns a line for the audit trail ("" when nothing was learned).
+func (p *Pipeline) learnTags(ctx context.Context, tx *store.Tx, outcomes []warm.Outcome) (string, error) {
+	if !p.learning() {
+		return "", nil
+	}
+	pages, tags, dropped := 0, 0, 0
+	for _, o := range outcomes {
+		var values []string
+		switch {
+		case o.Err != nil:
+			continue
+		case o.Status >= 200 && o.Status < 300:
+			values = p.o.TagHeaders.Tags(o.Header)
+		case o.Status == http.StatusNotFound || o.Status == http.StatusGone:
+		default:
+			continue
+		}
+		site := p.o.Resolver.SiteOfURL(o.URL)
+		if site == nil {
+			continue
+		}
+		_, removed, err := tx.GraphURLSet(ctx, store.GraphURLSetParams{Site: site.Name, URL: o.URL, Origin: string(graph.Learned), Kind: string(graph.Tag), Values: values})
+		if err != nil {
+			return "", err
+		}
+		pages++
+		tags += len(values)
+		dropped += len(removed)
+	}
+	if pages == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("%d page(s) report %d tag(s); %d tag(s) no longer reported", pages, tags, dropped), nil
 }

@@ -4,7 +4,8 @@
 // that has something to purge, with its calls escalated to kinds the
 // provider supports, deduplicated, split within the per-call limits and
 // fitted into the daily budget, plus notes saying what was escalated and
-// why. Next is a pure function; the pipeline reads its input from the
+// why. A tag for a provider that cannot purge tags becomes the pages the
+// content graph knows carry it (Input.Graph, read by the pipeline). Next is a pure function; the pipeline reads its input from the
 // store and persists the step (read → plan → persist), and All runs every
 // step at once for `purgehook explain` and `purge --direct`.
 package plan
@@ -40,13 +41,93 @@ func (p Provider) serves(t change.Target) bool {
 // see (an escalation, a target no kind of this provider covers).
 type Note string
 
-// Calls plans targets for one provider. The calls carry Provider, Layer,
-// Kind and Items; ids and keys are the store's.
+// UnknownTags is what the planner does with a tag that no page the graph
+// knows carries, for a provider that cannot purge tags.
+type UnknownTags string
+
+// The unknown-tag policies.
+const (
+	// DropUnknownTags (the default, also "") drops the tag with a note:
+	// no known page shows it, so purging everything for it would empty
+	// a whole cache for nothing anyone saw.
+	DropUnknownTags UnknownTags = "drop"
+	// PurgeEverythingForUnknownTags escalates the tag to everything, as
+	// purgehook did before it had a graph.
+	PurgeEverythingForUnknownTags UnknownTags = "purge_everything"
+)
+
+// ParseUnknownTags reads the policy from config.
+func ParseUnknownTags(s string) (UnknownTags, error) {
+	switch u := UnknownTags(s); u {
+	case "", DropUnknownTags:
+		return DropUnknownTags, nil
+	case PurgeEverythingForUnknownTags:
+		return u, nil
+	}
+	return "", fmt.Errorf("want drop or purge_everything, got %q", s)
+}
+
+// TagRef names a tag target: a tag on a site ("" for no site).
+type TagRef struct {
+	Site string
+	Tag  string
+}
+
+// RefOf returns a tag target's reference.
+func RefOf(t change.Target) TagRef { return TagRef{Site: t.Site, Tag: t.Value} }
+
+// Graph is what the pipeline read from the content graph for a batch
+// before planning, so that planning stays a pure function.
+type Graph struct {
+	// TagURLs are, for each tag target, the pages the graph knows carry
+	// the tag. A provider that cannot purge tags purges these instead.
+	TagURLs map[TagRef][]string
+	// UnknownTags is what happens to a tag with no known page.
+	UnknownTags UnknownTags
+}
+
+// DroppedTag is a tag a provider could not purge and no known page carries.
+type DroppedTag struct {
+	Provider string
+	Tag      string
+}
+
+// Calls plans targets for one provider, with an empty graph. The calls
+// carry Provider, Layer, Kind and Items; ids and keys are the store's.
 func Calls(p Provider, targets []change.Target) ([]change.Call, []Note) {
+	calls, notes, _ := CallsWith(p, targets, Graph{})
+	return calls, notes
+}
+
+// CallsWith plans targets for one provider: a tag the provider cannot
+// purge becomes the pages g knows carry it, split like any URL; one no
+// known page carries is dropped (or, under PurgeEverythingForUnknownTags,
+// escalated to everything).
+func CallsWith(p Provider, targets []change.Target, g Graph) ([]change.Call, []Note, []DroppedTag) {
 	var notes []Note
+	var dropped []DroppedTag
 	byKind := map[change.TargetKind][]string{}
 	seen := map[string]bool{}
 	everything := false
+	add := func(t change.Target) {
+		et, ok := escalate(t, p.Limits)
+		if !ok {
+			notes = append(notes, Note(fmt.Sprintf("%s: cannot purge %s %q: no supported kind covers it", p.Name, t.Kind, t.Value)))
+			return
+		}
+		if et.Kind != t.Kind {
+			notes = append(notes, Note(fmt.Sprintf("%s: %s %q purged as %s %q (kind not supported)", p.Name, t.Kind, t.Value, et.Kind, et.Value)))
+		}
+		if et.Kind == change.Everything {
+			everything = true
+			return
+		}
+		if seen[et.Key()] {
+			return
+		}
+		seen[et.Key()] = true
+		byKind[et.Kind] = append(byKind[et.Kind], et.Value)
+	}
 	for _, t := range targets {
 		if !p.serves(t) {
 			// Another site's target: escalating it here (a host or a tag
@@ -54,26 +135,26 @@ func Calls(p Provider, targets []change.Target) ([]change.Call, []Note) {
 			// change it does not hold.
 			continue
 		}
-		et, ok := escalate(t, p.Limits)
-		if !ok {
-			notes = append(notes, Note(fmt.Sprintf("%s: cannot purge %s %q: no supported kind covers it", p.Name, t.Kind, t.Value)))
+		if t.Kind != change.Tag || p.Limits.Supports(change.Tag) {
+			add(t)
 			continue
 		}
-		if et.Kind != t.Kind {
-			notes = append(notes, Note(fmt.Sprintf("%s: %s %q purged as %s %q (kind not supported)", p.Name, t.Kind, t.Value, et.Kind, et.Value)))
+		urls := g.TagURLs[RefOf(t)]
+		switch {
+		case len(urls) > 0:
+			notes = append(notes, Note(fmt.Sprintf("%s: tag %q purged as the %d page(s) the graph knows carry it (tags not supported)", p.Name, t.Value, len(urls))))
+			for _, u := range urls {
+				add(change.Target{Kind: change.URL, Value: u, Site: t.Site})
+			}
+		case g.UnknownTags == PurgeEverythingForUnknownTags:
+			add(t)
+		default:
+			notes = append(notes, Note(fmt.Sprintf("%s: tag %q dropped: no page the graph knows carries it (graph.unknown_tags: purge_everything purges everything instead)", p.Name, t.Value)))
+			dropped = append(dropped, DroppedTag{Provider: p.Name, Tag: t.Value})
 		}
-		if et.Kind == change.Everything {
-			everything = true
-			continue
-		}
-		if seen[et.Key()] {
-			continue
-		}
-		seen[et.Key()] = true
-		byKind[et.Kind] = append(byKind[et.Kind], et.Value)
 	}
 	if everything {
-		return []change.Call{{Provider: p.Name, Layer: p.Layer, Kind: change.Everything}}, notes
+		return []change.Call{{Provider: p.Name, Layer: p.Layer, Kind: change.Everything}}, notes, dropped
 	}
 	var calls []change.Call
 	for _, k := range change.AllKinds {
@@ -85,7 +166,7 @@ func Calls(p Provider, targets []change.Target) ([]change.Call, []Note) {
 			calls = append(calls, change.Call{Provider: p.Name, Layer: p.Layer, Kind: k, Items: chunk})
 		}
 	}
-	return calls, notes
+	return calls, notes, dropped
 }
 
 // escalate returns the narrowest target of a supported kind that covers t:

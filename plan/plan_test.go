@@ -95,7 +95,7 @@ func TestEscalation(t *testing.T) {
 	}
 
 	urlOnly := Provider{Name: "u", Limits: change.Limits{Kinds: []change.TargetKind{change.URL}}}
-	calls, notes = Calls(urlOnly, []change.Target{{Kind: change.Tag, Value: "t"}, {Kind: change.URL, Value: "https://a.example/"}})
+	calls, notes, _ = CallsWith(urlOnly, []change.Target{{Kind: change.Tag, Value: "t"}, {Kind: change.URL, Value: "https://a.example/"}}, Graph{UnknownTags: PurgeEverythingForUnknownTags})
 	if len(calls) != 1 || calls[0].Kind != change.URL || len(notes) != 1 || !strings.Contains(string(notes[0]), "cannot purge") {
 		t.Errorf("calls %+v notes %v", calls, notes)
 	}
@@ -237,11 +237,11 @@ func TestProvidersServeTheirSites(t *testing.T) {
 	shared := Provider{Name: "varnish", Layer: change.LayerEdge, Limits: varnishLike.Limits}
 	targets := []change.Target{
 		{Kind: change.URL, Value: "https://savoy.example/rooms", Site: "savoy"},
-		// A tag on savoy escalates to everything on savoy's distribution
-		// only, never on royal's.
+		// A tag on savoy escalates (graph.unknown_tags: purge_everything)
+		// to everything on savoy's distribution only, never on royal's.
 		{Kind: change.Tag, Value: "room:1", Site: "savoy"},
 	}
-	s := Next(Input{Targets: targets, Providers: []Provider{savoy, royal, shared}, Now: nov23})
+	s := Next(Input{Targets: targets, Providers: []Provider{savoy, royal, shared}, Now: nov23, Graph: Graph{UnknownTags: PurgeEverythingForUnknownTags}})
 	if got := s.CallsOf("cf-royal"); len(got) != 0 {
 		t.Errorf("royal's distribution got savoy's targets: %+v", got)
 	}
@@ -287,5 +287,61 @@ func TestEmergencyGoesNowPastTheBudget(t *testing.T) {
 	s = Next(Input{Targets: []change.Target{everything}, Providers: []Provider{cf}, Now: nov23})
 	if len(s.Calls) != 1 || len(s.Notes) != 0 {
 		t.Errorf("within budget: %+v", s)
+	}
+}
+
+// A tag for a provider that cannot purge tags becomes the pages the graph
+// knows carry it, split to the provider's limits; a tag no known page
+// carries is dropped with a note, or escalated when asked to.
+func TestTagExpansion(t *testing.T) {
+	cloudfrontLike := Provider{Name: "cfront", Layer: change.LayerEdge, Limits: change.Limits{
+		Kinds: []change.TargetKind{change.URL, change.Prefix, change.Everything}, PerCall: map[change.TargetKind]int{change.URL: 15},
+	}}
+	var rooms []string
+	for i := range 20 {
+		rooms = append(rooms, fmt.Sprintf("https://a.example/rooms/%d", i))
+	}
+	g := Graph{TagURLs: map[TagRef][]string{
+		{Site: "a", Tag: "rooms"}: rooms,
+		// Another site's pages with the same tag are not this target's.
+		{Site: "b", Tag: "rooms"}: {"https://b.example/rooms"},
+	}}
+	targets := []change.Target{
+		{Kind: change.Tag, Value: "rooms", Site: "a"},
+		{Kind: change.Tag, Value: "nobody-shows-this", Site: "a"},
+		// A page also named by URL is purged once.
+		{Kind: change.URL, Value: "https://a.example/rooms/3", Site: "a"},
+	}
+	calls, notes, dropped := CallsWith(cloudfrontLike, targets, g)
+	if len(calls) != 2 || len(calls[0].Items) != 15 || len(calls[1].Items) != 5 || calls[0].Kind != change.URL {
+		t.Fatalf("calls %+v, want the 20 pages in 2 URL calls of at most 15", calls)
+	}
+	if len(notes) != 2 || !strings.Contains(string(notes[0]), `tag "rooms" purged as the 20 page(s)`) || !strings.Contains(string(notes[1]), `tag "nobody-shows-this" dropped`) {
+		t.Errorf("notes %q", notes)
+	}
+	if len(dropped) != 1 || dropped[0] != (DroppedTag{Provider: "cfront", Tag: "nobody-shows-this"}) {
+		t.Errorf("dropped %+v", dropped)
+	}
+
+	// The old behaviour, on request: the unknown tag empties the cache.
+	g.UnknownTags = PurgeEverythingForUnknownTags
+	calls, _, dropped = CallsWith(cloudfrontLike, targets, g)
+	if len(calls) != 1 || calls[0].Kind != change.Everything || dropped != nil {
+		t.Errorf("purge_everything: calls %+v dropped %+v", calls, dropped)
+	}
+
+	// A provider that purges tags gets the tag itself.
+	calls, _, _ = CallsWith(cloudflareLike, targets, Graph{})
+	if len(calls) != 2 || calls[1].Kind != change.Tag || len(calls[1].Items) != 2 {
+		t.Errorf("tag-capable provider: %+v", calls)
+	}
+
+	// Next reports the drop on the step, even from a layer it passed.
+	s := Next(Input{Targets: targets[1:2], Providers: []Provider{cloudfrontLike}, Now: nov23})
+	if !s.Done || len(s.Dropped) != 1 {
+		t.Errorf("step %+v", s)
+	}
+	if _, err := ParseUnknownTags("sometimes"); err == nil {
+		t.Error("ParseUnknownTags accepted sometimes")
 	}
 }

@@ -20,6 +20,8 @@ type Input struct {
 	// window of Now on; a provider or window that is absent spent nothing.
 	Spent map[string]budget.Spent
 	Now   time.Time
+	// Graph is what the content graph knows of the targets' tags.
+	Graph Graph
 }
 
 // Step is a batch's next step: the calls of one layer, or, when Done,
@@ -35,6 +37,9 @@ type Step struct {
 	// Broad means a call of the step purges a whole host or everything,
 	// so the affected sites' warm lists are fetched afterwards.
 	Broad bool
+	// Dropped are the tags a provider of the step's layer, or of a layer
+	// passed on the way to it, could not purge and no known page carries.
+	Dropped []DroppedTag
 }
 
 // Scheduled is a call with the budget window it is charged to and the
@@ -81,6 +86,7 @@ func (s Step) CallsOf(provider string) []Scheduled {
 // their limits and budgets.
 func Next(in Input) Step {
 	var notes []Note
+	var dropped []DroppedTag
 	for _, layer := range change.Layers {
 		if layer < in.From {
 			continue
@@ -90,8 +96,9 @@ func Next(in Input) Step {
 			if p.Layer != layer {
 				continue
 			}
-			calls, n := Calls(p, in.Targets)
+			calls, n, d := CallsWith(p, in.Targets, in.Graph)
 			notes = append(notes, n...)
+			dropped = append(dropped, d...)
 			overdraft := slices.ContainsFunc(in.Targets, func(t change.Target) bool {
 				return t.Kind == change.Everything && t.Overdraft && p.serves(t)
 			})
@@ -107,11 +114,11 @@ func Next(in Input) Step {
 			s.Calls = append(s.Calls, sched...)
 		}
 		if len(s.Calls) > 0 {
-			s.Notes = notes
+			s.Notes, s.Dropped = notes, dropped
 			return s
 		}
 	}
-	return Step{Done: true, Notes: notes}
+	return Step{Done: true, Notes: notes, Dropped: dropped}
 }
 
 // All plans every step at once, as if each layer completed as soon as it

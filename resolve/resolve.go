@@ -16,6 +16,7 @@ import (
 
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/config"
+	"github.com/purgehook/purgehook/graph"
 )
 
 // Site is a configured site with its hosts parsed.
@@ -37,6 +38,7 @@ type Resolver struct {
 	sites  []*Site
 	rules  []config.Rule
 	limits Limits
+	graph  Graph
 }
 
 // Limits bound what one delivery resolves to (config's limits:); a zero
@@ -47,6 +49,17 @@ type Limits struct {
 	// Targets: beyond it, Cap purges the delivery's sites' hosts instead.
 	Targets int
 }
+
+// Graph is what the resolver asks the content graph: the pages known to
+// show a key, on a site or, for site "", on any site. *graph.Graph is one;
+// tests pass a map.
+type Graph interface {
+	URLs(site string, kind graph.Kind, value string) []string
+}
+
+// SetGraph makes the resolver add the pages the graph knows show a
+// change's content. Call it before the resolver is used concurrently.
+func (r *Resolver) SetGraph(g Graph) { r.graph = g }
 
 // New builds a resolver; the config must have passed Validate. limits, at
 // most one, bound each delivery (none: no bounds).
@@ -198,6 +211,7 @@ func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
 	if home != nil {
 		siteName = home.Name
 	}
+	r.fromGraph(c, url)
 	for _, t := range c.Tags {
 		if t = strings.TrimSpace(t); t != "" {
 			add(change.Target{Kind: change.Tag, Value: t, Site: siteName, Reason: "payload"})
@@ -212,7 +226,7 @@ func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
 		for _, rt := range rule.Purge {
 			switch {
 			case rt.URL != "":
-				vs, err := fillAll(rt.URL, c)
+				vs, err := fillAll(rt.URL, c, home)
 				if err != nil {
 					drop(rt.URL, reason+": "+err.Error())
 					continue
@@ -221,7 +235,7 @@ func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
 					url(v, reason, rt.Warm == nil || *rt.Warm)
 				}
 			case rt.Tag != "":
-				vs, err := fillAll(rt.Tag, c)
+				vs, err := fillAll(rt.Tag, c, home)
 				if err != nil {
 					drop(rt.Tag, reason+": "+err.Error())
 					continue
@@ -230,7 +244,7 @@ func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
 					add(change.Target{Kind: change.Tag, Value: v, Site: siteName, Reason: reason})
 				}
 			case rt.Prefix != "":
-				vs, err := fillAll(rt.Prefix, c)
+				vs, err := fillAll(rt.Prefix, c, home)
 				if err != nil {
 					drop(rt.Prefix, reason+": "+err.Error())
 					continue
@@ -263,6 +277,15 @@ func (r *Resolver) Resolve(c change.Change, sourceSite string) Result {
 				}
 			case rt.EverythingOn == "all_sites":
 				add(change.Target{Kind: change.Everything, Reason: reason})
+			case rt.ListOf != "":
+				vs, err := fillAll(rt.ListOf, c, home)
+				if err != nil {
+					drop(rt.ListOf, reason+": "+err.Error())
+					continue
+				}
+				for _, v := range vs {
+					r.listPages(v, siteName, reason, rt.Warm == nil || *rt.Warm, url, drop)
+				}
 			}
 		}
 	}
@@ -326,12 +349,77 @@ func clip(s string) string {
 	return s[:cut] + "…"
 }
 
+// fromGraph adds the pages the graph knows show the change's content: the
+// URLs earlier deliveries named for its id or codename, and the pages that
+// report its id or codename as a cache tag. This is what purges a page
+// whose CMS says only "item 1234 was unpublished". Content ids and
+// codenames are the CMS's, not a site's, so every site's pages count. A
+// page that is being unpublished or deleted is not warmed: there is
+// nothing to fetch.
+func (r *Resolver) fromGraph(c change.Change, url func(raw, reason string, warm bool)) {
+	if r.graph == nil {
+		return
+	}
+	warm := c.Kind != change.Unpublish && c.Kind != change.Delete
+	for _, k := range []struct {
+		kind  graph.Kind
+		value string
+	}{{graph.ID, c.ContentID}, {graph.Codename, c.Codename}, {graph.Tag, c.ContentID}, {graph.Tag, c.Codename}} {
+		if k.value == "" {
+			continue
+		}
+		reason := fmt.Sprintf("graph: %s %s", k.kind, k.value)
+		for _, u := range r.graph.URLs("", k.kind, k.value) {
+			url(u, reason, warm)
+		}
+	}
+	if c.Kind == change.TypeChanged && c.ContentType != "" {
+		tag := typeTag(TypeTag, c.ContentType)
+		for _, u := range r.graph.URLs("", graph.Tag, tag) {
+			url(u, "graph: tag "+tag, true)
+		}
+	}
+}
+
+// ListTag is the tag a list page reports for each content type it lists
+// ({type} is the type): list_of finds list pages by it.
+const ListTag = "list:{type}"
+
+// TypeTag is the tag a page reports for each content type it shows: a
+// change to the type itself (a document type's template, a field) purges
+// every page carrying it.
+const TypeTag = "type:{type}"
+
+func typeTag(tmpl, typ string) string { return strings.ReplaceAll(tmpl, "{type}", typ) }
+
+// listPages adds the list pages of a content type: every page the graph
+// knows reports the type's list tag, on the change's site (or any site
+// when the change has none).
+func (r *Resolver) listPages(typ, site, reason string, warm bool, url func(raw, reason string, warm bool), drop func(v, why string)) {
+	tag := typeTag(ListTag, typ)
+	if r.graph == nil {
+		drop("list_of: "+typ, reason+": list pages need the content graph")
+		return
+	}
+	pages := r.graph.URLs(site, graph.Tag, tag)
+	if len(pages) == 0 {
+		drop("list_of: "+typ, fmt.Sprintf("%s: no page the graph knows reports the tag %q", reason, tag))
+		return
+	}
+	for _, u := range pages {
+		url(u, fmt.Sprintf("%s: list of %s (tag %s)", reason, typ, tag), warm)
+	}
+}
+
 // changeSite picks the site a change's relative URLs belong to: the
 // payload's own site name, else the host of an absolute URL in it, else a
 // culture prefix that only one site has, else the source's site, else the
 // only site.
 func (r *Resolver) changeSite(c change.Change, sourceSite string) *Site {
 	if s := r.Site(c.Site); s != nil {
+		return s
+	}
+	if s := r.siteOfCMSID(c); s != nil {
 		return s
 	}
 	for _, u := range append(slices.Clone(c.URLs), c.Dependencies...) {
@@ -349,6 +437,27 @@ func (r *Resolver) changeSite(c change.Change, sourceSite string) *Site {
 	}
 	if len(r.sites) == 1 {
 		return r.sites[0]
+	}
+	return nil
+}
+
+// cmsSiteFields are the change fields that name the CMS's site: Umbraco's
+// start item (its id or its path), a site id.
+var cmsSiteFields = []string{"start_item_id", "start_item", "site_id"}
+
+// siteOfCMSID returns the site whose cms_ids hold one of the change's
+// site fields, or nil.
+func (r *Resolver) siteOfCMSID(c change.Change) *Site {
+	for _, f := range cmsSiteFields {
+		v, ok := c.Field(f)
+		if !ok {
+			continue
+		}
+		for _, s := range r.sites {
+			if slices.Contains(s.CMSIDs, v) {
+				return s
+			}
+		}
 	}
 	return nil
 }
@@ -419,6 +528,11 @@ func (r *Resolver) absolute(raw string, home *Site) (string, *Site, string) {
 
 func matches(m config.Match, c change.Change, site string) bool {
 	eq := func(want, got string) bool { return want == "" || strings.EqualFold(want, got) }
+	for name, want := range m.Fields {
+		if got, ok := c.Field(name); !ok || !strings.EqualFold(want, got) {
+			return false
+		}
+	}
 	return eq(m.ContentType, c.ContentType) && eq(m.Event, c.Event) && eq(m.Kind, string(c.Kind)) &&
 		eq(m.Source, c.Source) && eq(m.Site, site)
 }
@@ -428,10 +542,10 @@ var placeholder = regexp.MustCompile(`\{([a-z_]+)\}`)
 // fillAll fills a template once per culture of the change when the
 // template names the culture, since a page published in pt and en lives at
 // two URLs; otherwise once.
-func fillAll(tmpl string, c change.Change) ([]string, error) {
+func fillAll(tmpl string, c change.Change, home *Site) ([]string, error) {
 	perCulture := strings.Contains(tmpl, "{culture}") || strings.Contains(tmpl, "{language}") || strings.Contains(tmpl, "{locale}")
 	if !perCulture || len(c.Cultures) < 2 {
-		v, err := fill(tmpl, c)
+		v, err := fill(tmpl, c, home)
 		if err != nil {
 			return nil, err
 		}
@@ -441,7 +555,7 @@ func fillAll(tmpl string, c change.Change) ([]string, error) {
 	for _, cu := range c.Cultures {
 		one := c
 		one.Cultures = []string{cu}
-		v, err := fill(tmpl, one)
+		v, err := fill(tmpl, one, home)
 		if err != nil {
 			return nil, err
 		}
@@ -452,9 +566,12 @@ func fillAll(tmpl string, c change.Change) ([]string, error) {
 
 // fill replaces {field} placeholders with the change's values; a field the
 // change does not have is an error, since a template filled with nothing
-// would purge the wrong page.
-func fill(tmpl string, c change.Change) (string, error) {
+// would purge the wrong page. In a path, {culture} is the site's prefix
+// for the culture (cultures: {pt-PT: /pt} makes /{culture}/ /pt/, and a
+// culture at the root, en: /, makes it /), not the CMS's culture code.
+func fill(tmpl string, c change.Change, home *Site) (string, error) {
 	var missing []string
+	isPath := strings.HasPrefix(tmpl, "/") || strings.Contains(tmpl, "://")
 	out := placeholder.ReplaceAllStringFunc(tmpl, func(m string) string {
 		name := m[1 : len(m)-1]
 		v, ok := c.Field(name)
@@ -462,7 +579,12 @@ func fill(tmpl string, c change.Change) (string, error) {
 			missing = append(missing, name)
 			return m
 		}
-		if strings.HasPrefix(tmpl, "/") || strings.Contains(tmpl, "://") {
+		if isCulture(name) && isPath && home != nil {
+			if prefix, ok := home.Cultures[v]; ok {
+				return strings.Trim(prefix, "/")
+			}
+		}
+		if isPath {
 			// Values go into a path: escape everything but slashes, so a
 			// slug like "a/b" keeps its segments.
 			parts := strings.Split(v, "/")
@@ -476,8 +598,25 @@ func fill(tmpl string, c change.Change) (string, error) {
 	if len(missing) > 0 {
 		return "", fmt.Errorf("the change has no %s for %q", strings.Join(missing, ", "), tmpl)
 	}
+	if isPath {
+		// A culture at the root leaves an empty segment: /{culture}/news
+		// is /news there.
+		scheme, rest, abs := strings.Cut(out, "://")
+		if !abs {
+			rest, scheme = scheme, ""
+		}
+		for strings.Contains(rest, "//") {
+			rest = strings.ReplaceAll(rest, "//", "/")
+		}
+		if abs {
+			return scheme + "://" + rest, nil
+		}
+		return rest, nil
+	}
 	return out, nil
 }
+
+func isCulture(name string) bool { return name == "culture" || name == "language" || name == "locale" }
 
 // ManualRequest is a purge asked for by a person or a deploy pipeline.
 type ManualRequest struct {

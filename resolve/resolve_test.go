@@ -9,6 +9,7 @@ import (
 
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/config"
+	"github.com/purgehook/purgehook/graph"
 )
 
 func sites() []config.Site {
@@ -250,5 +251,47 @@ func TestCap(t *testing.T) {
 	}
 	if got, note := unlimited.Cap(many); len(got) != 5000 || note != "" {
 		t.Errorf("no limit: %d targets, %q", len(got), note)
+	}
+}
+
+func TestGraphPurgesWhatAnIDShows(t *testing.T) {
+	g := graph.New()
+	g.Apply(
+		// An earlier publish named the page's two URLs.
+		graph.Edge{Key: graph.Key{Site: "savoy", Kind: graph.ID, Value: "1234"}, URL: "https://www.savoy.example/pt/quarto", Origin: graph.Payload},
+		graph.Edge{Key: graph.Key{Site: "savoy", Kind: graph.ID, Value: "1234"}, URL: "https://www.savoy.example/en/room", Origin: graph.Payload},
+		// The rooms list reports the room's codename as a cache tag.
+		graph.Edge{Key: graph.Key{Site: "savoy", Kind: graph.Tag, Value: "deluxe_room"}, URL: "https://www.savoy.example/en/rooms", Origin: graph.Learned},
+		// Another site shows the same item (shared content).
+		graph.Edge{Key: graph.Key{Site: "calheta", Kind: graph.Tag, Value: "1234"}, URL: "https://www.calheta.example/", Origin: graph.Learned},
+		// A page of a site no longer configured.
+		graph.Edge{Key: graph.Key{Site: "gone", Kind: graph.ID, Value: "1234"}, URL: "https://gone.example/x", Origin: graph.Payload},
+		graph.Edge{Key: graph.Key{Site: "savoy", Kind: graph.ID, Value: "999"}, URL: "https://www.savoy.example/other", Origin: graph.Payload},
+	)
+	r, _ := New(sites(), nil)
+	unpublish := change.Change{Kind: change.Unpublish, Event: "ContentUnpublished", ContentID: "1234", Codename: "deluxe_room"}
+	if res := r.Resolve(unpublish, ""); len(res.Targets) != 0 {
+		t.Fatalf("without a graph: %q", values(res.Targets))
+	}
+	r.SetGraph(g)
+	res := r.Resolve(unpublish, "")
+	want := []string{"url https://www.savoy.example/en/room @savoy", "url https://www.savoy.example/pt/quarto @savoy",
+		"url https://www.calheta.example/ @calheta", "url https://www.savoy.example/en/rooms @savoy"}
+	if got := values(res.Targets); !slices.Equal(got, want) {
+		t.Errorf("unpublish by id:\n got %q\nwant %q", got, want)
+	}
+	for _, tg := range res.Targets {
+		if tg.Warm || !strings.HasPrefix(tg.Reason, "graph: ") {
+			t.Errorf("%s: warm %v reason %q, want no warm-up of an unpublished page and a graph reason", tg.Value, tg.Warm, tg.Reason)
+		}
+	}
+	if len(res.Dropped) != 1 || res.Dropped[0].Value != "https://gone.example/x" {
+		t.Errorf("dropped %+v, want the page of the site no longer configured", res.Dropped)
+	}
+	// A publish naming its URL keeps the payload's reason and warms the
+	// pages the graph adds.
+	res = r.Resolve(change.Change{Kind: change.Publish, ContentID: "1234", URLs: []string{"/en/room"}}, "savoy")
+	if res.Targets[0].Reason != "payload" || len(res.Targets) != 3 || !res.Targets[1].Warm {
+		t.Errorf("publish %+v", res.Targets)
 	}
 }

@@ -59,8 +59,11 @@ type Options struct {
 
 // Outcome is one fetch.
 type Outcome struct {
-	URL      string
-	Status   int
+	URL    string
+	Status int
+	// Header is the response's header (nil when there was no response):
+	// the cache tags a page reports are learned from it.
+	Header   http.Header
 	Err      error
 	Duration time.Duration
 }
@@ -250,6 +253,7 @@ func (w *Warmer) one(ctx context.Context, u string) Outcome {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	o.Status = resp.StatusCode
+	o.Header = resp.Header
 	o.Duration = time.Since(start)
 	return o
 }

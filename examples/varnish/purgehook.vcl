@@ -119,8 +119,11 @@ sub vcl_deliver {
     } else {
         set resp.http.X-Cache = "MISS";
     }
-    # Keep the bookkeeping private.
+    # Keep the bookkeeping private; purgehook's own warm-up requests still
+    # see the xkey header, which is how it learns which pages carry a tag.
     unset resp.http.x-url;
     unset resp.http.x-host;
-    unset resp.http.xkey;
+    if (!(req.http.X-Warmup == "true" && client.ip ~ purgers)) {
+        unset resp.http.xkey;
+    }
 }

@@ -48,7 +48,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("secret: required for kind app to sign calls to instances"))
 	}
 	if c.Discover != "" {
-		if u, err := url.Parse(c.Discover); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		if !purger.IsHTTPURL(c.Discover) {
 			errs = append(errs, errors.New("discover: want an http(s) URL whose host is the DNS name of every instance"))
 		}
 	}

@@ -1,0 +1,269 @@
+// Package graph is purgehook's content graph: which pages (URLs) show which
+// content, as edges from a key (a content id, a codename or a cache tag,
+// per site) to a URL. Each edge says where purgehook learned it (a
+// delivery's payload, a response header, a crawl, a registration).
+//
+// The graph here is the in-memory index the resolver asks; the store keeps
+// the edges durable, and the pipeline loads them at start and keeps every
+// replica's index current. The package is pure: no I/O, no clock.
+package graph
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Kind is what a key names.
+type Kind string
+
+// The key kinds.
+const (
+	// ID is a content item's id in its CMS (Umbraco's node id, a
+	// Kontent.ai item id, a Sitefinity item id).
+	ID Kind = "id"
+	// Codename is a content item's codename or slug-like handle.
+	Codename Kind = "codename"
+	// Tag is a cache tag a page reports (Cache-Tag, Surrogate-Key, xkey).
+	Tag Kind = "tag"
+)
+
+// ParseKind reads a key kind.
+func ParseKind(s string) (Kind, bool) {
+	switch k := Kind(s); k {
+	case ID, Codename, Tag:
+		return k, true
+	}
+	return "", false
+}
+
+// Origin is how purgehook learned an edge.
+type Origin string
+
+// The origins.
+const (
+	// Payload: a delivery named the URL for the content.
+	Payload Origin = "payload"
+	// Learned: the page reported the tag in a response header.
+	Learned Origin = "learned"
+	// Crawled: a crawl found the page reporting the tag.
+	Crawled Origin = "crawled"
+	// Registered: a CMS plugin or build step registered the edge.
+	Registered Origin = "registered"
+)
+
+var origins = []Origin{Payload, Learned, Crawled, Registered}
+
+// ParseOrigin reads an origin.
+func ParseOrigin(s string) (Origin, bool) {
+	for _, o := range origins {
+		if string(o) == s {
+			return o, true
+		}
+	}
+	return "", false
+}
+
+func (o Origin) bit() uint8 {
+	for i, x := range origins {
+		if x == o {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+// Key is one thing pages show: a content id, a codename or a tag, on one
+// site (the site of the URLs it points at).
+type Key struct {
+	Site  string `json:"site"`
+	Kind  Kind   `json:"kind"`
+	Value string `json:"value"`
+}
+
+// Edge says that the page URL shows Key.
+type Edge struct {
+	Key
+	URL       string    `json:"url"`
+	Origin    Origin    `json:"origin"`
+	FirstSeen time.Time `json:"first_seen,omitzero"`
+	LastSeen  time.Time `json:"last_seen,omitzero"`
+	// Removed marks an edge that no longer holds (a page stopped reporting
+	// a tag); Apply deletes it.
+	Removed bool `json:"removed,omitempty"`
+}
+
+// Graph is the in-memory index, safe for concurrent use. Keys and URLs are
+// interned as small integers, so an edge costs two map entries of a few
+// bytes rather than two strings.
+type Graph struct {
+	mu    sync.RWMutex
+	urls  []string
+	urlID map[string]uint32
+	keys  []Key
+	keyID map[Key]uint32
+	// fwd maps a key to its URLs, rev a URL to its keys; the value is the
+	// set of origins the edge was learned from, one bit each.
+	fwd map[uint32]map[uint32]uint8
+	rev map[uint32]map[uint32]uint8
+	n   int
+}
+
+// New returns an empty graph.
+func New() *Graph {
+	return &Graph{
+		urlID: map[string]uint32{},
+		keyID: map[Key]uint32{},
+		fwd:   map[uint32]map[uint32]uint8{},
+		rev:   map[uint32]map[uint32]uint8{},
+	}
+}
+
+func (g *Graph) internURL(u string) uint32 {
+	if id, ok := g.urlID[u]; ok {
+		return id
+	}
+	id := uint32(len(g.urls))
+	g.urls = append(g.urls, u)
+	g.urlID[u] = id
+	return id
+}
+
+func (g *Graph) internKey(k Key) uint32 {
+	if id, ok := g.keyID[k]; ok {
+		return id
+	}
+	id := uint32(len(g.keys))
+	g.keys = append(g.keys, k)
+	g.keyID[k] = id
+	return id
+}
+
+// Apply adds edges, and deletes those marked Removed. Applying the same
+// edge twice changes nothing, so a replica may apply what it already has.
+func (g *Graph) Apply(edges ...Edge) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, e := range edges {
+		bit := e.Origin.bit()
+		if bit == 0 || e.URL == "" {
+			continue
+		}
+		if e.Removed {
+			g.remove(e.Key, e.URL, bit)
+			continue
+		}
+		k, u := g.internKey(e.Key), g.internURL(e.URL)
+		urls := g.fwd[k]
+		if urls == nil {
+			urls = map[uint32]uint8{}
+			g.fwd[k] = urls
+		}
+		if urls[u] == 0 {
+			g.n++
+		}
+		urls[u] |= bit
+		keys := g.rev[u]
+		if keys == nil {
+			keys = map[uint32]uint8{}
+			g.rev[u] = keys
+		}
+		keys[k] |= bit
+	}
+}
+
+func (g *Graph) remove(key Key, url string, bit uint8) {
+	k, ok := g.keyID[key]
+	if !ok {
+		return
+	}
+	u, ok := g.urlID[url]
+	if !ok {
+		return
+	}
+	urls := g.fwd[k]
+	if urls[u]&bit == 0 {
+		return
+	}
+	urls[u] &^= bit
+	g.rev[u][k] &^= bit
+	if urls[u] == 0 {
+		delete(urls, u)
+		delete(g.rev[u], k)
+		g.n--
+		if len(urls) == 0 {
+			delete(g.fwd, k)
+		}
+		if len(g.rev[u]) == 0 {
+			delete(g.rev, u)
+		}
+	}
+}
+
+// URLs returns the pages that show kind:value on site, or on any site when
+// site is "", sorted.
+func (g *Graph) URLs(site string, kind Kind, value string) []string {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	var out []string
+	add := func(k Key) {
+		id, ok := g.keyID[k]
+		if !ok {
+			return
+		}
+		for u := range g.fwd[id] {
+			out = append(out, g.urls[u])
+		}
+	}
+	if site != "" {
+		add(Key{Site: site, Kind: kind, Value: value})
+	} else {
+		// Keys are per site, and a lookup across sites is rare (a change
+		// no site claims), so it scans the interned keys of this value.
+		for _, k := range g.keys {
+			if k.Kind == kind && k.Value == value {
+				add(k)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Shown is one key a page shows, with the origins of the edge.
+type Shown struct {
+	Key
+	Origins []Origin `json:"origins"`
+}
+
+// Keys returns what the graph knows a page shows, sorted by kind and value.
+func (g *Graph) Keys(url string) []Shown {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	u, ok := g.urlID[url]
+	if !ok {
+		return nil
+	}
+	var out []Shown
+	for k, bits := range g.rev[u] {
+		s := Shown{Key: g.keys[k]}
+		for i, o := range origins {
+			if bits&(1<<i) != 0 {
+				s.Origins = append(s.Origins, o)
+			}
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b Shown) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Value, b.Value), cmp.Compare(a.Site, b.Site))
+	})
+	return out
+}
+
+// Len returns how many edges (key, URL pairs) the graph holds.
+func (g *Graph) Len() int {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.n
+}

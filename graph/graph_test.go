@@ -1,0 +1,87 @@
+package graph
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestApplyAndLookUp(t *testing.T) {
+	t.Parallel()
+	g := New()
+	room := Key{Site: "palace", Kind: ID, Value: "1234"}
+	g.Apply(
+		Edge{Key: room, URL: "https://palace.example/pt/quarto", Origin: Payload},
+		Edge{Key: room, URL: "https://palace.example/en/room", Origin: Payload},
+		Edge{Key: Key{Site: "palace", Kind: Tag, Value: "1234"}, URL: "https://palace.example/", Origin: Learned},
+		Edge{Key: Key{Site: "tivoli", Kind: ID, Value: "1234"}, URL: "https://tivoli.example/room", Origin: Payload},
+		// The same edge again, from another origin: still one edge.
+		Edge{Key: room, URL: "https://palace.example/en/room", Origin: Registered},
+	)
+	if n := g.Len(); n != 4 {
+		t.Errorf("len %d, want 4", n)
+	}
+	if got, want := g.URLs("palace", ID, "1234"), []string{"https://palace.example/en/room", "https://palace.example/pt/quarto"}; !slices.Equal(got, want) {
+		t.Errorf("palace id: %q, want %q", got, want)
+	}
+	if got := g.URLs("", ID, "1234"); len(got) != 3 {
+		t.Errorf("any site: %q, want 3 pages", got)
+	}
+	if got := g.URLs("palace", Codename, "1234"); got != nil {
+		t.Errorf("another kind: %q", got)
+	}
+	keys := g.Keys("https://palace.example/en/room")
+	if len(keys) != 1 || keys[0].Key != room || !slices.Equal(keys[0].Origins, []Origin{Payload, Registered}) {
+		t.Errorf("keys %+v", keys)
+	}
+
+	// Removing one origin keeps the edge while another origin holds it.
+	g.Apply(Edge{Key: room, URL: "https://palace.example/en/room", Origin: Payload, Removed: true})
+	if got := g.URLs("palace", ID, "1234"); len(got) != 2 {
+		t.Errorf("after removing one of two origins: %q", got)
+	}
+	g.Apply(Edge{Key: room, URL: "https://palace.example/en/room", Origin: Registered, Removed: true})
+	if got, want := g.URLs("palace", ID, "1234"), []string{"https://palace.example/pt/quarto"}; !slices.Equal(got, want) {
+		t.Errorf("after removing both: %q, want %q", got, want)
+	}
+	if keys := g.Keys("https://palace.example/en/room"); keys != nil {
+		t.Errorf("a page with no edge left shows %+v", keys)
+	}
+	if n := g.Len(); n != 3 {
+		t.Errorf("len %d, want 3", n)
+	}
+	// Removing what is not there, twice, changes nothing.
+	g.Apply(Edge{Key: room, URL: "https://palace.example/en/room", Origin: Registered, Removed: true},
+		Edge{Key: Key{Site: "x", Kind: Tag, Value: "y"}, URL: "https://x/", Origin: Learned, Removed: true})
+	if n := g.Len(); n != 3 {
+		t.Errorf("len %d after removing nothing, want 3", n)
+	}
+}
+
+func TestApplyIgnoresEdgesWithoutOriginOrURL(t *testing.T) {
+	t.Parallel()
+	g := New()
+	g.Apply(Edge{Key: Key{Kind: Tag, Value: "a"}, URL: "https://a/"}, Edge{Key: Key{Kind: Tag, Value: "a"}, Origin: Learned})
+	if g.Len() != 0 {
+		t.Errorf("len %d", g.Len())
+	}
+}
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"id", "codename", "tag"} {
+		if k, ok := ParseKind(s); !ok || string(k) != s {
+			t.Errorf("kind %s", s)
+		}
+	}
+	if _, ok := ParseKind("url"); ok {
+		t.Error("url is not a key kind")
+	}
+	for _, s := range []string{"payload", "learned", "crawled", "registered"} {
+		if o, ok := ParseOrigin(s); !ok || string(o) != s {
+			t.Errorf("origin %s", s)
+		}
+	}
+	if _, ok := ParseOrigin("guessed"); ok {
+		t.Error("guessed is not an origin")
+	}
+}
