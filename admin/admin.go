@@ -63,6 +63,10 @@ func Register(mux *http.ServeMux, o Options) *API {
 	mux.Handle("GET /v1/events", a.need(ScopeRead, a.events))
 	mux.Handle("GET /v1/budgets", a.need(ScopeRead, a.budgets))
 	mux.Handle("POST /v1/purge", a.need(ScopePurge, a.purge))
+	mux.Handle("GET /v1/failures", a.need(ScopeRead, a.failures))
+	mux.Handle("POST /v1/failures/retry", a.need(ScopeReplay, a.retryAll))
+	mux.Handle("POST /v1/calls/{id}/retry", a.need(ScopeReplay, a.retryCall))
+	mux.Handle("POST /v1/jobs/{id}/retry", a.need(ScopeReplay, a.retryJob))
 	if o.Stream != nil {
 		mux.Handle("GET /v1/stream", o.Stream)
 	}
@@ -133,6 +137,10 @@ func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 func (a *API) fail(w http.ResponseWriter, err error) {
 	if errors.Is(err, store.ErrNotFound) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+		return
+	}
+	if errors.Is(err, pipeline.ErrNotRetryable) {
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
 		return
 	}
 	a.log.Error("admin", "err", err)
@@ -303,6 +311,52 @@ func (a *API) purge(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Info("manual purge", "token", name, "delivery", row, "targets", len(res.Targets), "reason", req.Reason)
 	writeJSON(w, http.StatusAccepted, map[string]any{"delivery": row, "targets": res.Targets, "dropped": nonNil(res.Dropped)})
+}
+
+func (a *API) failures(w http.ResponseWriter, r *http.Request) {
+	f, err := a.pl.Failures(r.Context(), limit(r))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+func (a *API) retryCall(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	name, _ := a.tokens.Authorize(r, ScopeReplay)
+	c, err := a.pl.RetryCall(r.Context(), id, name)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"call": id, "retry": c})
+}
+
+func (a *API) retryJob(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	name, _ := a.tokens.Authorize(r, ScopeReplay)
+	if err := a.pl.RetryJob(r.Context(), id, name); err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"job": id, "retried": true})
+}
+
+func (a *API) retryAll(w http.ResponseWriter, r *http.Request) {
+	name, _ := a.tokens.Authorize(r, ScopeReplay)
+	res, err := a.pl.RetryAll(r.Context(), limit(r), name)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, res)
 }
 
 func nonNil[T any](s []T) []T {

@@ -240,9 +240,11 @@ func (q *queries) BatchDeliveries(ctx context.Context, batch int64) ([]int64, er
 	return out, rows.Err()
 }
 
-// BatchPurging records that a batch is purging a layer.
+// BatchPurging records that a batch is purging a layer. A failed batch
+// whose failed call is retried is purging again: its error and done time
+// are cleared, so that it is neither shown as failed nor pruned.
 func (q *queries) BatchPurging(ctx context.Context, id int64, layer change.Layer) error {
-	_, err := q.q.ExecContext(ctx, `UPDATE ph_batch SET state = ?, layer = ? WHERE id = ?`, string(BatchPurging), int(layer), id)
+	_, err := q.q.ExecContext(ctx, `UPDATE ph_batch SET state = ?, layer = ?, error = '', done_at = NULL WHERE id = ?`, string(BatchPurging), int(layer), id)
 	if err != nil {
 		return fmt.Errorf("store: batch %d: %w", id, err)
 	}
@@ -284,11 +286,14 @@ const (
 	CallSplit    CallState = "split"
 	CallSkipped  CallState = "skipped"
 	CallDeferred CallState = "deferred" // waiting for the next budget window
+	// CallRetried: a failed call that an operator retried; a new call
+	// (its reason says "retry of call N") makes it again.
+	CallRetried CallState = "retried"
 )
 
 // Settled reports whether a call in this state is finished for good.
 func (s CallState) Settled() bool {
-	return s == CallDone || s == CallFailed || s == CallSplit || s == CallSkipped
+	return s == CallDone || s == CallFailed || s == CallSplit || s == CallSkipped || s == CallRetried
 }
 
 // CallRow is a planned or made provider call with its outcome.
@@ -429,6 +434,37 @@ func (q *queries) CallsOpen(ctx context.Context, batch int64, layer change.Layer
 		return 0, fmt.Errorf("store: open calls of batch %d: %w", batch, err)
 	}
 	return n, nil
+}
+
+// CallsFailed counts a batch layer's calls that failed (and were not
+// retried): a layer with one is not purged, whatever its other calls did.
+func (q *queries) CallsFailed(ctx context.Context, batch int64, layer change.Layer) (int, error) {
+	var n int
+	err := q.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_call WHERE batch = ? AND layer = ? AND state = ?`,
+		batch, int(layer), string(CallFailed)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: failed calls of batch %d: %w", batch, err)
+	}
+	return n, nil
+}
+
+// CallFailures lists the calls that failed and were not retried, newest
+// first: what an operator can act on.
+func (q *queries) CallFailures(ctx context.Context, limit int) ([]CallRow, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT `+callCols+` FROM ph_call WHERE state = ? ORDER BY id DESC LIMIT ?`, string(CallFailed), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: failed calls: %w", err)
+	}
+	defer rows.Close()
+	var out []CallRow
+	for rows.Next() {
+		r, err := scanCall(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: failed calls: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // Prune deletes what is older than before: deliveries with their changes
