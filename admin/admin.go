@@ -57,6 +57,7 @@ func Register(mux *http.ServeMux, o Options) *API {
 	a := &API{tokens: o.Tokens, st: o.Store, pl: o.Pipeline, res: o.Resolver, log: o.Logger.With("component", "admin")}
 	mux.Handle("GET /v1/deliveries", a.need(ScopeRead, a.deliveries))
 	mux.Handle("GET /v1/deliveries/{id}", a.need(ScopeRead, a.delivery))
+	mux.Handle("GET /v1/deliveries/{id}/progress", http.HandlerFunc(a.progress))
 	mux.Handle("POST /v1/deliveries/{id}/replay", a.need(ScopeReplay, a.replay))
 	mux.Handle("GET /v1/batches", a.need(ScopeRead, a.batches))
 	mux.Handle("GET /v1/batches/{id}", a.need(ScopeRead, a.batch))

@@ -82,7 +82,7 @@ func retryCmd() *cobra.Command {
 			"  purgehook retry --server https://purgehook.internal --all",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if all != (len(args)+len(jobs) == 0) {
-				return errors.New("give call ids, --job ids, or --all (alone)")
+				return usage(errors.New("give call ids, --job ids, or --all (alone)"))
 			}
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
@@ -120,7 +120,7 @@ func retryCmd() *cobra.Command {
 			for _, a := range args {
 				id, err := strconv.ParseInt(a, 10, 64)
 				if err != nil || id <= 0 {
-					return fmt.Errorf("a call id is a positive number, got %q", a)
+					return usage(fmt.Errorf("a call id is a positive number, got %q", a))
 				}
 				var res json.RawMessage
 				if err := r.do(ctx, http.MethodPost, fmt.Sprintf("/v1/calls/%d/retry", id), nil, &res); err != nil {
