@@ -114,7 +114,10 @@ func (w *callWorker) Work(ctx context.Context, job *river.Job[CallArgs]) error {
 // succeed records a finished call and, if it was its layer's last, runs
 // the batch's next step, in one transaction with the job's completion.
 func (p *Pipeline) succeed(ctx context.Context, job *river.Job[CallArgs], row store.CallRow, ref string) error {
-	p.m.calls.WithLabelValues(row.Provider, "done").Inc()
+	if row.State != store.CallWaiting {
+		// An asynchronous call was counted once, as accepted.
+		p.m.calls.WithLabelValues(row.Provider, "done").Inc()
+	}
 	n := len(row.Items)
 	if row.Kind == change.Everything {
 		n = 1

@@ -41,6 +41,9 @@ func TestCallFailures(t *testing.T) {
 		if err != nil || len(fs) != 2 || fs[0].ID != f2 || fs[1].ID != f1 || fs[1].Error != "403 forbidden" || fs[1].Attempts != 1 {
 			t.Fatalf("failures (newest first, retried ones left out): %+v %v", fs, err)
 		}
+		if n, err := s.CallFailureCount(ctx); err != nil || n != 2 {
+			t.Errorf("failure count %d %v", n, err)
+		}
 		if fs, _ := s.CallFailures(ctx, 1); len(fs) != 1 || fs[0].ID != f2 {
 			t.Errorf("limit 1: %+v", fs)
 		}
@@ -191,4 +194,28 @@ func listAll(t *testing.T, q *Queue, st rivertype.JobState) []*rivertype.JobRow 
 		t.Fatal(err)
 	}
 	return res.Jobs
+}
+
+// AfterCommit runs after a commit, never after a rollback.
+func TestAfterCommit(t *testing.T) {
+	drivers(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		ctx := t.Context()
+		var ran []string
+		mustTx(t, s, func(tx *Tx) error {
+			tx.AfterCommit(func() { ran = append(ran, "committed") })
+			if len(ran) != 0 {
+				t.Error("ran before the commit")
+			}
+			return tx.EventAdd(ctx, 0, 0, "x", "y")
+		})
+		boom := errors.New("boom")
+		err := s.InTx(ctx, func(tx *Tx) error {
+			tx.AfterCommit(func() { ran = append(ran, "rolled back") })
+			return boom
+		})
+		if !errors.Is(err, boom) || len(ran) != 1 || ran[0] != "committed" {
+			t.Errorf("ran %q, err %v", ran, err)
+		}
+	})
 }

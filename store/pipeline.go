@@ -448,6 +448,15 @@ func (q *queries) CallsFailed(ctx context.Context, batch int64, layer change.Lay
 	return n, nil
 }
 
+// CallFailureCount counts the calls that failed and were not retried.
+func (q *queries) CallFailureCount(ctx context.Context) (int, error) {
+	var n int
+	if err := q.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_call WHERE state = ?`, string(CallFailed)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count failed calls: %w", err)
+	}
+	return n, nil
+}
+
 // CallFailures lists the calls that failed and were not retried, newest
 // first: what an operator can act on.
 func (q *queries) CallFailures(ctx context.Context, limit int) ([]CallRow, error) {

@@ -30,6 +30,9 @@ type Outcome struct {
 	Status   int
 	Err      error
 	Duration time.Duration
+	// Cache is what the cache in front said of the answer: CacheHit,
+	// CacheMiss, or "" when no header said (see CacheStatus).
+	Cache string
 }
 
 // OK reports a 2xx or 3xx answer.
@@ -130,5 +133,6 @@ func (w *Warmer) one(ctx context.Context, u string) Outcome {
 	resp.Body.Close()
 	o.Status = resp.StatusCode
 	o.Duration = time.Since(start)
+	o.Cache = CacheStatus(resp.Header)
 	return o
 }
