@@ -64,6 +64,7 @@ func Register(mux *http.ServeMux, o Options) *API {
 	mux.Handle("GET /v1/events", a.need(ScopeRead, a.events))
 	mux.Handle("GET /v1/budgets", a.need(ScopeRead, a.budgets))
 	mux.Handle("POST /v1/purge", a.need(ScopePurge, a.purge))
+	mux.Handle("GET /v1/audit", a.need(ScopeRead, a.auditLog))
 	mux.Handle("GET /v1/failures", a.need(ScopeRead, a.failures))
 	mux.Handle("POST /v1/failures/retry", a.need(ScopeReplay, a.retryAll))
 	mux.Handle("POST /v1/calls/{id}/retry", a.need(ScopeReplay, a.retryCall))
@@ -195,6 +196,8 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
+	name, _ := a.tokens.Authorize(r, ScopeReplay)
+	a.audit(r, name, "replay", fmt.Sprintf("delivery %d", id))
 	writeJSON(w, http.StatusAccepted, map[string]any{"delivery": id, "replayed": true})
 }
 
@@ -311,6 +314,11 @@ func (a *API) purge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("manual purge", "token", name, "delivery", row, "targets", len(res.Targets), "reason", req.Reason)
+	detail := fmt.Sprintf("delivery %d: %s", row, describe(req))
+	if req.Reason != "" {
+		detail += "; reason: " + req.Reason
+	}
+	a.audit(r, name, "purge", detail)
 	writeJSON(w, http.StatusAccepted, map[string]any{"delivery": row, "targets": res.Targets, "dropped": nonNil(res.Dropped)})
 }
 
@@ -334,6 +342,7 @@ func (a *API) retryCall(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
+	a.audit(r, name, "retry", fmt.Sprintf("call %d as call %d", id, c.ID))
 	writeJSON(w, http.StatusAccepted, map[string]any{"call": id, "retry": c})
 }
 
@@ -347,6 +356,7 @@ func (a *API) retryJob(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
+	a.audit(r, name, "retry", fmt.Sprintf("job %d", id))
 	writeJSON(w, http.StatusAccepted, map[string]any{"job": id, "retried": true})
 }
 
@@ -357,7 +367,47 @@ func (a *API) retryAll(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
+	a.audit(r, name, "retry all", fmt.Sprintf("%d call(s), %d job(s), %d not retried", len(res.Calls), len(res.Jobs), len(res.Errors)))
 	writeJSON(w, http.StatusAccepted, res)
+}
+
+func (a *API) auditLog(w http.ResponseWriter, r *http.Request) {
+	as, err := a.st.AuditList(r.Context(), limit(r))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"audit": nonNil(as)})
+}
+
+// audit records a manual action once it is accepted. The action is done
+// whether or not the record is written; a failed write is logged.
+func (a *API) audit(r *http.Request, token, action, detail string) {
+	if err := a.st.AuditAdd(r.Context(), store.Audit{Token: token, Action: action, Detail: detail}); err != nil {
+		a.log.Error("audit", "token", token, "action", action, "detail", detail, "err", err)
+	}
+}
+
+// describe says what a manual purge asked for, in a few words.
+func describe(req PurgeRequest) string {
+	if req.Everything {
+		return "everything"
+	}
+	var parts []string
+	for _, k := range []struct {
+		what  string
+		items []string
+	}{{"url", req.URLs}, {"tag", req.Tags}, {"prefix", req.Prefixes}, {"host", req.Hosts}} {
+		if len(k.items) == 0 {
+			continue
+		}
+		p := fmt.Sprintf("%d %s(s)", len(k.items), k.what)
+		if len(k.items) <= 3 {
+			p += " " + strings.Join(k.items, " ")
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func nonNil[T any](s []T) []T {

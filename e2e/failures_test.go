@@ -113,6 +113,22 @@ warm: {delay: 1ms}
 	if code, _ := api(t, "GET", base+"/v1/failures", "", ""); code != 401 {
 		t.Errorf("failures without a token: %d", code)
 	}
+	// The audit log says who purged and who retried, newest first.
+	code, m := api(t, "GET", base+"/v1/audit", "ops-secret-token", "")
+	entries, _ := m["audit"].([]any)
+	var got []string
+	for _, e := range entries {
+		a := e.(map[string]any)
+		got = append(got, fmt.Sprintf("%s %s %s", a["token"], a["action"], a["detail"]))
+	}
+	want := []string{
+		"ops retry all 0 call(s), 0 job(s), 0 not retried",
+		fmt.Sprintf("ops retry call %d as call %d", call.ID, call.ID+1),
+		"ci purge delivery 1: 1 url(s) /en/",
+	}
+	if code != 200 || strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("audit: %d\n%s\nwant\n%s", code, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 	code, out = runCLI(t, "retry", "--server", base, "--token", "ops-secret-token")
 	if code == 0 || !strings.Contains(out, "give call ids, --job ids, or --all") {
 		t.Errorf("retry without ids: exit %d\n%s", code, out)

@@ -478,7 +478,7 @@ func (q *queries) CallFailures(ctx context.Context, limit int) ([]CallRow, error
 
 // Prune deletes what is older than before: deliveries with their changes
 // and events, settled batches with their targets, calls and warm-ups,
-// stream events and spent budgets. Work still in progress is kept.
+// stream events, the audit log and spent budgets. Work still in progress is kept.
 func (q *queries) Prune(ctx context.Context, before time.Time) (int64, error) {
 	t := ms(before)
 	day := budget.WindowAt(before).Day
@@ -495,6 +495,7 @@ func (q *queries) Prune(ctx context.Context, before time.Time) (int64, error) {
 		{`DELETE FROM ph_change WHERE delivery IN (SELECT id FROM ph_delivery WHERE received_at < ? AND id NOT IN (SELECT delivery FROM ph_pending) AND id NOT IN (SELECT delivery FROM ph_batch_target))`, []any{t}},
 		{`DELETE FROM ph_delivery WHERE received_at < ? AND id NOT IN (SELECT delivery FROM ph_pending) AND id NOT IN (SELECT delivery FROM ph_batch_target) AND id NOT IN (SELECT delivery FROM ph_change)`, []any{t}},
 		{`DELETE FROM ph_stream WHERE at < ?`, []any{t}},
+		{`DELETE FROM ph_audit WHERE at < ?`, []any{t}},
 		{`DELETE FROM ph_budget WHERE day < ?`, []any{day}},
 	} {
 		res, err := q.q.ExecContext(ctx, st.query, st.args...)
