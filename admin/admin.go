@@ -60,6 +60,7 @@ func Register(mux *http.ServeMux, o Options) *API {
 	a := &API{tokens: o.Tokens, st: o.Store, pl: o.Pipeline, res: o.Resolver, log: o.Logger.With("component", "admin")}
 	mux.Handle("GET /v1/deliveries", a.need(ScopeRead, a.deliveries))
 	mux.Handle("GET /v1/deliveries/{id}", a.need(ScopeRead, a.delivery))
+	mux.Handle("GET /v1/deliveries/{id}/progress", http.HandlerFunc(a.progress))
 	mux.Handle("POST /v1/deliveries/{id}/replay", a.need(ScopeReplay, a.replay))
 	mux.Handle("GET /v1/batches", a.need(ScopeRead, a.batches))
 	mux.Handle("GET /v1/batches/{id}", a.need(ScopeRead, a.batch))
@@ -69,6 +70,11 @@ func Register(mux *http.ServeMux, o Options) *API {
 	mux.Handle("POST /v1/purge", a.need(ScopePurge, a.purge))
 	mux.Handle("PUT /v1/graph/edges", a.need(ScopeGraph, a.edges))
 	mux.Handle("DELETE /v1/graph/edges", a.need(ScopeGraph, a.edges))
+	mux.Handle("GET /v1/audit", a.need(ScopeRead, a.auditLog))
+	mux.Handle("GET /v1/failures", a.need(ScopeRead, a.failures))
+	mux.Handle("POST /v1/failures/retry", a.need(ScopeReplay, a.retryAll))
+	mux.Handle("POST /v1/calls/{id}/retry", a.need(ScopeReplay, a.retryCall))
+	mux.Handle("POST /v1/jobs/{id}/retry", a.need(ScopeReplay, a.retryJob))
 	if o.Stream != nil {
 		mux.Handle("GET /v1/stream", o.Stream)
 	}
@@ -141,6 +147,10 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 		return
 	}
+	if errors.Is(err, pipeline.ErrNotRetryable) {
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+		return
+	}
 	a.log.Error("admin", "err", err)
 	writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
 }
@@ -192,6 +202,8 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
+	name, _ := a.tokens.Authorize(r, ScopeReplay)
+	a.audit(r, name, "replay", fmt.Sprintf("delivery %d", id))
 	writeJSON(w, http.StatusAccepted, map[string]any{"delivery": id, "replayed": true})
 }
 
@@ -318,7 +330,100 @@ func (a *API) purge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("manual purge", "token", name, "delivery", row, "targets", len(res.Targets), "reason", req.Reason)
+	detail := fmt.Sprintf("delivery %d: %s", row, describe(req))
+	if req.Reason != "" {
+		detail += "; reason: " + req.Reason
+	}
+	a.audit(r, name, "purge", detail)
 	writeJSON(w, http.StatusAccepted, map[string]any{"delivery": row, "targets": res.Targets, "dropped": nonNil(res.Dropped)})
+}
+
+func (a *API) failures(w http.ResponseWriter, r *http.Request) {
+	f, err := a.pl.Failures(r.Context(), limit(r))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+func (a *API) retryCall(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	name, _ := a.tokens.Authorize(r, ScopeReplay)
+	c, err := a.pl.RetryCall(r.Context(), id, name)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.audit(r, name, "retry", fmt.Sprintf("call %d as call %d", id, c.ID))
+	writeJSON(w, http.StatusAccepted, map[string]any{"call": id, "retry": c})
+}
+
+func (a *API) retryJob(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	name, _ := a.tokens.Authorize(r, ScopeReplay)
+	if err := a.pl.RetryJob(r.Context(), id, name); err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.audit(r, name, "retry", fmt.Sprintf("job %d", id))
+	writeJSON(w, http.StatusAccepted, map[string]any{"job": id, "retried": true})
+}
+
+func (a *API) retryAll(w http.ResponseWriter, r *http.Request) {
+	name, _ := a.tokens.Authorize(r, ScopeReplay)
+	res, err := a.pl.RetryAll(r.Context(), limit(r), name)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.audit(r, name, "retry all", fmt.Sprintf("%d call(s), %d job(s), %d not retried", len(res.Calls), len(res.Jobs), len(res.Errors)))
+	writeJSON(w, http.StatusAccepted, res)
+}
+
+func (a *API) auditLog(w http.ResponseWriter, r *http.Request) {
+	as, err := a.st.AuditList(r.Context(), limit(r))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"audit": nonNil(as)})
+}
+
+// audit records a manual action once it is accepted. The action is done
+// whether or not the record is written; a failed write is logged.
+func (a *API) audit(r *http.Request, token, action, detail string) {
+	if err := a.st.AuditAdd(r.Context(), store.Audit{Token: token, Action: action, Detail: detail}); err != nil {
+		a.log.Error("audit", "token", token, "action", action, "detail", detail, "err", err)
+	}
+}
+
+// describe says what a manual purge asked for, in a few words.
+func describe(req PurgeRequest) string {
+	if req.Everything {
+		return "everything"
+	}
+	var parts []string
+	for _, k := range []struct {
+		what  string
+		items []string
+	}{{"url", req.URLs}, {"tag", req.Tags}, {"prefix", req.Prefixes}, {"host", req.Hosts}} {
+		if len(k.items) == 0 {
+			continue
+		}
+		p := fmt.Sprintf("%d %s(s)", len(k.items), k.what)
+		if len(k.items) <= 3 {
+			p += " " + strings.Join(k.items, " ")
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func nonNil[T any](s []T) []T {

@@ -141,6 +141,16 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		st.Close()
 		return nil, err
 	}
+	var trusted []*net.IPNet
+	for i, cidr := range cfg.TrustedProxies {
+		n, err := config.ParseCIDR(cidr)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("trusted_proxies[%d]: %w", i, err)
+		}
+		trusted = append(trusted, n)
+	}
+	hooks.TrustProxies(trusted)
 	s := &Service{Config: cfg, Store: st, Pipeline: pl, Resolver: res, log: o.Logger, registry: o.Registry, mux: http.NewServeMux()}
 	s.mux.Handle("POST /hooks/{source}", hooks)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -27,17 +27,20 @@ import (
 // errSilent marks an error whose message was already printed.
 var errSilent = errors.New("")
 
-// Execute runs the command line and returns the process exit code.
+// Execute runs the command line and returns the process exit code:
+// ExitDone, ExitFailed or ExitUsage.
 func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := Root(stdout, stderr)
 	root.SetArgs(args)
-	if err := root.ExecuteContext(ctx); err != nil {
-		if !errors.Is(err, errSilent) {
-			fmt.Fprintln(stderr, "purgehook:", err)
-		}
-		return 1
+	// Cobra parses flags and checks arguments before this hook; an error
+	// before it is a usage error.
+	started := false
+	root.PersistentPreRun = func(*cobra.Command, []string) { started = true }
+	err := root.ExecuteContext(ctx)
+	if err != nil && !errors.Is(err, errSilent) {
+		fmt.Fprintln(stderr, "purgehook:", err)
 	}
-	return 0
+	return exitCode(err, started)
 }
 
 // Root builds the command tree.
@@ -50,13 +53,13 @@ func Root(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(), checkConfigCmd(), explainCmd(), purgeCmd(), statusCmd(), replayCmd(), whyCmd())
+	root.AddCommand(serveCmd(), checkConfigCmd(), explainCmd(), purgeCmd(), statusCmd(), replayCmd(), whyCmd(), failuresCmd(), retryCmd())
 	return root
 }
 
 func loadConfig(path string) (*config.Config, error) {
 	if path == "" {
-		return nil, errors.New("--config is required")
+		return nil, usage(errors.New("--config is required"))
 	}
 	cfg, err := app.LoadConfig(path)
 	if err != nil {
@@ -110,7 +113,7 @@ func checkConfigCmd() *cobra.Command {
 		Short: "Validate a config file; print every problem by field path",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if path == "" {
-				return errors.New("--config is required")
+				return usage(errors.New("--config is required"))
 			}
 			cfg, err := app.LoadConfig(path)
 			if err != nil {
@@ -165,7 +168,7 @@ func explainCmd() *cobra.Command {
 				}
 			}
 			if sc == nil {
-				return fmt.Errorf("no source named %q in %s", sourceName, path)
+				return usage(fmt.Errorf("no source named %q in %s", sourceName, path))
 			}
 			body, err := os.ReadFile(args[0])
 			if err != nil {

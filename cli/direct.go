@@ -26,7 +26,7 @@ const directAttempts = 5
 // long as the command. It keeps no journal and no budget afterwards, and
 // does not warm up: it is for emergencies and for setups without a
 // server.
-func purgeDirect(ctx context.Context, cmd *cobra.Command, cfgPath string, req admin.PurgeRequest) error {
+func purgeDirect(ctx context.Context, cmd *cobra.Command, cfgPath string, req admin.PurgeRequest, asJSON bool) error {
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		return err
@@ -51,11 +51,13 @@ func purgeDirect(ctx context.Context, cmd *cobra.Command, cfgPath string, req ad
 
 	out := cmd.OutOrStdout()
 	res := svc.Resolver.Manual(resolve.ManualRequest{Site: req.Site, URLs: req.URLs, Tags: req.Tags, Prefixes: req.Prefixes, Hosts: req.Hosts, Everything: req.Everything, Reason: req.Reason})
-	for _, d := range res.Dropped {
-		fmt.Fprintf(out, "dropped %s (%s)\n", d.Value, d.Reason)
+	if !asJSON {
+		for _, d := range res.Dropped {
+			fmt.Fprintf(out, "dropped %s (%s)\n", d.Value, d.Reason)
+		}
 	}
 	if len(res.Targets) == 0 {
-		return errors.New("nothing to purge")
+		return usage(errors.New("nothing to purge: every target was dropped"))
 	}
 	if err := svc.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
@@ -65,30 +67,16 @@ func purgeDirect(ctx context.Context, cmd *cobra.Command, cfgPath string, req ad
 		return err
 	}
 	// The in-memory queue is polled every 100ms.
-	return waitDelivery(ctx, out, local{svc.Store}, delivery, 0, 50*time.Millisecond)
+	o, err := waitDelivery(ctx, local{svc.Store}, delivery, 0, 50*time.Millisecond, newWatcher(out, asJSON))
+	if err != nil {
+		return err
+	}
+	return finish(out, asJSON, purged{Delivery: delivery, Targets: res.Targets, Dropped: res.Dropped}, &o)
 }
 
 // local is purge --direct's trail: its own store.
 type local struct{ st *store.Store }
 
-func (l local) delivery(ctx context.Context, id int64) (string, []trailEvent, error) {
-	d, err := l.st.DeliveryGet(ctx, id)
-	if err != nil {
-		return "", nil, err
-	}
-	events, err := l.st.EventList(ctx, id, 0, 10_000)
-	if err != nil {
-		return "", nil, err
-	}
-	out := make([]trailEvent, len(events))
-	for i, e := range events {
-		// EventList is newest first.
-		out[len(events)-1-i] = trailEvent{Kind: e.Kind, Message: e.Message, Batch: e.Batch}
-	}
-	return string(d.State), out, nil
-}
-
-func (l local) batchState(ctx context.Context, id int64) (string, error) {
-	b, err := l.st.BatchGet(ctx, id)
-	return string(b.State), err
+func (l local) progress(ctx context.Context, id int64) (admin.Progress, error) {
+	return admin.ReadProgress(ctx, l.st, id)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/purgehook/purgehook/admin"
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/resolve"
+	"github.com/purgehook/purgehook/store"
 )
 
 // remote is how a command reaches a running server's admin API.
@@ -34,7 +36,7 @@ func (r *remote) flags(cmd *cobra.Command) {
 
 func (r *remote) do(ctx context.Context, method, path string, body any, out any) error {
 	if r.server == "" {
-		return errors.New("--server (or PURGEHOOK_SERVER) is required")
+		return usage(errors.New("--server (or PURGEHOOK_SERVER) is required"))
 	}
 	token := r.token
 	if token == "" {
@@ -74,7 +76,12 @@ func (r *remote) do(ctx context.Context, method, path string, body any, out any)
 		if e.Error == "" {
 			e.Error = strings.TrimSpace(string(b))
 		}
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, e.Error)
+		err := fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, e.Error)
+		switch resp.StatusCode {
+		case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
+			return usage(err)
+		}
+		return err
 	}
 	if out != nil {
 		return json.Unmarshal(b, out)
@@ -85,7 +92,7 @@ func (r *remote) do(ctx context.Context, method, path string, body any, out any)
 func purgeCmd() *cobra.Command {
 	var r remote
 	var req admin.PurgeRequest
-	var noWarm, wait, direct bool
+	var noWarm, wait, direct, asJSON bool
 	var cfgPath string
 	var timeout time.Duration
 	cmd := &cobra.Command{
@@ -96,9 +103,10 @@ func purgeCmd() *cobra.Command {
 			"With --direct it calls the configured providers itself, layer by layer, without a server.",
 		Example: "  purgehook purge --server https://purgehook.internal --tag module:heroSlider --reason \"deploy $CI_COMMIT_SHA\" --wait\n" +
 			"  purgehook purge --direct --config purgehook.yaml --url /en/ --url /pt/",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(req.URLs)+len(req.Tags)+len(req.Prefixes)+len(req.Hosts) == 0 && !req.Everything {
-				return errors.New("nothing to purge: give --url, --tag, --prefix, --host or --everything")
+				return usage(errors.New("nothing to purge: give --url, --tag, --prefix, --host or --everything"))
 			}
 			if noWarm {
 				f := false
@@ -112,24 +120,26 @@ func purgeCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if direct {
-				return purgeDirect(ctx, cmd, cfgPath, req)
+				return purgeDirect(ctx, cmd, cfgPath, req, asJSON)
 			}
-			var res struct {
-				Delivery int64             `json:"delivery"`
-				Targets  []change.Target   `json:"targets"`
-				Dropped  []resolve.Dropped `json:"dropped"`
-			}
+			var res purged
 			if err := r.do(ctx, http.MethodPost, "/v1/purge", req, &res); err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "queued delivery %d: %d target(s)\n", res.Delivery, len(res.Targets))
-			for _, d := range res.Dropped {
-				fmt.Fprintf(out, "  dropped %s (%s)\n", d.Value, d.Reason)
+			if !asJSON {
+				fmt.Fprintf(out, "queued delivery %d: %d target(s)\n", res.Delivery, len(res.Targets))
+				for _, d := range res.Dropped {
+					fmt.Fprintf(out, "  dropped %s (%s)\n", d.Value, d.Reason)
+				}
 			}
 			if !wait {
-				return nil
+				return finish(out, asJSON, res, nil)
 			}
-			return waitDelivery(ctx, out, &r, res.Delivery, 0, 250*time.Millisecond)
+			o, err := waitDelivery(ctx, &r, res.Delivery, 0, 250*time.Millisecond, newWatcher(out, asJSON))
+			if err != nil {
+				return err
+			}
+			return finish(out, asJSON, res, &o)
 		},
 	}
 	r.flags(cmd)
@@ -142,51 +152,59 @@ func purgeCmd() *cobra.Command {
 	f.BoolVar(&req.Everything, "everything", false, "everything the providers cache")
 	f.StringVar(&req.Reason, "reason", "", "kept in the audit trail")
 	f.BoolVar(&noWarm, "no-warm", false, "do not fetch the purged URLs again")
-	f.BoolVar(&wait, "wait", false, "wait until the purge (and warm-up) is done; exit 1 if it failed")
+	f.BoolVar(&wait, "wait", false, "wait until the purge (and warm-up) is done; exit 1 if it failed (a token with the purge scope is enough)")
+	f.BoolVar(&asJSON, "json", false, "print the queued delivery (and with --wait its outcome) as one JSON object")
 	f.BoolVar(&direct, "direct", false, "call the providers of --config directly instead of a server")
 	f.StringVarP(&cfgPath, "config", "c", "", "config file, with --direct")
 	f.DurationVar(&timeout, "timeout", 10*time.Minute, "give up after this long")
 	return cmd
 }
 
-// delivery reads a delivery's state and events, oldest first, from the
-// admin API.
-func (r *remote) delivery(ctx context.Context, id int64) (string, []trailEvent, error) {
-	var d struct {
-		Delivery struct {
-			State string `json:"state"`
-		} `json:"delivery"`
-		Events []trailEvent `json:"events"`
-	}
-	err := r.do(ctx, http.MethodGet, fmt.Sprintf("/v1/deliveries/%d", id), nil, &d)
-	return d.Delivery.State, d.Events, err
+// purged is POST /v1/purge's answer.
+type purged struct {
+	Delivery int64             `json:"delivery"`
+	Targets  []change.Target   `json:"targets"`
+	Dropped  []resolve.Dropped `json:"dropped"`
 }
 
-// batchState reads a batch's state from the admin API.
-func (r *remote) batchState(ctx context.Context, id int64) (string, error) {
-	var bs struct {
-		Batch struct {
-			State string `json:"state"`
-		} `json:"batch"`
+// finish ends purge: with --json it prints what was queued and, after
+// --wait, its outcome, as one object; a failed outcome exits 1.
+func finish(out io.Writer, asJSON bool, p purged, o *Outcome) error {
+	if asJSON {
+		v := struct {
+			purged
+			*Outcome
+		}{p, o}
+		if v.Targets == nil {
+			v.Targets = []change.Target{}
+		}
+		if v.Dropped == nil {
+			v.Dropped = []resolve.Dropped{}
+		}
+		if err := printJSON(out, v); err != nil {
+			return err
+		}
 	}
-	err := r.do(ctx, http.MethodGet, fmt.Sprintf("/v1/batches/%d", id), nil, &bs)
-	return bs.Batch.State, err
+	if o != nil && o.State == outcomeFailed {
+		return errSilent
+	}
+	return nil
 }
 
-// eventCount is how many events a delivery has so far.
-func eventCount(ctx context.Context, r *remote, id int64) (int, error) {
-	var d struct {
-		Events []json.RawMessage `json:"events"`
-	}
-	err := r.do(ctx, http.MethodGet, fmt.Sprintf("/v1/deliveries/%d", id), nil, &d)
-	return len(d.Events), err
+// progress reads a delivery's progress from the admin API.
+func (r *remote) progress(ctx context.Context, id int64) (admin.Progress, error) {
+	var p admin.Progress
+	err := r.do(ctx, http.MethodGet, fmt.Sprintf("/v1/deliveries/%d/progress", id), nil, &p)
+	return p, err
 }
 
 func statusCmd() *cobra.Command {
 	var r remote
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status --server URL",
 		Short: "Budgets and the latest batches of a running purgehook",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			var b struct {
@@ -196,15 +214,13 @@ func statusCmd() *cobra.Command {
 				return err
 			}
 			var bs struct {
-				Batches []struct {
-					ID        int64     `json:"id"`
-					CreatedAt time.Time `json:"created_at"`
-					State     string    `json:"state"`
-					Error     string    `json:"error"`
-				} `json:"batches"`
+				Batches []store.Batch `json:"batches"`
 			}
 			if err := r.do(ctx, http.MethodGet, "/v1/batches?limit=10", nil, &bs); err != nil {
 				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"budgets": b.Budgets, "batches": bs.Batches})
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "PROVIDER\tLAYER\tTODAY\tSPENT\tREMAINING")
@@ -223,41 +239,66 @@ func statusCmd() *cobra.Command {
 		},
 	}
 	r.flags(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print budgets and batches as JSON")
 	return cmd
 }
 
 func replayCmd() *cobra.Command {
 	var r remote
-	var wait bool
+	var wait, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "replay --server URL DELIVERY",
 		Short: "Purge a journaled delivery again (re-resolved with the current rules)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var id int64
-			if _, err := fmt.Sscan(args[0], &id); err != nil {
-				return fmt.Errorf("delivery must be a number, got %q", args[0])
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil || id <= 0 {
+				return usage(fmt.Errorf("delivery must be a positive number, got %q", args[0]))
 			}
+			ctx := cmd.Context()
+			out := cmd.OutOrStdout()
 			from := 0
 			if wait {
-				n, err := eventCount(cmd.Context(), &r, id)
+				// Only the batches the replay makes count.
+				p, err := r.progress(ctx, id)
 				if err != nil {
 					return err
 				}
-				from = n
+				from = len(p.Events)
 			}
-			if err := r.do(cmd.Context(), http.MethodPost, fmt.Sprintf("/v1/deliveries/%d/replay", id), nil, nil); err != nil {
+			if err := r.do(ctx, http.MethodPost, fmt.Sprintf("/v1/deliveries/%d/replay", id), nil, nil); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "replaying delivery %d\n", id)
+			if !asJSON {
+				fmt.Fprintf(out, "replaying delivery %d\n", id)
+			}
+			var o *Outcome
 			if wait {
-				return waitDelivery(cmd.Context(), cmd.OutOrStdout(), &r, id, from, 250*time.Millisecond)
+				res, err := waitDelivery(ctx, &r, id, from, 250*time.Millisecond, newWatcher(out, asJSON))
+				if err != nil {
+					return err
+				}
+				o = &res
+			}
+			if asJSON {
+				v := struct {
+					Delivery int64 `json:"delivery"`
+					Replayed bool  `json:"replayed"`
+					*Outcome
+				}{id, true, o}
+				if err := printJSON(out, v); err != nil {
+					return err
+				}
+			}
+			if o != nil && o.State == outcomeFailed {
+				return errSilent
 			}
 			return nil
 		},
 	}
 	r.flags(cmd)
-	cmd.Flags().BoolVar(&wait, "wait", false, "follow until done")
+	cmd.Flags().BoolVar(&wait, "wait", false, "follow until done; exit 1 if it failed")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the outcome as JSON")
 	return cmd
 }
 

@@ -76,6 +76,12 @@ type Config struct {
 	// warm-up outcomes are kept (default 720h, 30 days).
 	Retention time.Duration `yaml:"retention"`
 	Log       Log           `yaml:"log"`
+
+	// TrustedProxies lists the CIDRs (or single addresses) of the proxies
+	// in front of purgehook (a load balancer): from them, the client is
+	// the nearest untrusted address in X-Forwarded-For, for allow_ips and
+	// the logs. Empty (the default): X-Forwarded-For is ignored.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // DeliveryLimits bound what one delivery can make purgehook do, whatever

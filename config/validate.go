@@ -173,10 +173,16 @@ func (c *Config) validateStore() Problems {
 }
 
 func (c *Config) validateListen() Problems {
+	var p Problems
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return Problems{problem("listen", "want host:port: %v", err)}
+		p = append(p, problem("listen", "want host:port: %v", err))
 	}
-	return nil
+	for i, cidr := range c.TrustedProxies {
+		if _, err := ParseCIDR(cidr); err != nil {
+			p = append(p, problem(fmt.Sprintf("trusted_proxies[%d]", i), "%v", err))
+		}
+	}
+	return p
 }
 
 func (c *Config) validateAdmin() Problems {

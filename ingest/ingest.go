@@ -45,6 +45,8 @@ type Journal interface {
 
 // Handler serves POST /hooks/{source}.
 type Handler struct {
+	// trusted are the proxies whose X-Forwarded-For is believed.
+	trusted   []*net.IPNet
 	endpoints map[string]Endpoint
 	journal   Journal
 	log       *slog.Logger
@@ -90,10 +92,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { h.duration.WithLabelValues(name).Observe(time.Since(start).Seconds()) }()
-	log := h.log.With("source", name, "remote", r.RemoteAddr)
+	remote := h.client(r)
+	log := h.log.With("source", name, "remote", remote)
 	outcome := func(o string) { h.total.WithLabelValues(name, o).Inc() }
 
-	if len(e.Allow) > 0 && !allowed(e.Allow, r.RemoteAddr) {
+	if len(e.Allow) > 0 && !allowed(e.Allow, remote) {
 		outcome("forbidden")
 		log.Warn("webhook rejected", "status", 403, "reason", "client address not in allow_ips")
 		reply(w, http.StatusForbidden, map[string]any{"error": "client address not allowed"})
@@ -154,7 +157,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, id, inserted, err := h.journal.Accept(r.Context(), change.Delivery{
 		Source:       name,
 		ID:           id,
-		Remote:       r.RemoteAddr,
+		Remote:       remote,
 		BodySHA256:   sum,
 		Changes:      changes,
 		DedupeWithin: dedupeWithin,
@@ -229,6 +232,41 @@ func capEcho(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// TrustProxies sets the proxies (a load balancer, a CDN's egress
+// networks) whose X-Forwarded-For names the client: behind one of them,
+// allow_ips and the logs see the address the proxy was called from.
+func (h *Handler) TrustProxies(nets []*net.IPNet) { h.trusted = nets }
+
+// client is the address a request came from: the connection's peer, or,
+// when that peer is a trusted proxy, the nearest address in
+// X-Forwarded-For that is not a trusted proxy (read from the right:
+// addresses to the left of it were written by the client and prove
+// nothing).
+func (h *Handler) client(r *http.Request) string {
+	remote := r.RemoteAddr
+	if len(h.trusted) == 0 || !allowed(h.trusted, remote) {
+		return remote
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		for _, a := range strings.Split(v, ",") {
+			hops = append(hops, strings.TrimSpace(a))
+		}
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		ip := net.ParseIP(hops[i])
+		if ip == nil {
+			// A malformed hop: trust nothing left of it.
+			return remote
+		}
+		remote = ip.String()
+		if !allowed(h.trusted, remote) {
+			return remote
+		}
+	}
+	return remote
 }
 
 func allowed(nets []*net.IPNet, remote string) bool {

@@ -60,6 +60,9 @@ func (p *Pipeline) Accept(ctx context.Context, d change.Delivery) (int64, string
 	return id, d.ID, inserted, nil
 }
 
+// manualSource is the pseudo-source of manual purges.
+const manualSource = "manual"
+
 // Manual queues targets that did not come from a webhook (the admin API,
 // the CLI) as a delivery of the pseudo-source "manual".
 func (p *Pipeline) Manual(ctx context.Context, id string, targets []change.Target) (int64, error) {
@@ -67,7 +70,7 @@ func (p *Pipeline) Manual(ctx context.Context, id string, targets []change.Targe
 	err := p.st.InTx(ctx, func(tx *store.Tx) error {
 		var err error
 		var inserted bool
-		row, inserted, err = tx.DeliveryInsert(ctx, change.Delivery{Source: "manual", ID: id})
+		row, inserted, err = tx.DeliveryInsert(ctx, change.Delivery{Source: manualSource, ID: id})
 		if err != nil || !inserted {
 			return err
 		}

@@ -49,6 +49,18 @@ func (w *callWorker) Work(ctx context.Context, job *river.Job[CallArgs]) error {
 	}
 	if batch.State == store.BatchFailed {
 		return p.st.InTx(ctx, func(tx *store.Tx) error {
+			// Read again under the batch's lock: a retry may have set the
+			// batch purging since, counting on this call to run.
+			if err := tx.BatchLock(ctx, row.Batch); err != nil {
+				return err
+			}
+			b, err := tx.BatchGet(ctx, row.Batch)
+			if err != nil {
+				return err
+			}
+			if b.State != store.BatchFailed {
+				return river.JobSnooze(0)
+			}
 			if err := tx.CallUpdate(ctx, store.CallUpdateParams{ID: row.ID, State: store.CallSkipped, Error: "batch failed"}); err != nil {
 				return err
 			}
@@ -103,7 +115,10 @@ func (w *callWorker) Work(ctx context.Context, job *river.Job[CallArgs]) error {
 // succeed records a finished call and, if it was its layer's last, runs
 // the batch's next step, in one transaction with the job's completion.
 func (p *Pipeline) succeed(ctx context.Context, job *river.Job[CallArgs], row store.CallRow, ref string) error {
-	p.m.calls.WithLabelValues(row.Provider, "done").Inc()
+	if row.State != store.CallWaiting {
+		// An asynchronous call was counted once, as accepted.
+		p.m.calls.WithLabelValues(row.Provider, "done").Inc()
+	}
 	n := len(row.Items)
 	if row.Kind == change.Everything {
 		n = 1
@@ -129,6 +144,23 @@ func (p *Pipeline) succeed(ctx context.Context, job *river.Job[CallArgs], row st
 			// on; a replica that finished a call of the same layer at the
 			// same time sees the layer already moved.
 			if b.State == store.BatchPurging && b.Layer == row.Layer {
+				// A call of the layer that failed while others ran, and
+				// was then retried, leaves the layer unpurged while
+				// another failed call of it waits for its own retry.
+				failed, err := tx.CallsFailed(ctx, row.Batch, row.Layer)
+				if err != nil {
+					return err
+				}
+				if failed > 0 {
+					msg := fmt.Sprintf("%d call(s) of the %s layer failed; outer layers not purged", failed, row.Layer)
+					if err := tx.BatchSettle(ctx, row.Batch, store.BatchFailed, msg); err != nil {
+						return err
+					}
+					if err := p.eventBatch(ctx, tx, row.Batch, "failed", msg); err != nil {
+						return err
+					}
+					return store.JobComplete(ctx, tx, job)
+				}
 				if err := p.eventBatch(ctx, tx, row.Batch, "layer", fmt.Sprintf("%s layer purged", row.Layer)); err != nil {
 					return err
 				}

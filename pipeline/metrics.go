@@ -11,9 +11,11 @@ import (
 )
 
 type metrics struct {
-	calls *prometheus.CounterVec
-	items *prometheus.CounterVec
-	warm  *prometheus.CounterVec
+	calls      *prometheus.CounterVec
+	items      *prometheus.CounterVec
+	warm       *prometheus.CounterVec
+	cache      *prometheus.CounterVec
+	processing *prometheus.HistogramVec
 	// graphEdges is this replica's in-memory graph size.
 	graphEdges prometheus.Gauge
 	// unknownTags counts tags dropped because no known page carries them.
@@ -24,7 +26,7 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context
 	m := &metrics{
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "purgehook_purge_calls_total",
-			Help: "Provider calls by outcome: done, accepted (asynchronous), rate_limited, retry, split, failed.",
+			Help: "Provider calls made, each once, by outcome: done, accepted (asynchronous; its completion is not counted again), rate_limited, retry, split, failed.",
 		}, []string{"provider", "outcome"}),
 		items: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "purgehook_purge_items_total",
@@ -34,6 +36,15 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context
 			Name: "purgehook_warm_requests_total",
 			Help: "Warm-up fetches by outcome (ok: 2xx or 3xx).",
 		}, []string{"outcome"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "purgehook_cache_lookups_total",
+			Help: "Warm-up answers by what the cache in front said (cf-cache-status, X-Cache, X-Cache-Status, Age): hit or miss.",
+		}, []string{"result"}),
+		processing: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "purgehook_webhook_processing_seconds",
+			Help:    "From a delivery's acceptance (or replay) to its batch's last layer purged and its pages warmed, by source.",
+			Buckets: []float64{0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600},
+		}, []string{"source"}),
 		graphEdges: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "purgehook_graph_edges",
 			Help: "Edges (key, page) in this replica's content graph.",
@@ -43,7 +54,11 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context
 			Help: "Tags dropped for a provider that cannot purge tags because no page the content graph knows carries them.",
 		}, []string{"provider"}),
 	}
-	for _, c := range []prometheus.Collector{m.calls, m.items, m.warm, m.graphEdges, m.unknownTags, &queueCollector{st: st}, &budgetCollector{read: budgets}} {
+	// The hit ratio is a ratio of two series that both exist from the
+	// start, so that it reads 0 of 0, not absent.
+	m.cache.WithLabelValues("hit")
+	m.cache.WithLabelValues("miss")
+	for _, c := range []prometheus.Collector{m.calls, m.items, m.warm, m.cache, m.processing, m.graphEdges, m.unknownTags, &queueCollector{st: st}, &failureCollector{st: st}, &budgetCollector{read: budgets}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -83,9 +98,15 @@ type budgetCollector struct {
 	read func(context.Context) ([]budget.Status, error)
 }
 
-var budgetDesc = prometheus.NewDesc("purgehook_budget_remaining", "Calls left in today's budget (UTC day) per provider; -1 when unlimited.", []string{"provider"}, nil)
+var (
+	budgetDesc   = prometheus.NewDesc("purgehook_budget_remaining", "Calls left in today's budget (UTC day) per provider; -1 when unlimited.", []string{"provider"}, nil)
+	budgetPerDay = prometheus.NewDesc("purgehook_budget_calls_per_day", "A provider's daily budget of calls; 0 when unlimited.", []string{"provider"}, nil)
+)
 
-func (b *budgetCollector) Describe(ch chan<- *prometheus.Desc) { ch <- budgetDesc }
+func (b *budgetCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- budgetDesc
+	ch <- budgetPerDay
+}
 
 func (b *budgetCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
@@ -98,5 +119,29 @@ func (b *budgetCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, s := range statuses {
 		ch <- prometheus.MustNewConstMetric(budgetDesc, prometheus.GaugeValue, float64(s.Remaining), s.Provider)
+		ch <- prometheus.MustNewConstMetric(budgetPerDay, prometheus.GaugeValue, float64(s.PerDay), s.Provider)
 	}
+}
+
+// failureCollector counts at scrape time what `purgehook failures` lists:
+// failed calls not retried and discarded jobs, whichever process made them.
+type failureCollector struct{ st *store.Store }
+
+var failuresDesc = prometheus.NewDesc("purgehook_failures", "Failures waiting for an operator: failed provider calls not retried (kind=call) and jobs the queue gave up on (kind=job).", []string{"kind"}, nil)
+
+func (f *failureCollector) Describe(ch chan<- *prometheus.Desc) { ch <- failuresDesc }
+
+func (f *failureCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+	calls, err := f.st.CallFailureCount(ctx)
+	if err != nil {
+		return
+	}
+	jobs, err := f.st.JobCounts(ctx)
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(failuresDesc, prometheus.GaugeValue, float64(calls), "call")
+	ch <- prometheus.MustNewConstMetric(failuresDesc, prometheus.GaugeValue, float64(jobs["discarded"]), "job")
 }

@@ -33,6 +33,13 @@ type recorder struct {
 	log    *callLog
 	mu     sync.Mutex
 	fail   []error // returned by the next calls, in order
+	// panics makes the next calls panic, as an adapter with a bug would.
+	panics int
+	// together holds the first `together` calls until they have all
+	// begun, so that they run at once.
+	together int
+	arrived  int
+	release  chan struct{}
 	// async makes calls pending until polled `polls` times.
 	async bool
 	polls int
@@ -60,11 +67,36 @@ func (r *recorder) Name() string          { return r.name }
 func (r *recorder) Limits() change.Limits { return r.limits }
 func (r *recorder) Purge(ctx context.Context, c change.Call) (purger.Result, error) {
 	r.mu.Lock()
+	if r.arrived < r.together {
+		if r.release == nil {
+			r.release = make(chan struct{})
+		}
+		r.arrived++
+		if r.arrived == r.together {
+			close(r.release)
+		}
+		release := r.release
+		r.mu.Unlock()
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return purger.Result{}, ctx.Err()
+		}
+		r.mu.Lock()
+	}
 	var err error
 	if len(r.fail) > 0 {
 		err, r.fail = r.fail[0], r.fail[1:]
 	}
+	panics := r.panics > 0
+	if panics {
+		r.panics--
+	}
 	r.mu.Unlock()
+	if panics {
+		r.log.add(fmt.Sprintf("%s %s×%d panicked", r.name, c.Kind, len(c.Items)))
+		panic("adapter bug")
+	}
 	if err != nil {
 		r.log.add(fmt.Sprintf("%s %s×%d failed", r.name, c.Kind, len(c.Items)))
 		return purger.Result{}, err
@@ -122,25 +154,38 @@ func openStore(t *testing.T, driver string) *store.Store {
 
 func start(t *testing.T, driver string, providers ...pipeline.Provider) *harness {
 	t.Helper()
-	return startOn(t, openStore(t, driver), nil, providers...)
+	return startFull(t, openStore(t, driver), nil, nil, providers...)
+}
+
+// startWith starts a pipeline whose options edit changed.
+func startWith(t *testing.T, driver string, edit func(*pipeline.Options), providers ...pipeline.Provider) *harness {
+	return startFull(t, openStore(t, driver), nil, edit, providers...)
 }
 
 // startOn starts a pipeline on st; with g, it keeps g current and its
 // resolver asks it.
 func startOn(t *testing.T, st *store.Store, g *graph.Graph, providers ...pipeline.Provider) *harness {
+	return startFull(t, st, g, nil, providers...)
+}
+
+func startFull(t *testing.T, st *store.Store, g *graph.Graph, edit func(*pipeline.Options), providers ...pipeline.Provider) *harness {
 	t.Helper()
 	ctx := context.Background()
 	r, _ := resolve.New([]config.Site{{Name: "a", BaseURL: "https://a.example"}}, nil)
 	if g != nil {
 		r.SetGraph(g)
 	}
-	pl, err := pipeline.New(pipeline.Options{
+	o := pipeline.Options{
 		Store: st, Resolver: r, Providers: providers, Graph: g,
 		Coalesce: 20 * time.Millisecond, MaxWait: time.Second,
 		Workers: 4, JobTimeout: 10 * time.Second, RescueAfter: time.Minute, MaxAttempts: 3,
 		RetryPolicy: quickRetry{},
 		Logger:      slog.New(slog.DiscardHandler),
-	})
+	}
+	if edit != nil {
+		edit(&o)
+	}
+	pl, err := pipeline.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ func (p *Pipeline) queueWarm(ctx context.Context, tx *store.Tx, batch int64, tar
 		if err := p.eventBatch(ctx, tx, batch, "done", "purged (warming disabled)"); err != nil {
 			return err
 		}
-		return tx.BatchSettle(ctx, batch, store.BatchDone, "")
+		return p.settleDone(ctx, tx, batch)
 	}
 	b, err := tx.BatchGet(ctx, batch)
 	if err != nil {
@@ -72,7 +72,7 @@ func (p *Pipeline) queueWarm(ctx context.Context, tx *store.Tx, batch int64, tar
 		if err := p.eventBatch(ctx, tx, batch, "done", "purged; nothing to warm"); err != nil {
 			return err
 		}
-		return tx.BatchSettle(ctx, batch, store.BatchDone, "")
+		return p.settleDone(ctx, tx, batch)
 	}
 	if err := tx.WarmInsert(ctx, batch, urls); err != nil {
 		return err
@@ -165,6 +165,9 @@ func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 				ok++
 			}
 			p.m.warm.WithLabelValues(label).Inc()
+			if o.Cache != "" {
+				p.m.cache.WithLabelValues(o.Cache).Inc()
+			}
 			for _, r := range byURL[o.URL] {
 				rec.ID = r.ID
 				if err := tx.WarmRecord(ctx, rec); err != nil {
@@ -192,7 +195,7 @@ func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 			if err := tx.JobInsert(ctx, p.queue, WarmArgs{Batch: batch}, nil); err != nil {
 				return err
 			}
-		} else if err := tx.BatchSettle(ctx, batch, store.BatchDone, ""); err != nil {
+		} else if err := p.settleDone(ctx, tx, batch); err != nil {
 			return err
 		}
 		return store.JobComplete(ctx, tx, job)
@@ -246,4 +249,42 @@ func (p *Pipeline) learnTags(ctx context.Context, tx *store.Tx, outcomes []warm.
 		return "", nil
 	}
 	return fmt.Sprintf("%d page(s) report %d tag(s); %d tag(s) no longer reported", pages, tags, dropped), nil
+}
+
+// settleDone records a batch done and, once that commits, how long each
+// webhook delivery it served took from its acceptance, or its latest
+// replay, to here.
+func (p *Pipeline) settleDone(ctx context.Context, tx *store.Tx, batch int64) error {
+	if err := tx.BatchSettle(ctx, batch, store.BatchDone, ""); err != nil {
+		return err
+	}
+	ds, err := tx.BatchDeliveries(ctx, batch)
+	if err != nil {
+		return err
+	}
+	now := p.st.Now()
+	for _, id := range ds {
+		d, err := tx.DeliveryGet(ctx, id)
+		if err != nil {
+			return err
+		}
+		if d.Source == manualSource {
+			continue
+		}
+		from := d.ReceivedAt
+		events, err := tx.EventList(ctx, id, 0, 1000)
+		if err != nil {
+			return err
+		}
+		for _, e := range events {
+			// Newest first: the latest replay restarts the clock.
+			if e.Kind == "replay" {
+				from = e.At
+				break
+			}
+		}
+		took := now.Sub(from).Seconds()
+		tx.AfterCommit(func() { p.m.processing.WithLabelValues(d.Source).Observe(took) })
+	}
+	return nil
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test purgehook has, from a fresh Debian machine with Go: installs
-# the real parts the tests use (Varnish with xkey, nginx with ngx_cache_purge)
-# when they are missing, then golangci-lint (pinned, installed when missing),
+# the real parts the tests use (Varnish with xkey, nginx with ngx_cache_purge,
+# promtool from Debian's prometheus package) when they are missing, then golangci-lint (pinned, installed when missing),
 # go vet, the whole suite under the race detector, and a short fuzz run of
 # every webhook parser and of depcache's handler.
 #
@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(varnish varnish-modules nginx libnginx-mod-http-cache-purge)
+packages=(varnish varnish-modules nginx libnginx-mod-http-cache-purge prometheus)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -23,7 +23,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # The Debian packages start services where systemd runs; the tests start
-# their own private Varnish and nginx on free ports and need none of them.
+# their own private Varnish and nginx on free ports and need none of them
+# (nor a Prometheus server: only promtool).
 
 # PostgreSQL: the store for several replicas. Tests create a database of
 # their own on the server PURGEHOOK_TEST_POSTGRES names; without one set,
@@ -80,6 +81,8 @@ fi
 (cd depcache && "$golangci" run --allow-parallel-runners ./...)
 
 go vet ./...
+# The alert rules are valid and their unit tests pass (e2e runs them too).
+(cd deploy/prometheus && promtool check rules alerts.yml && promtool test rules alerts_test.yml)
 go test -race -count=1 -timeout 20m ./...
 # depcache is a module of its own (applications importing it get only its
 # requirements), and ./... from the root does not descend into it.

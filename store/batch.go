@@ -145,9 +145,11 @@ func (q *queries) BatchDeliveries(ctx context.Context, batch int64) ([]int64, er
 	return out, rows.Err()
 }
 
-// BatchPurging records that a batch is purging a layer.
+// BatchPurging records that a batch is purging a layer. A failed batch
+// whose failed call is retried is purging again: its error and done time
+// are cleared, so that it is neither shown as failed nor pruned.
 func (q *queries) BatchPurging(ctx context.Context, id int64, layer change.Layer) error {
-	_, err := q.q.ExecContext(ctx, `UPDATE ph_batch SET state = ?, layer = ? WHERE id = ?`, string(BatchPurging), int(layer), id)
+	_, err := q.q.ExecContext(ctx, `UPDATE ph_batch SET state = ?, layer = ?, error = '', done_at = NULL WHERE id = ?`, string(BatchPurging), int(layer), id)
 	if err != nil {
 		return fmt.Errorf("store: batch %d: %w", id, err)
 	}

@@ -22,11 +22,14 @@ const (
 	CallSplit    CallState = "split"
 	CallSkipped  CallState = "skipped"
 	CallDeferred CallState = "deferred" // waiting for the next budget window
+	// CallRetried: a failed call that an operator retried; a new call
+	// (its reason says "retry of call N") makes it again.
+	CallRetried CallState = "retried"
 )
 
 // Settled reports whether a call in this state is finished for good.
 func (s CallState) Settled() bool {
-	return s == CallDone || s == CallFailed || s == CallSplit || s == CallSkipped
+	return s == CallDone || s == CallFailed || s == CallSplit || s == CallSkipped || s == CallRetried
 }
 
 // CallRow is a planned or made provider call with its outcome.
@@ -167,4 +170,44 @@ func (q *queries) CallsOpen(ctx context.Context, batch int64, layer change.Layer
 		return 0, fmt.Errorf("store: open calls of batch %d: %w", batch, err)
 	}
 	return n, nil
+}
+
+// CallsFailed counts a batch layer's calls that failed (and were not
+// retried): a layer with one is not purged, whatever its other calls did.
+func (q *queries) CallsFailed(ctx context.Context, batch int64, layer change.Layer) (int, error) {
+	var n int
+	err := q.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_call WHERE batch = ? AND layer = ? AND state = ?`,
+		batch, int(layer), string(CallFailed)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: failed calls of batch %d: %w", batch, err)
+	}
+	return n, nil
+}
+
+// CallFailureCount counts the calls that failed and were not retried.
+func (q *queries) CallFailureCount(ctx context.Context) (int, error) {
+	var n int
+	if err := q.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_call WHERE state = ?`, string(CallFailed)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count failed calls: %w", err)
+	}
+	return n, nil
+}
+
+// CallFailures lists the calls that failed and were not retried, newest
+// first: what an operator can act on.
+func (q *queries) CallFailures(ctx context.Context, limit int) ([]CallRow, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT `+callCols+` FROM ph_call WHERE state = ? ORDER BY id DESC LIMIT ?`, string(CallFailed), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: failed calls: %w", err)
+	}
+	defer rows.Close()
+	var out []CallRow
+	for rows.Next() {
+		r, err := scanCall(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: failed calls: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }

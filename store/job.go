@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/riverqueue/river"
@@ -74,4 +75,41 @@ func (s *Store) JobCounts(ctx context.Context) (map[string]int, error) {
 		return nil, fmt.Errorf("store: count jobs: %w", err)
 	}
 	return counts, nil
+}
+
+// JobsDiscarded lists the jobs River gave up on (their attempts used up,
+// or a permanent error), newest first, with every attempt's error.
+func (s *Store) JobsDiscarded(ctx context.Context, q *Queue, limit int) ([]*rivertype.JobRow, error) {
+	res, err := q.JobList(ctx, river.NewJobListParams().
+		States(rivertype.JobStateDiscarded).
+		OrderBy(river.JobListOrderByFinalizedAt, river.SortOrderDesc).
+		First(limit))
+	if err != nil {
+		return nil, fmt.Errorf("store: discarded jobs: %w", err)
+	}
+	return res.Jobs, nil
+}
+
+// ErrJobNotDiscarded is returned, wrapped, by JobRetry for a job that is
+// not discarded: a job still queued or already done is not retried.
+var ErrJobNotDiscarded = errors.New("store: job is not discarded")
+
+// JobRetry makes a discarded job available again, when tx commits; the
+// job gets one more attempt.
+func (tx *Tx) JobRetry(ctx context.Context, q *Queue, id int64) (*rivertype.JobRow, error) {
+	j, err := q.JobGetTx(ctx, tx.tx, id)
+	if errors.Is(err, river.ErrNotFound) {
+		return nil, fmt.Errorf("store: job %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: job %d: %w", id, err)
+	}
+	if j.State != rivertype.JobStateDiscarded {
+		return j, fmt.Errorf("store: job %d is %s: %w", id, j.State, ErrJobNotDiscarded)
+	}
+	j, err = q.JobRetryTx(ctx, tx.tx, id)
+	if err != nil {
+		return nil, fmt.Errorf("store: retry job %d: %w", id, err)
+	}
+	return j, nil
 }

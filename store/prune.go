@@ -10,8 +10,8 @@ import (
 
 // Prune deletes what is older than before: deliveries with their changes
 // and events, settled batches with their targets, calls and warm-ups,
-// stream events, spent budgets and removed graph edges. Work still in
-// progress is kept.
+// stream events, the audit log, spent budgets and removed graph edges.
+// Work still in progress is kept.
 func (q *queries) Prune(ctx context.Context, before time.Time) (int64, error) {
 	t := ms(before)
 	day := budget.WindowAt(before).Day
@@ -28,6 +28,7 @@ func (q *queries) Prune(ctx context.Context, before time.Time) (int64, error) {
 		{`DELETE FROM ph_change WHERE delivery IN (SELECT id FROM ph_delivery WHERE received_at < ? AND id NOT IN (SELECT delivery FROM ph_pending) AND id NOT IN (SELECT delivery FROM ph_batch_target))`, []any{t}},
 		{`DELETE FROM ph_delivery WHERE received_at < ? AND id NOT IN (SELECT delivery FROM ph_pending) AND id NOT IN (SELECT delivery FROM ph_batch_target) AND id NOT IN (SELECT delivery FROM ph_change)`, []any{t}},
 		{`DELETE FROM ph_stream WHERE at < ?`, []any{t}},
+		{`DELETE FROM ph_audit WHERE at < ?`, []any{t}},
 		// Removed graph edges are kept for replicas catching up; one
 		// retention later every replica has long seen the removal.
 		{`DELETE FROM ph_graph_edge WHERE removed = 1 AND last_seen < ?`, []any{t}},

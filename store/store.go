@@ -83,8 +83,14 @@ type Store struct {
 // Tx is a transaction begun by Store.InTx.
 type Tx struct {
 	queries
-	tx *sql.Tx
+	tx    *sql.Tx
+	after []func()
 }
+
+// AfterCommit runs fn once the transaction has committed (never when it
+// rolls back): for what must not happen twice when a transaction is
+// retried, such as observing a metric.
+func (tx *Tx) AfterCommit(fn func()) { tx.after = append(tx.after, fn) }
 
 // Drivers.
 const (
@@ -462,6 +468,9 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
+	}
+	for _, fn := range tx.after {
+		fn()
 	}
 	return nil
 }

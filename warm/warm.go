@@ -66,6 +66,9 @@ type Outcome struct {
 	Header   http.Header
 	Err      error
 	Duration time.Duration
+	// Cache is what the cache in front said of the answer: CacheHit,
+	// CacheMiss, or "" when no header said (see CacheStatus).
+	Cache string
 }
 
 // OK reports a 2xx or 3xx answer.
@@ -255,6 +258,7 @@ func (w *Warmer) one(ctx context.Context, u string) Outcome {
 	o.Status = resp.StatusCode
 	o.Header = resp.Header
 	o.Duration = time.Since(start)
+	o.Cache = CacheStatus(resp.Header)
 	return o
 }
 
