@@ -66,14 +66,14 @@ providers: [{name: p, kind: log, layer: core}]
 // credentials.
 func TestCheckConfigRedactsCredentials(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "creds.yaml")
-	os.WriteFile(f, []byte(`
+	mustWrite(t, f, `
 store: {driver: postgres, dsn: "postgres://ph:dbpass1@db/ph"}
 sites: [{name: a, base_url: "https://user:sitepass2@a.example/x"}]
 sources: [{name: cms, kind: generic, secret: s}]
 providers:
   - {name: cf, kind: cloudflare, zone: z, token: t, api_url: "ht!tp://admin:apipass3@[::1/"}
   - {name: fa, kind: fastly, service_id: s, token: t, api_url: "https://tok:apipass4@api.example:bad/"}
-`), 0o600)
+`)
 	code, out := run(t, "check-config", "--config", f)
 	if code != 1 || !strings.Contains(out, "providers[0].api_url") || !strings.Contains(out, "REDACTED@") {
 		t.Fatalf("exit %d:\n%s", code, out)
@@ -132,14 +132,14 @@ func mustWrite(t *testing.T, path, content string) {
 func TestExplainWithHeaders(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "c.yaml")
-	os.WriteFile(cfg, []byte(`
+	mustWrite(t, cfg, `
 sites: [{name: a, base_url: https://a.example}]
 sources: [{name: umbraco, kind: umbraco, token: t}]
 providers:
   - {name: edge, kind: log}
-`), 0o600)
+`)
 	payload := filepath.Join(dir, "p.json")
-	os.WriteFile(payload, []byte(`{"id":"3c2b1a00-1111-4222-8333-444455556666","name":"deluxe-room.jpg","mediaType":"Image","url":"/media/abc1de2f/deluxe-room.jpg"}`), 0o600)
+	mustWrite(t, payload, `{"id":"3c2b1a00-1111-4222-8333-444455556666","name":"deluxe-room.jpg","mediaType":"Image","url":"/media/abc1de2f/deluxe-room.jpg"}`)
 	code, out := run(t, "explain", "--config", cfg, "--source", "umbraco", payload)
 	if code == 0 || !strings.Contains(out, "Umb-Webhook-Event") {
 		t.Errorf("without the event header: exit %d:\n%s", code, out)
