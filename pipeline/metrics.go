@@ -14,6 +14,8 @@ type metrics struct {
 	calls *prometheus.CounterVec
 	items *prometheus.CounterVec
 	warm  *prometheus.CounterVec
+	// groups is the group commit's size distribution.
+	groups prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context.Context) ([]budget.Status, error)) (*metrics, error) {
@@ -30,8 +32,13 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context
 			Name: "purgehook_warm_requests_total",
 			Help: "Warm-up fetches by outcome (ok: 2xx or 3xx).",
 		}, []string{"outcome"}),
+		groups: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "purgehook_journal_group_size",
+			Help:    "Deliveries journaled per write transaction (group commit).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.calls, m.items, m.warm, &queueCollector{st: st}, &budgetCollector{read: budgets}} {
+	for _, c := range []prometheus.Collector{m.calls, m.items, m.warm, m.groups, &queueCollector{st: st}, &budgetCollector{read: budgets}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -64,6 +64,16 @@ type Options struct {
 	// RetryPolicy overrides River's exponential backoff (tests, purge
 	// --direct).
 	RetryPolicy river.ClientRetryPolicy
+	// GroupWindow is how long the journal's writer, when idle, waits for
+	// more deliveries to commit together (default DefaultGroupWindow; a
+	// negative value: not at all).
+	GroupWindow time.Duration
+	// GroupMax is the most deliveries one commit takes (default
+	// DefaultGroupMax).
+	GroupMax int
+	// AcceptQueue is how many deliveries may wait for the writer before
+	// Accept answers busy (default DefaultAcceptQueue).
+	AcceptQueue int
 	Logger      *slog.Logger
 	Registerer  prometheus.Registerer
 }
@@ -77,6 +87,7 @@ type Pipeline struct {
 	queue     *store.Queue
 	log       *slog.Logger
 	m         *metrics
+	w         *writer
 }
 
 // provider is a Provider with its in-process rate limiter.
@@ -107,6 +118,7 @@ func New(o Options) (*Pipeline, error) {
 		return nil, err
 	}
 	p.m = m
+	p.w = newWriter(p, o)
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &deliveryWorker{p: p})

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/purgehook/purgehook/change"
@@ -75,6 +77,16 @@ func (q *queries) DeliveryFind(ctx context.Context, source, deliveryID string) (
 		return 0, time.Time{}, fmt.Errorf("store: find delivery %s/%s: %w", source, deliveryID, notFound(err))
 	}
 	return id, time.UnixMilli(at), nil
+}
+
+// DeliveryFind on the store reads from the read-only pool when there is
+// one (a SQLite file), so that it does not wait for a write transaction.
+func (s *Store) DeliveryFind(ctx context.Context, source, deliveryID string) (int64, time.Time, error) {
+	if s.read == nil {
+		return s.queries.DeliveryFind(ctx, source, deliveryID)
+	}
+	r := queries{q: s.read, env: s.env}
+	return r.DeliveryFind(ctx, source, deliveryID)
 }
 
 // DeliveryGet reads one delivery.
@@ -207,4 +219,72 @@ func nullID(id int64) any {
 		return nil
 	}
 	return id
+}
+
+// DeliveryJournaled is what DeliveryInsertMany did with one delivery: its
+// row id, and whether it was new (false: a redelivery of a journaled
+// (source, delivery id), one earlier in the same call included).
+type DeliveryJournaled struct {
+	ID       int64
+	Inserted bool
+}
+
+// changeRowsPerInsert bounds one multi-row insert of changes (three
+// parameters a row), well under SQLite's and PostgreSQL's parameter
+// limits.
+const changeRowsPerInsert = 500
+
+// DeliveryInsertMany journals several deliveries and their changes, in
+// order, as DeliveryInsert does one: the group commit's half of the
+// journal. Each delivery costs one statement for its row and one for its
+// changes (not one per change), and all of them share the caller's
+// transaction, so its one commit makes them all durable.
+func (tx *Tx) DeliveryInsertMany(ctx context.Context, ds []change.Delivery) ([]DeliveryJournaled, error) {
+	out := make([]DeliveryJournaled, len(ds))
+	for i, d := range ds {
+		var id int64
+		err := tx.q.QueryRowContext(ctx, `INSERT INTO ph_delivery (source, delivery_id, received_at, remote, body_sha256, n_changes)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id`,
+			d.Source, d.ID, ms(tx.now()), d.Remote, d.BodySHA256, len(d.Changes)).Scan(&id)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			// A redelivery: the row that is already there answers.
+			if err := tx.q.QueryRowContext(ctx, `SELECT id FROM ph_delivery WHERE source = ? AND delivery_id = ?`, d.Source, d.ID).Scan(&id); err != nil {
+				return nil, fmt.Errorf("store: insert delivery %s/%s: %w", d.Source, d.ID, err)
+			}
+			out[i] = DeliveryJournaled{ID: id}
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("store: insert delivery %s/%s: %w", d.Source, d.ID, err)
+		}
+		out[i] = DeliveryJournaled{ID: id, Inserted: true}
+		if err := tx.changeInsertMany(ctx, id, d.Changes); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (tx *Tx) changeInsertMany(ctx context.Context, delivery int64, cs []change.Change) error {
+	for start := 0; start < len(cs); start += changeRowsPerInsert {
+		chunk := cs[start:min(start+changeRowsPerInsert, len(cs))]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO ph_change (delivery, seq, data) VALUES `)
+		args := make([]any, 0, 3*len(chunk))
+		for i, c := range chunk {
+			data, err := json.Marshal(c)
+			if err != nil {
+				return fmt.Errorf("store: insert change: %w", err)
+			}
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?)")
+			args = append(args, delivery, start+i, string(data))
+		}
+		if _, err := tx.q.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("store: insert changes of %d: %w", delivery, err)
+		}
+	}
+	return nil
 }
