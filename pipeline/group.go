@@ -182,15 +182,17 @@ func (w *writer) commit(g int, group []*pending) {
 			return err
 		}
 		jobs := make([]river.InsertManyParams, 0, len(res))
+		events := make([]store.Event, 0, len(res))
 		for i, r := range res {
 			if !r.Inserted {
 				continue
 			}
 			d := ds[i]
-			if err := tx.EventAdd(ctx, r.ID, 0, "accepted", fmt.Sprintf("%s delivery %s with %d change(s)", d.Source, d.ID, len(d.Changes))); err != nil {
-				return err
-			}
+			events = append(events, store.Event{Delivery: r.ID, Kind: "accepted", Message: fmt.Sprintf("%s delivery %s with %d change(s)", d.Source, d.ID, len(d.Changes))})
 			jobs = append(jobs, river.InsertManyParams{Args: DeliveryArgs{Delivery: r.ID}})
+		}
+		if err := tx.EventAddMany(ctx, events); err != nil {
+			return err
 		}
 		if err := tx.JobInsertMany(ctx, w.p.queue, jobs); err != nil {
 			return err

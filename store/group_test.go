@@ -47,8 +47,17 @@ func TestDeliveryInsertMany(t *testing.T) {
 					jobs = append(jobs, river.InsertManyParams{Args: testArgs{N: int(j.ID)}})
 				}
 			}
+			if err := tx.EventAddMany(ctx, []Event{{Delivery: got[0].ID, Kind: "accepted", Message: "a"}, {Kind: "note", Message: "none"}}); err != nil {
+				return err
+			}
 			return tx.JobInsertMany(ctx, q, jobs)
 		})
+		if es, err := s.EventList(ctx, got[0].ID, 0, 10); err != nil || len(es) != 1 || es[0].Message != "a" || es[0].Kind != "accepted" {
+			t.Errorf("a's events: %+v %v", es, err)
+		}
+		if es, _ := s.EventList(ctx, 0, 0, 10); len(es) != 2 {
+			t.Errorf("%d events, want 2", len(es))
+		}
 		if len(got) != len(ds) {
 			t.Fatalf("%d results for %d deliveries", len(got), len(ds))
 		}

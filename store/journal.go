@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -229,50 +228,104 @@ type DeliveryJournaled struct {
 	Inserted bool
 }
 
-// changeRowsPerInsert bounds one multi-row insert of changes (three
-// parameters a row), well under SQLite's and PostgreSQL's parameter
-// limits.
-const changeRowsPerInsert = 500
+// Rows per multi-row insert, well under SQLite's and PostgreSQL's
+// parameter limits.
+const (
+	deliveryRowsPerInsert = 500
+	changeRowsPerInsert   = 500
+	eventRowsPerInsert    = 500
+)
 
-// DeliveryInsertMany journals several deliveries and their changes, in
-// order, as DeliveryInsert does one: the group commit's half of the
-// journal. Each delivery costs one statement for its row and one for its
-// changes (not one per change), and all of them share the caller's
-// transaction, so its one commit makes them all durable.
+// DeliveryInsertMany journals several deliveries and their changes, as
+// DeliveryInsert does one: the group commit's half of the journal. The
+// rows go in with a few multi-row statements rather than a few statements
+// per delivery (each statement is parsed again, and that, not the commit,
+// is what a group spends its time on), and all of them share the caller's
+// transaction, so its one commit makes them all durable. When the same
+// (source, delivery id) appears twice, the first is new and the second a
+// redelivery of it.
 func (tx *Tx) DeliveryInsertMany(ctx context.Context, ds []change.Delivery) ([]DeliveryJournaled, error) {
+	type key struct{ source, id string }
+	ids := make(map[key]int64, len(ds))
+	now := ms(tx.now())
+	for start := 0; start < len(ds); start += deliveryRowsPerInsert {
+		chunk := ds[start:min(start+deliveryRowsPerInsert, len(ds))]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO ph_delivery (source, delivery_id, received_at, remote, body_sha256, n_changes) VALUES `)
+		args := make([]any, 0, 6*len(chunk))
+		for i, d := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, ?, ?)")
+			args = append(args, d.Source, d.ID, now, d.Remote, d.BodySHA256, len(d.Changes))
+		}
+		b.WriteString(` ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, source, delivery_id`)
+		rows, err := tx.q.QueryContext(ctx, b.String(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: insert %d deliveries: %w", len(chunk), err)
+		}
+		for rows.Next() {
+			var id int64
+			var k key
+			if err := rows.Scan(&id, &k.source, &k.id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: insert deliveries: %w", err)
+			}
+			ids[k] = id
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("store: insert deliveries: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: insert deliveries: %w", err)
+		}
+	}
 	out := make([]DeliveryJournaled, len(ds))
+	inserted := make(map[key]bool, len(ids))
+	var changes []changeRow
 	for i, d := range ds {
-		var id int64
-		err := tx.q.QueryRowContext(ctx, `INSERT INTO ph_delivery (source, delivery_id, received_at, remote, body_sha256, n_changes)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id`,
-			d.Source, d.ID, ms(tx.now()), d.Remote, d.BodySHA256, len(d.Changes)).Scan(&id)
+		k := key{d.Source, d.ID}
+		id, ok := ids[k]
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			// A redelivery: the row that is already there answers.
+		case !ok:
+			// Journaled before this group: a redelivery.
 			if err := tx.q.QueryRowContext(ctx, `SELECT id FROM ph_delivery WHERE source = ? AND delivery_id = ?`, d.Source, d.ID).Scan(&id); err != nil {
 				return nil, fmt.Errorf("store: insert delivery %s/%s: %w", d.Source, d.ID, err)
 			}
+			ids[k] = id
+			inserted[k] = true // answered: later ones in the group are redeliveries too
 			out[i] = DeliveryJournaled{ID: id}
-			continue
-		case err != nil:
-			return nil, fmt.Errorf("store: insert delivery %s/%s: %w", d.Source, d.ID, err)
+		case inserted[k]:
+			out[i] = DeliveryJournaled{ID: id}
+		default:
+			inserted[k] = true
+			out[i] = DeliveryJournaled{ID: id, Inserted: true}
+			for seq, c := range d.Changes {
+				changes = append(changes, changeRow{delivery: id, seq: seq, c: c})
+			}
 		}
-		out[i] = DeliveryJournaled{ID: id, Inserted: true}
-		if err := tx.changeInsertMany(ctx, id, d.Changes); err != nil {
-			return nil, err
-		}
+	}
+	if err := tx.changeInsertMany(ctx, changes); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
-func (tx *Tx) changeInsertMany(ctx context.Context, delivery int64, cs []change.Change) error {
+type changeRow struct {
+	delivery int64
+	seq      int
+	c        change.Change
+}
+
+func (tx *Tx) changeInsertMany(ctx context.Context, cs []changeRow) error {
 	for start := 0; start < len(cs); start += changeRowsPerInsert {
 		chunk := cs[start:min(start+changeRowsPerInsert, len(cs))]
 		var b strings.Builder
 		b.WriteString(`INSERT INTO ph_change (delivery, seq, data) VALUES `)
 		args := make([]any, 0, 3*len(chunk))
-		for i, c := range chunk {
-			data, err := json.Marshal(c)
+		for i, r := range chunk {
+			data, err := json.Marshal(r.c)
 			if err != nil {
 				return fmt.Errorf("store: insert change: %w", err)
 			}
@@ -280,10 +333,34 @@ func (tx *Tx) changeInsertMany(ctx context.Context, delivery int64, cs []change.
 				b.WriteString(", ")
 			}
 			b.WriteString("(?, ?, ?)")
-			args = append(args, delivery, start+i, string(data))
+			args = append(args, r.delivery, r.seq, string(data))
 		}
 		if _, err := tx.q.ExecContext(ctx, b.String(), args...); err != nil {
-			return fmt.Errorf("store: insert changes of %d: %w", delivery, err)
+			return fmt.Errorf("store: insert %d changes: %w", len(chunk), err)
+		}
+	}
+	return nil
+}
+
+// EventAddMany appends several events to the audit trail with one
+// statement per few hundred; an event's At is ignored (the store's clock
+// stamps them) and its Delivery and Batch may be 0.
+func (tx *Tx) EventAddMany(ctx context.Context, es []Event) error {
+	now := ms(tx.now())
+	for start := 0; start < len(es); start += eventRowsPerInsert {
+		chunk := es[start:min(start+eventRowsPerInsert, len(es))]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO ph_event (at, delivery, batch, kind, message) VALUES `)
+		args := make([]any, 0, 5*len(chunk))
+		for i, e := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, ?)")
+			args = append(args, now, nullID(e.Delivery), nullID(e.Batch), e.Kind, e.Message)
+		}
+		if _, err := tx.q.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("store: %d events: %w", len(chunk), err)
 		}
 	}
 	return nil
