@@ -14,45 +14,61 @@ import (
 // flushKey is the state key that says a flush job is queued.
 const flushKey = "flush_queued"
 
-// deliveryWorker resolves a journaled delivery's changes into targets and
-// queues them for the next batch.
+// deliveryWorker resolves journaled deliveries' changes into targets and
+// queues them for the next batch, all of the job's deliveries in one
+// transaction.
 type deliveryWorker struct {
 	river.WorkerDefaults[DeliveryArgs]
 	p *Pipeline
 }
 
+// resolved is one delivery's outcome, read and resolved before the write
+// transaction.
+type resolved struct {
+	id      int64
+	changes int
+	targets []change.Target
+	dropped []string
+}
+
 func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs]) error {
 	p := w.p
-	id := job.Args.Delivery
-	d, err := p.st.DeliveryGet(ctx, id)
-	if err != nil {
-		return err
-	}
-	changes, err := p.st.ChangeList(ctx, id)
-	if err != nil {
-		return err
-	}
-	var targets []change.Target
-	var events []string
-	for _, c := range changes {
-		res := p.o.Resolver.Resolve(c, p.o.SourceSites[d.Source])
-		targets = append(targets, res.Targets...)
-		for _, dr := range res.Dropped {
-			p.log.Warn("target dropped", "delivery", id, "value", dr.Value, "reason", dr.Reason)
-			events = append(events, fmt.Sprintf("dropped %q: %s", dr.Value, dr.Reason))
+	var out []resolved
+	for _, id := range job.Args.ids() {
+		d, err := p.st.DeliveryGet(ctx, id)
+		if err != nil {
+			return err
 		}
-	}
-	return p.st.InTx(ctx, func(tx *store.Tx) error {
-		for _, e := range events {
-			if err := tx.EventAdd(ctx, id, 0, "dropped", e); err != nil {
-				return err
+		changes, err := p.st.ChangeList(ctx, id)
+		if err != nil {
+			return err
+		}
+		r := resolved{id: id, changes: len(changes)}
+		for _, c := range changes {
+			res := p.o.Resolver.Resolve(c, p.o.SourceSites[d.Source])
+			r.targets = append(r.targets, res.Targets...)
+			for _, dr := range res.Dropped {
+				p.log.Warn("target dropped", "delivery", id, "value", dr.Value, "reason", dr.Reason)
+				r.dropped = append(r.dropped, fmt.Sprintf("dropped %q: %s", dr.Value, dr.Reason))
 			}
 		}
-		if err := tx.EventAdd(ctx, id, 0, "resolved", fmt.Sprintf("%d change(s) → %d target(s): %s", len(changes), len(targets), summarize(targets))); err != nil {
+		out = append(out, r)
+	}
+	return p.st.InTx(ctx, func(tx *store.Tx) error {
+		var events []store.Event
+		for _, r := range out {
+			for _, e := range r.dropped {
+				events = append(events, store.Event{Delivery: r.id, Kind: "dropped", Message: e})
+			}
+			events = append(events, store.Event{Delivery: r.id, Kind: "resolved", Message: fmt.Sprintf("%d change(s) → %d target(s): %s", r.changes, len(r.targets), summarize(r.targets))})
+		}
+		if err := tx.EventAddMany(ctx, events); err != nil {
 			return err
 		}
-		if err := p.queueTargets(ctx, tx, id, targets); err != nil {
-			return err
+		for _, r := range out {
+			if err := p.queueTargets(ctx, tx, r.id, r.targets); err != nil {
+				return err
+			}
 		}
 		return store.JobComplete(ctx, tx, job)
 	})

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/store"
 )
@@ -15,11 +13,12 @@ import (
 // Group commit: concurrent accepts share one write transaction and one
 // fsync. An accept queues its delivery and waits; one writer goroutine
 // takes whatever has queued (up to GroupMax, after waiting at most
-// GroupWindow for more when it was idle), journals the group with its
-// delivery jobs in one transaction, commits, and only then answers each
-// member. A failed commit answers its error to every member, none of which
-// is journaled. The queue is bounded: when it is full the writer has
-// fallen behind, and Accept says so (ErrBusy) rather than buffering.
+// GroupWindow for more when it was idle), journals the group with one
+// delivery job that will resolve all of it, in one transaction, commits,
+// and only then answers each member. A failed commit answers its error to
+// every member, none of which is journaled. The queue is bounded: when it
+// is full the writer has fallen behind, and Accept says so (*BusyError)
+// rather than buffering.
 //
 // The writer runs while there is work and exits when the queue is empty,
 // so a Pipeline needs no start or stop for it.
@@ -181,7 +180,7 @@ func (w *writer) commit(g int, group []*pending) {
 		if res, err = tx.DeliveryInsertMany(ctx, ds); err != nil {
 			return err
 		}
-		jobs := make([]river.InsertManyParams, 0, len(res))
+		var ids []int64
 		events := make([]store.Event, 0, len(res))
 		for i, r := range res {
 			if !r.Inserted {
@@ -189,13 +188,17 @@ func (w *writer) commit(g int, group []*pending) {
 			}
 			d := ds[i]
 			events = append(events, store.Event{Delivery: r.ID, Kind: "accepted", Message: fmt.Sprintf("%s delivery %s with %d change(s)", d.Source, d.ID, len(d.Changes))})
-			jobs = append(jobs, river.InsertManyParams{Args: DeliveryArgs{Delivery: r.ID}})
+			ids = append(ids, r.ID)
 		}
-		if err := tx.EventAddMany(ctx, events); err != nil {
-			return err
-		}
-		if err := tx.JobInsertMany(ctx, w.p.queue, jobs); err != nil {
-			return err
+		if len(ids) > 0 {
+			if err := tx.EventAddMany(ctx, events); err != nil {
+				return err
+			}
+			// One job resolves the whole group: one resolve transaction
+			// per group, not per delivery.
+			if err := tx.JobInsert(ctx, w.p.queue, DeliveryArgs{Deliveries: ids}, nil); err != nil {
+				return err
+			}
 		}
 		if w.beforeCommit != nil {
 			return w.beforeCommit(g)

@@ -3,8 +3,10 @@
 // to end (each arrow is one transaction that records the stage's outcome
 // together with the job that continues the work):
 //
-//	Accept   journal the delivery and its changes        → delivery job  (accept.go)
-//	delivery resolve the changes into targets, queue them → flush job     (deliver.go)
+//	Accept   journal the delivery and its changes, with the
+//	         others of its group commit                   → delivery job  (accept.go, group.go)
+//	delivery resolve the group's changes into targets,
+//	         queue them                                   → flush job     (deliver.go)
 //	flush    after the coalescing window, take every queued target into a
 //	         batch and plan its first step                → call jobs     (flush.go)
 //	step     read the batch's targets and budgets → plan.Next → persist

@@ -75,16 +75,3 @@ func (s *Store) JobCounts(ctx context.Context) (map[string]int, error) {
 	}
 	return counts, nil
 }
-
-// JobInsertMany queues several jobs with River's bulk insert (one
-// statement for all of them on either driver); they become visible when
-// tx commits.
-func (tx *Tx) JobInsertMany(ctx context.Context, q *Queue, params []river.InsertManyParams) error {
-	if len(params) == 0 {
-		return nil
-	}
-	if _, err := q.InsertManyFastTx(ctx, tx.tx, params); err != nil {
-		return fmt.Errorf("store: insert %d %s job(s): %w", len(params), params[0].Args.Kind(), err)
-	}
-	return nil
-}
