@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -38,7 +40,8 @@ type Endpoint struct {
 
 // Journal durably records an accepted delivery (pipeline.Pipeline). It
 // settles the delivery's final id, stamps the changes with it, and
-// returns it.
+// returns it. An error with a RetryAfter() time.Duration method says the
+// journal is busy: the handler answers 503 with Retry-After.
 type Journal interface {
 	Accept(ctx context.Context, d change.Delivery) (id int64, deliveryID string, inserted bool, err error)
 }
@@ -62,7 +65,7 @@ func New(endpoints []Endpoint, j Journal, logger *slog.Logger, reg prometheus.Re
 		log:       logger.With("component", "ingest"),
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "purgehook_webhooks_total",
-			Help: "Webhooks received by source and outcome (accepted, duplicate, unauthorized, malformed, too_large, unsupported_media_type, forbidden, unknown_source, error).",
+			Help: "Webhooks received by source and outcome (accepted, duplicate, unauthorized, malformed, too_large, unsupported_media_type, forbidden, unknown_source, busy, error).",
 		}, []string{"source", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "purgehook_webhook_duration_seconds",
@@ -162,6 +165,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Changes:      changes,
 		DedupeWithin: dedupeWithin,
 	})
+	var busy interface{ RetryAfter() time.Duration }
+	if errors.As(err, &busy) {
+		// The journal's writer has fallen behind: push back rather than
+		// buffer without bound. Nothing was written.
+		outcome("busy")
+		log.Warn("webhook deferred", "status", 503, "reason", "journal busy")
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(busy.RetryAfter().Seconds())))))
+		reply(w, http.StatusServiceUnavailable, map[string]any{"error": "too many deliveries at once; retry later"})
+		return
+	}
 	if err != nil {
 		// Not durable, so not acknowledged: the CMS will retry.
 		outcome("error")

@@ -34,15 +34,19 @@ type env struct {
 
 func newEnv(t *testing.T, allow []string) *env {
 	t.Helper()
-	return newEnvOf(t, generic.New(source.Options{Name: "cms", Secrets: []string{secret}}), allow)
+	return newEnvOf(t, genericSource(), allow, pipeline.Options{})
+}
+
+func genericSource() source.Source {
+	return generic.New(source.Options{Name: "cms", Secrets: []string{secret}})
 }
 
 func newEnvWith(t *testing.T, src source.Source) *env {
 	t.Helper()
-	return newEnvOf(t, src, nil)
+	return newEnvOf(t, src, nil, pipeline.Options{})
 }
 
-func newEnvOf(t *testing.T, src source.Source, allow []string) *env {
+func newEnvOf(t *testing.T, src source.Source, allow []string, o pipeline.Options) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "ph.db"))
@@ -51,7 +55,8 @@ func newEnvOf(t *testing.T, src source.Source, allow []string) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	r, _ := resolve.New([]config.Site{{Name: "a", BaseURL: "https://a.example"}}, nil)
-	pl, err := pipeline.New(pipeline.Options{Store: st, Resolver: r})
+	o.Store, o.Resolver = st, r
+	pl, err := pipeline.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +78,12 @@ func newEnvOf(t *testing.T, src source.Source, allow []string) *env {
 
 func (e *env) post(t *testing.T, path, body string, hdr map[string]string) (int, map[string]any) {
 	t.Helper()
+	status, m, _ := e.postHeader(t, path, body, hdr)
+	return status, m
+}
+
+func (e *env) postHeader(t *testing.T, path, body string, hdr map[string]string) (int, map[string]any, http.Header) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(body))
 	for k, v := range hdr {
 		req.Header.Set(k, v)
@@ -84,7 +95,7 @@ func (e *env) post(t *testing.T, path, body string, hdr map[string]string) (int,
 	defer resp.Body.Close()
 	var m map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&m)
-	return resp.StatusCode, m
+	return resp.StatusCode, m, resp.Header
 }
 
 // journaled counts what a request may have written: deliveries, changes
@@ -325,5 +336,55 @@ func TestAllowIPs(t *testing.T) {
 	e = newEnv(t, []string{"127.0.0.1", "::1"})
 	if status, m := e.post(t, "/hooks/cms", good, sig(good)); status != http.StatusAccepted {
 		t.Fatalf("allowed client: status %d (%v)", status, m)
+	}
+}
+
+// When the journal's writer falls behind, a webhook is answered 503 with
+// Retry-After at once and not journaled. The writer is held back by a
+// transaction the test keeps open on SQLite's one writing connection.
+func TestBusyJournalAnswersRetryAfter(t *testing.T) {
+	e := newEnvOf(t, genericSource(), nil, pipeline.Options{GroupWindow: -1, GroupMax: 1, AcceptQueue: 1})
+	held, release := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = e.st.InTx(context.Background(), func(*store.Tx) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	type result struct {
+		status int
+		msg    string
+		retry  string
+	}
+	// The writer holds at most one group of one, and one more waits: of
+	// three webhooks, at least one is pushed back.
+	results := make(chan result, 3)
+	for i := range 3 {
+		body := strings.Replace(good, `"g1"`, `"busy`+strconv.Itoa(i)+`"`, 1)
+		go func() {
+			status, m, h := e.postHeader(t, "/hooks/cms", body, sig(body))
+			msg, _ := m["error"].(string)
+			results <- result{status, msg, h.Get("Retry-After")}
+		}()
+	}
+	r := <-results
+	if r.status != http.StatusServiceUnavailable || r.retry != "1" || r.msg == "" || strings.Contains(r.msg, "\n") {
+		t.Fatalf("first answer with the writer held: %+v, want 503, Retry-After 1 and a one-line reason", r)
+	}
+	close(release)
+	accepted := 0
+	for range 2 {
+		switch r := <-results; r.status {
+		case http.StatusAccepted:
+			accepted++
+		case http.StatusServiceUnavailable:
+		default:
+			t.Errorf("answer %+v", r)
+		}
+	}
+	if n, _ := e.st.DeliveryCount(context.Background()); n != accepted {
+		t.Errorf("%d deliveries journaled, %d acknowledged", n, accepted)
 	}
 }

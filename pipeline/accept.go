@@ -9,10 +9,12 @@ import (
 	"github.com/purgehook/purgehook/store"
 )
 
-// Accept journals a delivery and its resolve job in one transaction. It
-// returns the delivery's row id, the id it was journaled under, and
+// Accept journals a delivery and its resolve job, in one transaction
+// shared with the deliveries accepted at the same moment (group.go), and
+// returns once they are durable. It returns the delivery's row id, the id it was journaled under, and
 // whether it was new; a redelivery of an accepted (source, delivery id)
-// changes nothing.
+// changes nothing. When the writer has fallen behind it returns a
+// *BusyError and journals nothing.
 //
 // Accept is where a delivery's id becomes final (a stale body hash is
 // renamed), so it is also where the changes are stamped with it.
@@ -42,20 +44,11 @@ func (p *Pipeline) Accept(ctx context.Context, d change.Delivery) (int64, string
 		finalID = fmt.Sprintf("%s@%d", d.ID, p.st.Now().UnixMilli())
 	}
 	d = d.Identify(finalID)
-	var inserted bool
-	err = p.st.InTx(ctx, func(tx *store.Tx) error {
-		var err error
-		id, inserted, err = tx.DeliveryInsert(ctx, d)
-		if err != nil || !inserted {
-			return err
-		}
-		if err := tx.EventAdd(ctx, id, 0, "accepted", fmt.Sprintf("%s delivery %s with %d change(s)", d.Source, d.ID, len(d.Changes))); err != nil {
-			return err
-		}
-		return tx.JobInsert(ctx, p.queue, DeliveryArgs{Delivery: id}, nil)
-	})
+	// The insert settles a race between two deliveries of the same id,
+	// in one group or in two.
+	id, inserted, err := p.w.journal(ctx, d)
 	if err != nil {
-		return 0, "", false, fmt.Errorf("journal: %w", err)
+		return 0, "", false, err
 	}
 	return id, d.ID, inserted, nil
 }

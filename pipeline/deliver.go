@@ -15,66 +15,81 @@ import (
 // flushKey is the state key that says a flush job is queued.
 const flushKey = "flush_queued"
 
-// deliveryWorker resolves a journaled delivery's changes into targets and
-// queues them for the next batch.
+// deliveryWorker resolves journaled deliveries' changes into targets and
+// queues them for the next batch, all of the job's deliveries (a group
+// commit's) in one transaction.
 type deliveryWorker struct {
 	river.WorkerDefaults[DeliveryArgs]
 	p *Pipeline
 }
 
+// resolved is one delivery's outcome, read and resolved before the write
+// transaction.
+type resolved struct {
+	id      int64
+	changes int
+	targets []change.Target
+	dropped []string
+	capped  string
+}
+
 func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs]) error {
 	p := w.p
-	id := job.Args.Delivery
-	d, err := p.st.DeliveryGet(ctx, id)
-	if err != nil {
-		return err
-	}
-	changes, err := p.st.ChangeList(ctx, id)
-	if err != nil {
-		return err
-	}
 	// Another replica may have learned what these changes need (the
 	// publish before this unpublish): catch up before resolving.
 	if _, err := p.SyncGraph(ctx); err != nil {
 		return err
 	}
-	var targets []change.Target
-	var events []string
+	var out []resolved
 	var learned []graph.Edge
-	for _, c := range changes {
-		res := p.o.Resolver.Resolve(c, p.o.SourceSites[d.Source])
-		targets = append(targets, res.Targets...)
-		if p.o.Graph != nil {
-			learned = append(learned, remembered(c, res)...)
+	for _, id := range job.Args.ids() {
+		d, err := p.st.DeliveryGet(ctx, id)
+		if err != nil {
+			return err
 		}
-		for _, dr := range res.Dropped {
-			p.log.Warn("target dropped", "delivery", id, "value", dr.Value, "reason", dr.Reason)
-			events = append(events, fmt.Sprintf("dropped %q: %s", dr.Value, dr.Reason))
+		changes, err := p.st.ChangeList(ctx, id)
+		if err != nil {
+			return err
 		}
+		r := resolved{id: id, changes: len(changes)}
+		for _, c := range changes {
+			res := p.o.Resolver.Resolve(c, p.o.SourceSites[d.Source])
+			r.targets = append(r.targets, res.Targets...)
+			if p.o.Graph != nil {
+				learned = append(learned, remembered(c, res)...)
+			}
+			for _, dr := range res.Dropped {
+				p.log.Warn("target dropped", "delivery", id, "value", dr.Value, "reason", dr.Reason)
+				r.dropped = append(r.dropped, fmt.Sprintf("dropped %q: %s", dr.Value, dr.Reason))
+			}
+		}
+		r.targets, r.capped = p.o.Resolver.Cap(r.targets)
+		if r.capped != "" {
+			p.log.Warn("targets capped", "delivery", id, "note", r.capped)
+		}
+		out = append(out, r)
 	}
-	targets, capped := p.o.Resolver.Cap(targets)
-	if capped != "" {
-		p.log.Warn("targets capped", "delivery", id, "note", capped)
-	}
-	err = p.st.InTx(ctx, func(tx *store.Tx) error {
+	err := p.st.InTx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.GraphEdgePut(ctx, storeEdges(learned)); err != nil {
 			return err
 		}
-		for _, e := range events {
-			if err := tx.EventAdd(ctx, id, 0, "dropped", e); err != nil {
-				return err
+		var events []store.Event
+		for _, r := range out {
+			for _, e := range r.dropped {
+				events = append(events, store.Event{Delivery: r.id, Kind: "dropped", Message: e})
 			}
-		}
-		if capped != "" {
-			if err := tx.EventAdd(ctx, id, 0, "capped", capped); err != nil {
-				return err
+			if r.capped != "" {
+				events = append(events, store.Event{Delivery: r.id, Kind: "capped", Message: r.capped})
 			}
+			events = append(events, store.Event{Delivery: r.id, Kind: "resolved", Message: fmt.Sprintf("%d change(s) → %d target(s): %s", r.changes, len(r.targets), summarize(r.targets))})
 		}
-		if err := tx.EventAdd(ctx, id, 0, "resolved", fmt.Sprintf("%d change(s) → %d target(s): %s", len(changes), len(targets), summarize(targets))); err != nil {
+		if err := tx.EventAddMany(ctx, events); err != nil {
 			return err
 		}
-		if err := p.queueTargets(ctx, tx, id, targets); err != nil {
-			return err
+		for _, r := range out {
+			if err := p.queueTargets(ctx, tx, r.id, r.targets); err != nil {
+				return err
+			}
 		}
 		return store.JobComplete(ctx, tx, job)
 	})

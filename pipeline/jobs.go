@@ -10,9 +10,20 @@ const (
 	kindPrune    = "purgehook_prune"
 )
 
-// DeliveryArgs is the job that resolves a delivery (deliver.go).
+// DeliveryArgs is the job that resolves deliveries (deliver.go): one
+// (a replay), or every delivery of one group commit (group.go), so that a
+// burst costs one resolve transaction per group rather than per delivery.
 type DeliveryArgs struct {
-	Delivery int64 `json:"delivery"`
+	Delivery   int64   `json:"delivery,omitempty"`
+	Deliveries []int64 `json:"deliveries,omitempty"`
+}
+
+// ids lists the deliveries the job resolves.
+func (a DeliveryArgs) ids() []int64 {
+	if a.Delivery != 0 {
+		return append([]int64{a.Delivery}, a.Deliveries...)
+	}
+	return a.Deliveries
 }
 
 // Kind names the job.

@@ -20,6 +20,8 @@ type metrics struct {
 	graphEdges prometheus.Gauge
 	// unknownTags counts tags dropped because no known page carries them.
 	unknownTags *prometheus.CounterVec
+	// groups is the group commit's size distribution.
+	groups prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context.Context) ([]budget.Status, error)) (*metrics, error) {
@@ -53,12 +55,17 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context
 			Name: "purgehook_graph_unknown_tags_total",
 			Help: "Tags dropped for a provider that cannot purge tags because no page the content graph knows carries them.",
 		}, []string{"provider"}),
+		groups: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "purgehook_journal_group_size",
+			Help:    "Deliveries journaled per write transaction (group commit).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
+		}),
 	}
 	// The hit ratio is a ratio of two series that both exist from the
 	// start, so that it reads 0 of 0, not absent.
 	m.cache.WithLabelValues("hit")
 	m.cache.WithLabelValues("miss")
-	for _, c := range []prometheus.Collector{m.calls, m.items, m.warm, m.cache, m.processing, m.graphEdges, m.unknownTags, &queueCollector{st: st}, &failureCollector{st: st}, &budgetCollector{read: budgets}} {
+	for _, c := range []prometheus.Collector{m.calls, m.items, m.warm, m.cache, m.processing, m.graphEdges, m.unknownTags, m.groups, &queueCollector{st: st}, &failureCollector{st: st}, &budgetCollector{read: budgets}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -3,8 +3,10 @@
 // to end (each arrow is one transaction that records the stage's outcome
 // together with the job that continues the work):
 //
-//	Accept   journal the delivery and its changes        → delivery job  (accept.go)
-//	delivery resolve the changes into targets, queue them → flush job     (deliver.go)
+//	Accept   journal the delivery and its changes, with the
+//	         others of its group commit                   → delivery job  (accept.go, group.go)
+//	delivery resolve the group's changes into targets,
+//	         queue them                                   → flush job     (deliver.go)
 //	flush    after the coalescing window, take every queued target into a
 //	         batch and plan its first step                → call jobs     (flush.go)
 //	step     read the batch's targets and budgets → plan.Next → persist
@@ -82,6 +84,16 @@ type Options struct {
 	// RetryPolicy overrides River's exponential backoff (tests, purge
 	// --direct).
 	RetryPolicy river.ClientRetryPolicy
+	// GroupWindow is how long the journal's writer, when idle, waits for
+	// more deliveries to commit together (default DefaultGroupWindow; a
+	// negative value: not at all).
+	GroupWindow time.Duration
+	// GroupMax is the most deliveries one commit takes (default
+	// DefaultGroupMax).
+	GroupMax int
+	// AcceptQueue is how many deliveries may wait for the writer before
+	// Accept answers busy (default DefaultAcceptQueue).
+	AcceptQueue int
 	Logger      *slog.Logger
 	Registerer  prometheus.Registerer
 }
@@ -98,6 +110,7 @@ type Pipeline struct {
 	graphSync graphSync
 	stopSync  context.CancelFunc
 	synced    sync.WaitGroup
+	w         *writer
 }
 
 // provider is a Provider with its in-process rate limiter.
@@ -128,6 +141,7 @@ func New(o Options) (*Pipeline, error) {
 		return nil, err
 	}
 	p.m = m
+	p.w = newWriter(p, o)
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &deliveryWorker{p: p})

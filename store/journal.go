@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/purgehook/purgehook/change"
@@ -94,6 +95,16 @@ func (q *queries) DeliveryFindLatest(ctx context.Context, source, deliveryID str
 		return 0, time.Time{}, fmt.Errorf("store: find delivery %s/%s: %w", source, deliveryID, notFound(err))
 	}
 	return id, time.UnixMilli(at), nil
+}
+
+// DeliveryFind on the store reads from the read-only pool when there is
+// one (a SQLite file), so that it does not wait for a write transaction.
+func (s *Store) DeliveryFind(ctx context.Context, source, deliveryID string) (int64, time.Time, error) {
+	if s.read == nil {
+		return s.queries.DeliveryFind(ctx, source, deliveryID)
+	}
+	r := queries{q: s.read, env: s.env}
+	return r.DeliveryFind(ctx, source, deliveryID)
 }
 
 // DeliveryGet reads one delivery.
@@ -226,4 +237,150 @@ func nullID(id int64) any {
 		return nil
 	}
 	return id
+}
+
+// DeliveryJournaled is what DeliveryInsertMany did with one delivery: its
+// row id, and whether it was new (false: a redelivery of a journaled
+// (source, delivery id), one earlier in the same call included).
+type DeliveryJournaled struct {
+	ID       int64
+	Inserted bool
+}
+
+// Rows per multi-row insert, well under SQLite's and PostgreSQL's
+// parameter limits.
+const (
+	deliveryRowsPerInsert = 500
+	changeRowsPerInsert   = 500
+	eventRowsPerInsert    = 500
+)
+
+// DeliveryInsertMany journals several deliveries and their changes, as
+// DeliveryInsert does one: the group commit's half of the journal. The
+// rows go in with a few multi-row statements rather than a few statements
+// per delivery (each statement is parsed again, and that, not the commit,
+// is what a group spends its time on), and all of them share the caller's
+// transaction, so its one commit makes them all durable. When the same
+// (source, delivery id) appears twice, the first is new and the second a
+// redelivery of it.
+func (tx *Tx) DeliveryInsertMany(ctx context.Context, ds []change.Delivery) ([]DeliveryJournaled, error) {
+	type key struct{ source, id string }
+	ids := make(map[key]int64, len(ds))
+	now := ms(tx.now())
+	for start := 0; start < len(ds); start += deliveryRowsPerInsert {
+		chunk := ds[start:min(start+deliveryRowsPerInsert, len(ds))]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO ph_delivery (source, delivery_id, received_at, remote, body_sha256, n_changes) VALUES `)
+		args := make([]any, 0, 6*len(chunk))
+		for i, d := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, ?, ?)")
+			args = append(args, d.Source, d.ID, now, d.Remote, d.BodySHA256, len(d.Changes))
+		}
+		b.WriteString(` ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, source, delivery_id`)
+		rows, err := tx.q.QueryContext(ctx, b.String(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: insert %d deliveries: %w", len(chunk), err)
+		}
+		for rows.Next() {
+			var id int64
+			var k key
+			if err := rows.Scan(&id, &k.source, &k.id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: insert deliveries: %w", err)
+			}
+			ids[k] = id
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("store: insert deliveries: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: insert deliveries: %w", err)
+		}
+	}
+	out := make([]DeliveryJournaled, len(ds))
+	inserted := make(map[key]bool, len(ids))
+	var changes []changeRow
+	for i, d := range ds {
+		k := key{d.Source, d.ID}
+		id, ok := ids[k]
+		switch {
+		case !ok:
+			// Journaled before this group: a redelivery.
+			if err := tx.q.QueryRowContext(ctx, `SELECT id FROM ph_delivery WHERE source = ? AND delivery_id = ?`, d.Source, d.ID).Scan(&id); err != nil {
+				return nil, fmt.Errorf("store: insert delivery %s/%s: %w", d.Source, d.ID, err)
+			}
+			ids[k] = id
+			inserted[k] = true // answered: later ones in the group are redeliveries too
+			out[i] = DeliveryJournaled{ID: id}
+		case inserted[k]:
+			out[i] = DeliveryJournaled{ID: id}
+		default:
+			inserted[k] = true
+			out[i] = DeliveryJournaled{ID: id, Inserted: true}
+			for seq, c := range d.Changes {
+				changes = append(changes, changeRow{delivery: id, seq: seq, c: c})
+			}
+		}
+	}
+	if err := tx.changeInsertMany(ctx, changes); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+type changeRow struct {
+	delivery int64
+	seq      int
+	c        change.Change
+}
+
+func (tx *Tx) changeInsertMany(ctx context.Context, cs []changeRow) error {
+	for start := 0; start < len(cs); start += changeRowsPerInsert {
+		chunk := cs[start:min(start+changeRowsPerInsert, len(cs))]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO ph_change (delivery, seq, data) VALUES `)
+		args := make([]any, 0, 3*len(chunk))
+		for i, r := range chunk {
+			data, err := json.Marshal(r.c)
+			if err != nil {
+				return fmt.Errorf("store: insert change: %w", err)
+			}
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?)")
+			args = append(args, r.delivery, r.seq, string(data))
+		}
+		if _, err := tx.q.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("store: insert %d changes: %w", len(chunk), err)
+		}
+	}
+	return nil
+}
+
+// EventAddMany appends several events to the audit trail with one
+// statement per few hundred; an event's At is ignored (the store's clock
+// stamps them) and its Delivery and Batch may be 0.
+func (tx *Tx) EventAddMany(ctx context.Context, es []Event) error {
+	now := ms(tx.now())
+	for start := 0; start < len(es); start += eventRowsPerInsert {
+		chunk := es[start:min(start+eventRowsPerInsert, len(es))]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO ph_event (at, delivery, batch, kind, message) VALUES `)
+		args := make([]any, 0, 5*len(chunk))
+		for i, e := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, ?)")
+			args = append(args, now, nullID(e.Delivery), nullID(e.Batch), e.Kind, e.Message)
+		}
+		if _, err := tx.q.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("store: %d events: %w", len(chunk), err)
+		}
+	}
+	return nil
 }

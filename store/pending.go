@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/purgehook/purgehook/change"
@@ -22,17 +23,33 @@ type PendingTarget struct {
 // PendingInsert queues targets resolved from a delivery.
 func (q *queries) PendingInsert(ctx context.Context, delivery int64, targets []change.Target) error {
 	now := ms(q.now())
-	for _, t := range targets {
-		data, err := json.Marshal(t)
-		if err != nil {
-			return err
+	// A few multi-row statements rather than one per target: a bulk
+	// publish resolves to thousands, and each statement is parsed anew.
+	for start := 0; start < len(targets); start += pendingRowsPerInsert {
+		chunk := targets[start:min(start+pendingRowsPerInsert, len(targets))]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO ph_pending (delivery, data, created_at) VALUES `)
+		args := make([]any, 0, 3*len(chunk))
+		for i, t := range chunk {
+			data, err := json.Marshal(t)
+			if err != nil {
+				return err
+			}
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?)")
+			args = append(args, delivery, string(data), now)
 		}
-		if _, err := q.q.ExecContext(ctx, `INSERT INTO ph_pending (delivery, data, created_at) VALUES (?, ?, ?)`, delivery, string(data), now); err != nil {
+		if _, err := q.q.ExecContext(ctx, b.String(), args...); err != nil {
 			return fmt.Errorf("store: pending: %w", err)
 		}
 	}
 	return nil
 }
+
+// pendingRowsPerInsert bounds one multi-row insert of pending targets.
+const pendingRowsPerInsert = 500
 
 // PendingWindow returns how many targets wait and when the oldest and
 // newest arrived.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -55,6 +56,31 @@ func TestPending(t *testing.T) {
 		}
 		if again, err := s.PendingTake(ctx); err != nil || len(again) != 0 {
 			t.Errorf("second take: %+v %v", again, err)
+		}
+	})
+}
+
+// More targets than one multi-row insert takes arrive whole and in order.
+func TestPendingInsertMany(t *testing.T) {
+	drivers(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		ctx := t.Context()
+		d, _, _ := s.DeliveryInsert(ctx, change.Delivery{Source: "cms", ID: "bulk"})
+		ts := make([]change.Target, 2*pendingRowsPerInsert+3)
+		for i := range ts {
+			ts[i] = change.Target{Kind: change.URL, Value: "https://a.example/" + strconv.Itoa(i)}
+		}
+		if err := s.PendingInsert(ctx, d, ts); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.PendingTake(ctx)
+		if err != nil || len(got) != len(ts) {
+			t.Fatalf("took %d of %d: %v", len(got), len(ts), err)
+		}
+		for i, p := range got {
+			if p.Target.Value != ts[i].Value || p.Delivery != d {
+				t.Fatalf("took[%d] %+v, want %s (in order)", i, p, ts[i].Value)
+			}
 		}
 	})
 }

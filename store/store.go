@@ -78,6 +78,11 @@ type Store struct {
 	queries
 	db   *sql.DB
 	lock *os.File
+	// read, for a SQLite file, is a pool of read-only connections: WAL
+	// lets them read while the one writing connection is in a
+	// transaction, so a redelivery is answered without waiting for the
+	// journal's writer. nil: reads use db.
+	read *sql.DB
 }
 
 // Tx is a transaction begun by Store.InTx.
@@ -164,8 +169,20 @@ func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if lock != nil && !strings.HasPrefix(dsn, "file:") {
+		read, err := sql.Open("sqlite", sqliteDSN(dsn)+"&_pragma=query_only(1)")
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("store: open %s for reading: %w", dsn, err)
+		}
+		read.SetMaxOpenConns(sqliteReaders)
+		s.read = read
+	}
 	return s, nil
 }
+
+// sqliteReaders bounds the read-only connections to a SQLite file.
+const sqliteReaders = 4
 
 // Driver is SQLite or Postgres.
 func (s *Store) Driver() string { return s.env.driver }
@@ -320,6 +337,9 @@ func sqliteDSN(dsn string) string {
 
 // Close closes the database and releases the lock.
 func (s *Store) Close() error {
+	if s.read != nil {
+		s.read.Close()
+	}
 	err := s.db.Close()
 	if s.lock != nil {
 		s.lock.Close()
