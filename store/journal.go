@@ -107,6 +107,16 @@ func (s *Store) DeliveryFind(ctx context.Context, source, deliveryID string) (in
 	return r.DeliveryFind(ctx, source, deliveryID)
 }
 
+// DeliveryFindLatest on the store reads from the read-only pool too: a
+// redelivery of a body hash is answered without waiting for the writer.
+func (s *Store) DeliveryFindLatest(ctx context.Context, source, deliveryID string) (int64, time.Time, error) {
+	if s.read == nil {
+		return s.queries.DeliveryFindLatest(ctx, source, deliveryID)
+	}
+	r := queries{q: s.read, env: s.env}
+	return r.DeliveryFindLatest(ctx, source, deliveryID)
+}
+
 // DeliveryGet reads one delivery.
 func (q *queries) DeliveryGet(ctx context.Context, id int64) (Delivery, error) {
 	var d Delivery
