@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/purgehook/purgehook/budget"
@@ -93,8 +94,9 @@ func (r *recorder) Completed(ctx context.Context, c change.Call) (bool, time.Dur
 var all = change.Limits{Kinds: change.AllKinds, PerCall: map[change.TargetKind]int{change.URL: 10, change.Tag: 10, change.Host: 10, change.Prefix: 10}}
 
 type harness struct {
-	st *store.Store
-	pl *pipeline.Pipeline
+	st  *store.Store
+	pl  *pipeline.Pipeline
+	reg *prometheus.Registry
 }
 
 // drivers runs a test on each store driver.
@@ -134,8 +136,10 @@ func startOn(t *testing.T, st *store.Store, g *graph.Graph, providers ...pipelin
 	if g != nil {
 		r.SetGraph(g)
 	}
+	reg := prometheus.NewRegistry()
 	pl, err := pipeline.New(pipeline.Options{
-		Store: st, Resolver: r, Providers: providers, Graph: g,
+		Registerer: reg,
+		Store:      st, Resolver: r, Providers: providers, Graph: g,
 		Coalesce: 20 * time.Millisecond, MaxWait: time.Second,
 		Workers: 4, JobTimeout: 10 * time.Second, RescueAfter: time.Minute, MaxAttempts: 3,
 		RetryPolicy: quickRetry{},
@@ -153,7 +157,7 @@ func startOn(t *testing.T, st *store.Store, g *graph.Graph, providers ...pipelin
 		pl.Stop(cctx)
 		st.Close()
 	})
-	return &harness{st: st, pl: pl}
+	return &harness{st: st, pl: pl, reg: reg}
 }
 
 func (h *harness) publish(t *testing.T, id string, urls ...string) {
