@@ -156,7 +156,7 @@ func load(urls, loadEdges int) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	path := filepath.Join(dir, "g.db")
 	st, err := store.Open(ctx, store.SQLite, path)
 	if err != nil {
