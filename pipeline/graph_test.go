@@ -189,5 +189,22 @@ func TestTagsExpandForAProviderWithoutTags(t *testing.T) {
 		if !strings.Contains(joined, `tag "rooms" purged as the 3 page(s)`) || !strings.Contains(joined, `tag "nobody-shows-this" dropped`) {
 			t.Errorf("plan notes %q", notes)
 		}
+		mfs, err := h.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dropped := -1.0
+		for _, mf := range mfs {
+			if mf.GetName() == "purgehook_graph_unknown_tags_total" {
+				for _, m := range mf.GetMetric() {
+					if m.GetLabel()[0].GetValue() == "cfront" {
+						dropped = m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		if dropped != 1 {
+			t.Errorf("purgehook_graph_unknown_tags_total{provider=cfront} = %v, want 1", dropped)
+		}
 	})
 }

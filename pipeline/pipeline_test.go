@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/purgehook/purgehook/budget"
@@ -125,8 +126,9 @@ func (r *recorder) Completed(ctx context.Context, c change.Call) (bool, time.Dur
 var all = change.Limits{Kinds: change.AllKinds, PerCall: map[change.TargetKind]int{change.URL: 10, change.Tag: 10, change.Host: 10, change.Prefix: 10}}
 
 type harness struct {
-	st *store.Store
-	pl *pipeline.Pipeline
+	st  *store.Store
+	pl  *pipeline.Pipeline
+	reg *prometheus.Registry
 }
 
 // drivers runs a test on each store driver.
@@ -175,8 +177,10 @@ func startFull(t *testing.T, st *store.Store, g *graph.Graph, edit func(*pipelin
 	if g != nil {
 		r.SetGraph(g)
 	}
+	reg := prometheus.NewRegistry()
 	o := pipeline.Options{
-		Store: st, Resolver: r, Providers: providers, Graph: g,
+		Registerer: reg,
+		Store:      st, Resolver: r, Providers: providers, Graph: g,
 		Coalesce: 20 * time.Millisecond, MaxWait: time.Second,
 		Workers: 4, JobTimeout: 10 * time.Second, RescueAfter: time.Minute, MaxAttempts: 3,
 		RetryPolicy: quickRetry{},
@@ -200,7 +204,7 @@ func startFull(t *testing.T, st *store.Store, g *graph.Graph, edit func(*pipelin
 		}
 		st.Close()
 	})
-	return &harness{st: st, pl: pl}
+	return &harness{st: st, pl: pl, reg: reg}
 }
 
 func (h *harness) publish(t *testing.T, id string, urls ...string) {

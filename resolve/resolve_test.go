@@ -275,7 +275,7 @@ func TestGraphPurgesWhatAnIDShows(t *testing.T) {
 	}
 	r.SetGraph(g)
 	res := r.Resolve(unpublish, "")
-	want := []string{"url https://www.savoy.example/en/room @savoy", "url https://www.savoy.example/pt/quarto @savoy",
+	want := []string{"url https://www.savoy.example/pt/quarto @savoy", "url https://www.savoy.example/en/room @savoy",
 		"url https://www.calheta.example/ @calheta", "url https://www.savoy.example/en/rooms @savoy"}
 	if got := values(res.Targets); !slices.Equal(got, want) {
 		t.Errorf("unpublish by id:\n got %q\nwant %q", got, want)
