@@ -146,6 +146,7 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 	in := `
 store: {driver: mysql}
 trusted_proxies: [10.0.0.0/8, lb.internal]
+tls: {cert: /etc/purgehook/cert.pem}
 sites:
   - {name: a, base_url: "a.example/x"}
   - {name: a, base_url: https://b.example, warm: [nope]}
@@ -169,6 +170,7 @@ queue: {job_timeout: 5m, rescue_after: 1m}
 	for _, want := range []string{
 		`store.driver: unknown driver "mysql"`,
 		`trusted_proxies[1]: invalid address or CIDR`,
+		`tls.key: required with tls`,
 		`sites[0].base_url: want scheme and host`,
 		`sites[1].name: duplicate site "a"`,
 		`sites[1].warm[0]: want a site-relative path`,
