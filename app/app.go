@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -203,6 +204,19 @@ func Run(ctx context.Context, cfg *config.Config, o Options, grace time.Duration
 		s.Close(context.Background())
 		return err
 	}
+	scheme := "http"
+	if cfg.TLS != nil {
+		// Loaded before serving, so that a wrong path or key fails the
+		// start rather than every connection.
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			ln.Close()
+			s.Close(context.Background())
+			return fmt.Errorf("tls: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		scheme = "https"
+	}
 	// The workers get a context that SIGTERM does not cancel: River
 	// cancels running jobs when its start context ends, and shutdown is
 	// supposed to let them finish first (Close below, within grace).
@@ -213,7 +227,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options, grace time.Duration
 	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info("purgehook serving", "listen", ln.Addr().String(), "store", cfg.Store.Driver, "sources", len(cfg.Sources), "providers", len(cfg.Providers))
+	s.log.Info("purgehook serving", "listen", ln.Addr().String(), "scheme", scheme, "store", cfg.Store.Driver, "sources", len(cfg.Sources), "providers", len(cfg.Providers))
 
 	select {
 	case err = <-errc:

@@ -82,6 +82,16 @@ type Config struct {
 	// the nearest untrusted address in X-Forwarded-For, for allow_ips and
 	// the logs. Empty (the default): X-Forwarded-For is ignored.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// TLS, when set, serves HTTPS on listen with this certificate.
+	TLS *TLS `yaml:"tls"`
+}
+
+// TLS is the certificate purgehook serves HTTPS with.
+type TLS struct {
+	// Cert is a PEM file: the certificate, then any intermediates.
+	Cert string `yaml:"cert"`
+	// Key is the PEM file of its private key.
+	Key string `yaml:"key"`
 }
 
 // DeliveryLimits bound what one delivery can make purgehook do, whatever

@@ -151,6 +151,7 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 	in := `
 store: {driver: mysql}
 trusted_proxies: [10.0.0.0/8, lb.internal]
+tls: {cert: /etc/purgehook/cert.pem}
 sites:
   - {name: a, base_url: "a.example/x"}
   - {name: a, base_url: https://b.example, warm: [nope]}
@@ -179,6 +180,7 @@ limits: {url_length: -1, targets: -5}
 	for _, want := range []string{
 		`store.driver: unknown driver "mysql"`,
 		`trusted_proxies[1]: invalid address or CIDR`,
+		`tls.key: required with tls`,
 		`sites[0].base_url: want scheme and host`,
 		`sites[1].name: duplicate site "a"`,
 		`sites[1].warm[0]: want a site-relative path`,

@@ -177,6 +177,14 @@ func (c *Config) validateListen() Problems {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		p = append(p, problem("listen", "want host:port: %v", err))
 	}
+	if c.TLS != nil {
+		if c.TLS.Cert == "" {
+			p = append(p, problem("tls.cert", "required with tls"))
+		}
+		if c.TLS.Key == "" {
+			p = append(p, problem("tls.key", "required with tls"))
+		}
+	}
 	for i, cidr := range c.TrustedProxies {
 		if _, err := ParseCIDR(cidr); err != nil {
 			p = append(p, problem(fmt.Sprintf("trusted_proxies[%d]", i), "%v", err))
