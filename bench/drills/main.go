@@ -11,13 +11,19 @@
 //
 //   - SSRF: a purged page that answers 302 to a host no site is configured
 //     on: how many requests reached that host (must be 0) and what the
-//     batch's warm-ups recorded.
+//     batch's warm-ups recorded;
+//
+//   - scopes: every admin route with no token, a wrong one, and a token of
+//     each scope: refused without the scope, answered with it;
+//
+//   - secrets: every configured secret and token searched for in all the
+//     process logged (at debug level) and every answer read (must be 0).
 //
 //     go run ./bench/drills                 # writes docs/reliability.md
 //     go run ./bench/drills -n 2000 -out -  # prints instead
 //
-// Everything runs on 127.0.0.1 and ends within a bounded time. The crash,
-// provider-fault, PostgreSQL multi-process, secrets-scan and scope drills of
+// Everything runs on 127.0.0.1 and ends within a bounded time (5 minutes at
+// most). The crash, provider-fault and PostgreSQL multi-process drills of
 // issue 13 are not part of it yet.
 package main
 
@@ -39,6 +45,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,7 +56,10 @@ import (
 const (
 	secret   = "drill-secret-7c1e"
 	token    = "drill-token-3b9a"
-	admin    = "drill-admin-5d2f"
+	admin    = "drill-admin-5d2f" // the read token the drills use
+	purgeTok = "drill-purge-8e4a"
+	replayTk = "drill-replay-2c7b"
+	adminTok = "drill-root-6f1d"
 	stdKey   = "whsec_ZHJpbGwtc3RhbmRhcmQta2V5LTlhMmI="
 	maxBody  = 64 << 10
 	deadline = 5 * time.Minute
@@ -110,7 +120,12 @@ func run(ctx context.Context, n int, out string) error {
 	cfg := fmt.Sprintf(`
 listen: %s
 store: {driver: sqlite, dsn: %s}
-admin: {tokens: [{name: drills, secret: %s, scopes: [read]}]}
+admin:
+  tokens:
+    - {name: reader, secret: %s, scopes: [read]}
+    - {name: purger, secret: %s, scopes: [purge]}
+    - {name: replayer, secret: %s, scopes: [replay]}
+    - {name: root, secret: %s, scopes: [admin]}
 sites: [{name: site, base_url: %s}]
 sources:
   - {name: cms, kind: generic, secret: %s, site: site, max_body: %d}
@@ -119,14 +134,16 @@ sources:
 providers: [{name: dry, kind: log}]
 coalesce: 50ms
 warm: {concurrency: 2, delay: 1ms, timeout: 2s}
-log: {level: error}
-`, addr, filepath.Join(dir, "ph.db"), admin, site.URL, secret, maxBody, token, stdKey)
+log: {level: debug}
+`, addr, filepath.Join(dir, "ph.db"), admin, purgeTok, replayTk, adminTok, site.URL, secret, maxBody, token, stdKey)
 	cfgPath := filepath.Join(dir, "purgehook.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
 	}
 	svc := &service{cmd: exec.CommandContext(ctx, bin, "serve", "--config", cfgPath), base: "http://" + addr}
-	svc.cmd.Stderr = os.Stderr
+	// Everything the process writes is kept for the secrets scan.
+	var logs lockedBuffer
+	svc.cmd.Stdout, svc.cmd.Stderr = &logs, &logs
 	if err := svc.cmd.Start(); err != nil {
 		return err
 	}
@@ -138,20 +155,27 @@ log: {level: error}
 	var report bytes.Buffer
 	fmt.Fprintf(&report, "# Reliability drills\n\nMeasured by `go run ./bench/drills -n %d` on %s (%s); every figure below is from that run.\n"+
 		"The drills run the real binary on 127.0.0.1 with a SQLite store.\n\n", n, time.Now().UTC().Format("2006-01-02"), strings.TrimSpace(goVersion(ctx)))
-	if err := badInput(ctx, svc, n, &report); err != nil {
-		return err
+	// Every drill runs and is reported; a drill whose figures are wrong
+	// fails the command after the report is written.
+	var failed []error
+	for _, drill := range []func() error{
+		func() error { return badInput(ctx, svc, n, &report) },
+		func() error { return ssrf(ctx, svc, site.URL, &offSite, &report) },
+		func() error { return scopes(svc, &report) },
+		func() error { return secretsScan(&logs, &report) },
+	} {
+		if err := drill(); err != nil {
+			failed = append(failed, err)
+		}
 	}
-	if err := ssrf(ctx, svc, site.URL, &offSite, &report); err != nil {
-		return err
-	}
-	fmt.Fprint(&report, "\n## Not yet drilled here\n\nThe crash drills (SIGKILL at random moments, SQLite and PostgreSQL with three processes), provider faults "+
-		"(5xx, 429 with Retry-After, resets, hangs), the secrets scan and the scope table asked for by issue 13 are not part of "+
-		"this command yet.\n")
+	fmt.Fprint(&report, "\n## Not yet drilled here\n\nThe crash drills (SIGKILL at random moments, SQLite and PostgreSQL with three processes) and provider faults "+
+		"(5xx, 429 with Retry-After, resets, hangs) asked for by issue 13 are not part of this command yet.\n")
 	if out == "-" {
 		_, err = os.Stdout.Write(report.Bytes())
-		return err
+	} else {
+		err = os.WriteFile(out, report.Bytes(), 0o644)
 	}
-	return os.WriteFile(out, report.Bytes(), 0o644)
+	return errors.Join(append(failed, err)...)
 }
 
 func goVersion(ctx context.Context) string {
@@ -319,6 +343,7 @@ func badInput(ctx context.Context, s *service, n int, w io.Writer) error {
 		}
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()
+		_, _ = answers.Write(b)
 		echo = max(echo, len(b))
 		got[c][resp.StatusCode]++
 	}
@@ -434,6 +459,119 @@ func ssrf(ctx context.Context, s *service, siteURL string, offSite *atomic.Int64
 	fmt.Fprintf(w, "\n- requests that reached the other host: **%d**\n", offSite.Load())
 	if offSite.Load() != 0 {
 		return errors.New("ssrf: the other host was fetched")
+	}
+	return nil
+}
+
+// answers keeps every answer body the drills read, for the secrets scan.
+var answers lockedBuffer
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// scopes calls every admin route with every kind of token: no token and a
+// wrong one get 401, a token without the route's scope 403, one with it
+// (or admin) anything else.
+func scopes(s *service, w io.Writer) error {
+	routes := []struct{ method, path, scope, body string }{
+		{"GET", "/v1/deliveries", "read", ""},
+		{"GET", "/v1/deliveries/1", "read", ""},
+		{"POST", "/v1/deliveries/999999/replay", "replay", ""},
+		{"GET", "/v1/batches", "read", ""},
+		{"GET", "/v1/batches/1", "read", ""},
+		{"GET", "/v1/events", "read", ""},
+		{"GET", "/v1/budgets", "read", ""},
+		{"POST", "/v1/purge", "purge", "{}"},
+		{"GET", "/v1/stream", "read", ""},
+	}
+	tokens := []struct{ name, secret, scope string }{
+		{"none", "", ""}, {"wrong", "guess", ""}, {"read", admin, "read"}, {"purge", purgeTok, "purge"},
+		{"replay", replayTk, "replay"}, {"admin", adminTok, "admin"},
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	fmt.Fprintf(w, "\n## Admin scopes\n\nEvery route with every kind of token (allowed: the route answered, whatever its status).\n\n| route |")
+	for _, t := range tokens {
+		fmt.Fprintf(w, " %s |", t.name)
+	}
+	fmt.Fprintf(w, "\n| --- |%s\n", strings.Repeat(" --- |", len(tokens)))
+	wrong := 0
+	for _, r := range routes {
+		fmt.Fprintf(w, "| %s %s (%s) |", r.method, r.path, r.scope)
+		for _, t := range tokens {
+			req, _ := http.NewRequest(r.method, s.base+r.path, strings.NewReader(r.body))
+			if t.secret != "" {
+				req.Header.Set("Authorization", "Bearer "+t.secret)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return fmt.Errorf("scopes: %s %s: %w", r.method, r.path, err)
+			}
+			if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+				b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+				_, _ = answers.Write(b)
+			}
+			resp.Body.Close()
+			// A token without the scope is refused: 403 on the API, 401 on
+			// the stream (whose hub only asks "allowed?"). A refusal with
+			// the other code is noted; an answer where a refusal is due, or
+			// a refusal where an answer is, counts as wrong.
+			want := "allowed"
+			switch {
+			case t.scope == "":
+				want = "401"
+			case t.scope != r.scope && t.scope != "admin":
+				want = "403"
+			}
+			got := "allowed"
+			if resp.StatusCode == 401 || resp.StatusCode == 403 {
+				got = strconv.Itoa(resp.StatusCode)
+			}
+			switch {
+			case got == want:
+			case got != "allowed" && want != "allowed":
+				got += " (refused; the API says " + want + ")"
+			default:
+				wrong++
+				got += " (WRONG: want " + want + ")"
+			}
+			fmt.Fprintf(w, " %s |", got)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "\n- a route answered without the scope, or refused with it: **%d**\n", wrong)
+	if wrong > 0 {
+		return fmt.Errorf("scopes: %d wrong answers", wrong)
+	}
+	return nil
+}
+
+// secretsScan looks for every configured secret in everything the process
+// logged (at debug level) and every answer the drills read.
+func secretsScan(logs *lockedBuffer, w io.Writer) error {
+	logText, answerText := logs.String(), answers.String()
+	found := 0
+	secrets := []string{secret, token, admin, purgeTok, replayTk, adminTok, stdKey, strings.TrimPrefix(stdKey, "whsec_"), "drill-standard-key-9a2b"}
+	for _, sec := range secrets {
+		found += strings.Count(logText, sec) + strings.Count(answerText, sec)
+	}
+	fmt.Fprintf(w, "\n## Secrets\n\n%d bytes of logs (level debug) and %d bytes of answers searched for the %d configured secrets and tokens: **%d** found.\n",
+		len(logText), len(answerText), len(secrets), found)
+	if found > 0 {
+		return fmt.Errorf("secrets: %d found", found)
 	}
 	return nil
 }
