@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"reflect"
 	"regexp"
@@ -291,6 +292,7 @@ func join(path, key string) string {
 
 var (
 	envRef   = regexp.MustCompile(`\$\{([^}]*)\}`)
+	envName  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	refToken = regexp.MustCompile(`PHENVREF[0-9]+X`)
 )
 
@@ -327,7 +329,13 @@ func expand(n *yaml.Node, path string, refs []string) Problems {
 			if file, ok := strings.CutPrefix(expr, "file:"); ok {
 				b, err := os.ReadFile(file)
 				if err != nil {
-					probs = append(probs, fmt.Sprintf("%s: read secret file: %v", path, err))
+					// The file name is quoted: a problem is one line, whatever
+					// the reference holds.
+					var pe *fs.PathError
+					if errors.As(err, &pe) {
+						err = pe.Err
+					}
+					probs = append(probs, fmt.Sprintf("%s: read secret file %q: %v", path, file, err))
 					return ""
 				}
 				return string(bytes.TrimRight(b, "\r\n"))
@@ -339,7 +347,11 @@ func expand(n *yaml.Node, path string, refs []string) Problems {
 			if hasDef {
 				return def
 			}
-			probs = append(probs, fmt.Sprintf("%s: environment variable %s is not set", path, name))
+			shown := name
+			if !envName.MatchString(name) {
+				shown = strconv.Quote(name)
+			}
+			probs = append(probs, fmt.Sprintf("%s: environment variable %s is not set", path, shown))
 			return ""
 		})
 		// An expanded value is a string, whatever it looks like; the tag
