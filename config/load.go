@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -46,7 +47,7 @@ func Parse(data []byte, kinds Kinds) (*Config, error) {
 	if errors.As(err, &p) {
 		out := make(Problems, len(p))
 		for i, line := range p {
-			out[i] = Redact(line)
+			out[i] = Redact(oneLine(line))
 		}
 		return nil, out
 	}
@@ -54,6 +55,20 @@ func Parse(data []byte, kinds Kinds) (*Config, error) {
 		return nil, errors.New(r)
 	}
 	return nil, err
+}
+
+// oneLine keeps a problem on one line and short: YAML's own errors echo
+// the value they could not decode, newlines and all.
+func oneLine(s string) string {
+	s = strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(s)
+	if len(s) > 500 {
+		cut := 500
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
 }
 
 // userinfo is the user[:password]@ after a "//", in a URL whether or not
