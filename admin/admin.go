@@ -22,6 +22,7 @@ import (
 	"github.com/purgehook/purgehook/config"
 	"github.com/purgehook/purgehook/pipeline"
 	"github.com/purgehook/purgehook/resolve"
+	"github.com/purgehook/purgehook/source"
 	"github.com/purgehook/purgehook/store"
 )
 
@@ -305,6 +306,13 @@ func (a *API) purge(w http.ResponseWriter, r *http.Request) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed request: " + err.Error()})
+		return
+	}
+	// The same rule as webhooks: a URL JSON decoding changed (invalid
+	// UTF-8) or holding a control character is refused, not purged as
+	// another URL.
+	if err := source.CheckURLs([]change.Change{{URLs: req.URLs, Dependencies: req.Prefixes}}); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return
 	}
 	res := a.res.Manual(resolve.ManualRequest{Site: req.Site, URLs: req.URLs, Tags: req.Tags, Prefixes: req.Prefixes, Hosts: req.Hosts, Everything: req.Everything, Warm: req.Warm == nil || *req.Warm, Reason: req.Reason})

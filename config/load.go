@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -45,7 +47,7 @@ func Parse(data []byte, kinds Kinds) (*Config, error) {
 	if errors.As(err, &p) {
 		out := make(Problems, len(p))
 		for i, line := range p {
-			out[i] = Redact(line)
+			out[i] = Redact(oneLine(line))
 		}
 		return nil, out
 	}
@@ -53,6 +55,20 @@ func Parse(data []byte, kinds Kinds) (*Config, error) {
 		return nil, errors.New(r)
 	}
 	return nil, err
+}
+
+// oneLine keeps a problem on one line and short: YAML's own errors echo
+// the value they could not decode, newlines and all.
+func oneLine(s string) string {
+	s = strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(s)
+	if len(s) > 500 {
+		cut := 500
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
 }
 
 // userinfo is the user[:password]@ after a "//", in a URL whether or not
@@ -291,6 +307,7 @@ func join(path, key string) string {
 
 var (
 	envRef   = regexp.MustCompile(`\$\{([^}]*)\}`)
+	envName  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	refToken = regexp.MustCompile(`PHENVREF[0-9]+X`)
 )
 
@@ -327,7 +344,13 @@ func expand(n *yaml.Node, path string, refs []string) Problems {
 			if file, ok := strings.CutPrefix(expr, "file:"); ok {
 				b, err := os.ReadFile(file)
 				if err != nil {
-					probs = append(probs, fmt.Sprintf("%s: read secret file: %v", path, err))
+					// The file name is quoted: a problem is one line, whatever
+					// the reference holds.
+					var pe *fs.PathError
+					if errors.As(err, &pe) {
+						err = pe.Err
+					}
+					probs = append(probs, fmt.Sprintf("%s: read secret file %q: %v", path, file, err))
 					return ""
 				}
 				return string(bytes.TrimRight(b, "\r\n"))
@@ -339,7 +362,11 @@ func expand(n *yaml.Node, path string, refs []string) Problems {
 			if hasDef {
 				return def
 			}
-			probs = append(probs, fmt.Sprintf("%s: environment variable %s is not set", path, name))
+			shown := name
+			if !envName.MatchString(name) {
+				shown = strconv.Quote(name)
+			}
+			probs = append(probs, fmt.Sprintf("%s: environment variable %s is not set", path, shown))
 			return ""
 		})
 		// An expanded value is a string, whatever it looks like; the tag

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -51,6 +52,17 @@ coalesce: 100ms
 warm: {delay: 1ms}
 `, o.URL, secret, cf.Zone(), cf.Token(), cf.APIURL()))
 	base := s.hooks.URL
+
+	// A manual purge follows the webhooks' URL rule: invalid UTF-8 (which
+	// JSON decoding would turn into another URL) is a 400, nothing queued.
+	for _, body := range []string{`{"urls":["/a\udc00"]}`, "{\"urls\":[\"/a\xff\"]}", `{"prefixes":["/a\r\nX: 1"]}`} {
+		if code, m := api(t, "POST", base+"/v1/purge", "ci-token-1", body); code != 400 || !strings.Contains(fmt.Sprint(m["error"]), "URL") {
+			t.Errorf("manual purge of %q: %d %v", body, code, m)
+		}
+	}
+	if n, _ := s.Store.DeliveryCount(context.Background()); n != 0 {
+		t.Errorf("%d deliveries after refused manual purges", n)
+	}
 
 	// Scopes.
 	if code, _ := api(t, "GET", base+"/v1/deliveries", "", ""); code != 401 {

@@ -55,7 +55,9 @@ func main() {
 
 const site = "s"
 
-func page(i int) string { return "https://www.example.com/en/section-" + strconv.Itoa(i%500) + "/page-" + strconv.Itoa(i) }
+func page(i int) string {
+	return "https://www.example.com/en/section-" + strconv.Itoa(i%500) + "/page-" + strconv.Itoa(i)
+}
 
 // workload calls add for every edge of the synthetic site.
 func workload(urls, edges int, add func(graph.Edge)) {
