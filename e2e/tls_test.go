@@ -72,7 +72,9 @@ func serve(t *testing.T, yaml string) <-chan error {
 	}()
 	t.Cleanup(func() {
 		cancel()
-		<-ran
+		if err := <-ran; err != nil {
+			t.Errorf("serve after shutdown: %v", err)
+		}
 	})
 	return done
 }
