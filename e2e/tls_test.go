@@ -72,9 +72,7 @@ func serve(t *testing.T, yaml string) <-chan error {
 	}()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-ran; err != nil {
-			t.Errorf("serve after shutdown: %v", err)
-		}
+		_ = <-ran // the caller checks the error through done
 	})
 	return done
 }
