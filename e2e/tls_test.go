@@ -63,16 +63,16 @@ func serve(t *testing.T, yaml string) <-chan error {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
+	stopped := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		err := app.Run(ctx, cfg, app.Options{Logger: slog.New(slog.DiscardHandler)}, time.Second)
-		ran <- err
-		done <- err
+		defer close(stopped)
+		// The caller checks the error through done.
+		done <- app.Run(ctx, cfg, app.Options{Logger: slog.New(slog.DiscardHandler)}, time.Second)
 	}()
 	t.Cleanup(func() {
 		cancel()
-		_ = <-ran // the caller checks the error through done
+		<-stopped
 	})
 	return done
 }
