@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/purgehook/purgehook/cli"
 	"github.com/purgehook/purgehook/purger/cloudflare/cloudflaretest"
@@ -145,6 +146,13 @@ warm: {delay: 1ms}
 		t.Errorf("purge --json: exit %d %+v", code, v)
 	}
 
+	// The tag purge was not waited for: let its call be made before the
+	// fake is told to refuse the next one, which must be the replay's.
+	for deadline := time.Now().Add(30 * time.Second); len(cf.Accepted()) < 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the tag purge's call was never made: %d calls", len(cf.Accepted()))
+		}
+	}
 	cf.FailNext(purgertest.ClientError)
 	code, out = runCLI(t, "replay", "--server", base, "--token", "ops-secret-token", "--json", "--wait", "1")
 	var r struct {
