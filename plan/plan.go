@@ -215,14 +215,3 @@ func split(items []string, maxItems, maxBytes int) [][]string {
 	}
 	return out
 }
-
-// Layers returns the layers that have providers, innermost first.
-func Layers(ps []Provider) []change.Layer {
-	var out []change.Layer
-	for _, l := range change.Layers {
-		if slices.ContainsFunc(ps, func(p Provider) bool { return p.Layer == l }) {
-			out = append(out, l)
-		}
-	}
-	return out
-}

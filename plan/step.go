@@ -166,26 +166,14 @@ func fit(p Provider, calls []change.Call, now time.Time, spent budget.Spent, ove
 		if over := len(calls) - (b.PerDay - spent[w.Day]); over > 0 {
 			note = Note(fmt.Sprintf("%s: emergency purge of everything sent now, %d call(s) past today's budget of %d (overdraft)", p.Name, min(over, len(calls)), b.PerDay))
 		}
-		out := make([]Scheduled, len(calls))
-		for i, c := range calls {
-			out[i] = Scheduled{Call: c, Day: w.Day, Reason: note}
-		}
-		return out, note
+		return atOnce(calls, w.Day, note), note
 	}
 	if !b.Limited() {
-		out := make([]Scheduled, len(calls))
-		for i, c := range calls {
-			out[i] = Scheduled{Call: c}
-		}
-		return out, ""
+		return atOnce(calls, "", ""), ""
 	}
 	remaining := b.PerDay - spent[w.Day]
 	if len(calls) <= remaining {
-		out := make([]Scheduled, len(calls))
-		for i, c := range calls {
-			out[i] = Scheduled{Call: c, Day: w.Day}
-		}
-		return out, ""
+		return atOnce(calls, w.Day, ""), ""
 	}
 	var note Note
 	everythingOnly := len(calls) == 1 && calls[0].Kind == change.Everything
@@ -223,4 +211,14 @@ func fit(p Provider, calls []change.Call, now time.Time, spent budget.Spent, ove
 		out[i].Reason = note
 	}
 	return out, note
+}
+
+// atOnce schedules calls to run now, charged to day ("" when the budget
+// is unlimited), with the budget's reason.
+func atOnce(calls []change.Call, day string, reason Note) []Scheduled {
+	out := make([]Scheduled, len(calls))
+	for i, c := range calls {
+		out[i] = Scheduled{Call: c, Day: day, Reason: reason}
+	}
+	return out
 }
