@@ -95,28 +95,40 @@ type Edge struct {
 }
 
 // Graph is the in-memory index, safe for concurrent use. Keys and URLs are
-// interned as small integers, so an edge costs two map entries of a few
-// bytes rather than two strings.
+// interned as small integers in the order the graph first learned of them;
+// each key keeps the ids of its pages as a posting (a sorted slice, or a
+// bitmap once that is smaller), and each page keeps its keys with the
+// origins of each edge. A key every page shows is thus 1M bits rather than
+// 1M map entries, and its pages come back in order without a sort.
 type Graph struct {
 	mu    sync.RWMutex
 	urls  []string
 	urlID map[string]uint32
 	keys  []Key
 	keyID map[Key]uint32
-	// fwd maps a key to its URLs, rev a URL to its keys; the value is the
-	// set of origins the edge was learned from, one bit each.
-	fwd map[uint32]map[uint32]uint8
-	rev map[uint32]map[uint32]uint8
+	// sites are the sites of the interned keys: a look-up on any site
+	// asks each (there are few) rather than scanning every key.
+	sites   []string
+	siteSet map[string]bool
+	// fwd is, by key id, the key's pages; rev, by URL id, the page's
+	// keys, sorted by key id, each with the origins of the edge.
+	fwd []posting
+	rev [][]held
 	n   int
+}
+
+// held is one key of a page and the origins of the edge, one bit each.
+type held struct {
+	key  uint32
+	bits uint8
 }
 
 // New returns an empty graph.
 func New() *Graph {
 	return &Graph{
-		urlID: map[string]uint32{},
-		keyID: map[Key]uint32{},
-		fwd:   map[uint32]map[uint32]uint8{},
-		rev:   map[uint32]map[uint32]uint8{},
+		urlID:   map[string]uint32{},
+		keyID:   map[Key]uint32{},
+		siteSet: map[string]bool{},
 	}
 }
 
@@ -127,6 +139,7 @@ func (g *Graph) internURL(u string) uint32 {
 	id := uint32(len(g.urls))
 	g.urls = append(g.urls, u)
 	g.urlID[u] = id
+	g.rev = append(g.rev, nil)
 	return id
 }
 
@@ -137,6 +150,11 @@ func (g *Graph) internKey(k Key) uint32 {
 	id := uint32(len(g.keys))
 	g.keys = append(g.keys, k)
 	g.keyID[k] = id
+	g.fwd = append(g.fwd, posting{})
+	if !g.siteSet[k.Site] {
+		g.siteSet[k.Site] = true
+		g.sites = append(g.sites, k.Site)
+	}
 	return id
 }
 
@@ -154,23 +172,20 @@ func (g *Graph) Apply(edges ...Edge) {
 			g.remove(e.Key, e.URL, bit)
 			continue
 		}
-		k, u := g.internKey(e.Key), g.internURL(e.URL)
-		urls := g.fwd[k]
-		if urls == nil {
-			urls = map[uint32]uint8{}
-			g.fwd[k] = urls
-		}
-		if urls[u] == 0 {
-			g.n++
-		}
-		urls[u] |= bit
-		keys := g.rev[u]
-		if keys == nil {
-			keys = map[uint32]uint8{}
-			g.rev[u] = keys
-		}
-		keys[k] |= bit
+		g.add(g.internKey(e.Key), g.internURL(e.URL), bit)
 	}
+}
+
+func (g *Graph) add(k, u uint32, bit uint8) {
+	hs := g.rev[u]
+	i, found := slices.BinarySearchFunc(hs, k, cmpHeld)
+	if found {
+		hs[i].bits |= bit
+		return
+	}
+	g.rev[u] = slices.Insert(hs, i, held{key: k, bits: bit})
+	g.fwd[k].add(u)
+	g.n++
 }
 
 func (g *Graph) remove(key Key, url string, bit uint8) {
@@ -182,55 +197,50 @@ func (g *Graph) remove(key Key, url string, bit uint8) {
 	if !ok {
 		return
 	}
-	urls := g.fwd[k]
-	if urls[u]&bit == 0 {
+	hs := g.rev[u]
+	i, found := slices.BinarySearchFunc(hs, k, cmpHeld)
+	if !found || hs[i].bits&bit == 0 {
 		return
 	}
-	urls[u] &^= bit
-	g.rev[u][k] &^= bit
-	if urls[u] == 0 {
-		delete(urls, u)
-		delete(g.rev[u], k)
-		g.n--
-		if len(urls) == 0 {
-			delete(g.fwd, k)
-		}
-		if len(g.rev[u]) == 0 {
-			delete(g.rev, u)
-		}
+	hs[i].bits &^= bit
+	if hs[i].bits != 0 {
+		return
 	}
+	g.rev[u] = slices.Delete(hs, i, i+1)
+	if len(g.rev[u]) == 0 {
+		g.rev[u] = nil
+	}
+	g.fwd[k].remove(u)
+	g.n--
 }
 
+func cmpHeld(h held, k uint32) int { return cmp.Compare(h.key, k) }
+
 // URLs returns the pages that show kind:value on site, or on any site when
-// site is "", in the order the graph first learned of them. (Sorting the
-// ids, not the strings, keeps a look-up of every page of a large site
-// within a few tens of milliseconds.)
+// site is "", in the order the graph first learned of them.
 func (g *Graph) URLs(site string, kind Kind, value string) []string {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	var ids []uint32
-	add := func(k Key) {
-		id, ok := g.keyID[k]
-		if !ok {
-			return
-		}
-		for u := range g.fwd[id] {
-			ids = append(ids, u)
-		}
-	}
 	if site != "" {
-		add(Key{Site: site, Kind: kind, Value: value})
-	} else {
-		// Keys are per site, and a lookup across sites is rare (a change
-		// no site claims), so it scans the interned keys of this value.
-		for _, k := range g.keys {
-			if k.Kind == kind && k.Value == value {
-				add(k)
-			}
+		return g.posting(Key{Site: site, Kind: kind, Value: value}).strings(g.urls)
+	}
+	// Keys are per site, and a look-up across sites is rare (a change no
+	// site claims): it asks every site and merges what they hold.
+	var found []*posting
+	for _, s := range g.sites {
+		if p := g.posting(Key{Site: s, Kind: kind, Value: value}); p.len() > 0 {
+			found = append(found, p)
 		}
 	}
-	if len(ids) == 0 {
+	switch len(found) {
+	case 0:
 		return nil
+	case 1:
+		return found[0].strings(g.urls)
+	}
+	var ids []uint32
+	for _, p := range found {
+		ids = p.appendIDs(ids)
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
@@ -239,6 +249,15 @@ func (g *Graph) URLs(site string, kind Kind, value string) []string {
 		out[i] = g.urls[u]
 	}
 	return out
+}
+
+// posting returns the pages of a key, nil when the graph never saw it.
+func (g *Graph) posting(k Key) *posting {
+	id, ok := g.keyID[k]
+	if !ok {
+		return nil
+	}
+	return &g.fwd[id]
 }
 
 // Shown is one key a page shows, with the origins of the edge.
@@ -256,10 +275,10 @@ func (g *Graph) Keys(url string) []Shown {
 		return nil
 	}
 	var out []Shown
-	for k, bits := range g.rev[u] {
-		s := Shown{Key: g.keys[k]}
+	for _, h := range g.rev[u] {
+		s := Shown{Key: g.keys[h.key]}
 		for i, o := range origins {
-			if bits&(1<<i) != 0 {
+			if h.bits&(1<<i) != 0 {
 				s.Origins = append(s.Origins, o)
 			}
 		}
