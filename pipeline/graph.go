@@ -36,7 +36,7 @@ func (p *Pipeline) Graph() *graph.Graph { return p.o.Graph }
 
 // SyncGraph applies to the in-memory graph every edge written since the
 // last sync, and returns how many it read. The first sync loads the whole
-// graph. It costs one read of the graph's change counter when nothing
+// graph (the edges that hold, in one read). It costs one read of the graph's change counter when nothing
 // changed.
 func (p *Pipeline) SyncGraph(ctx context.Context) (int, error) {
 	g := p.o.Graph
@@ -52,6 +52,9 @@ func (p *Pipeline) SyncGraph(ctx context.Context) (int, error) {
 	}
 	if latest == s.cur.Seq && s.cur.ID == math.MaxInt64 {
 		return 0, nil
+	}
+	if s.cur == (store.GraphCursor{}) && g.Len() == 0 {
+		return p.loadGraph(ctx, g)
 	}
 	n := 0
 	for {
@@ -82,6 +85,33 @@ func (p *Pipeline) SyncGraph(ctx context.Context) (int, error) {
 	if latest >= s.cur.Seq {
 		s.cur = store.GraphCursor{Seq: latest, ID: math.MaxInt64}
 	}
+	p.m.graphEdges.Set(float64(g.Len()))
+	return n, nil
+}
+
+// loadGraph is the first sync of an empty graph: one read of the edges
+// that hold, rather than every row's history page by page. Should it
+// fail part way, the cursor stays at zero and the next sync reads every
+// row from the start, removals included, over what was loaded.
+func (p *Pipeline) loadGraph(ctx context.Context, g *graph.Graph) (int, error) {
+	n := 0
+	batch := make([]graph.Edge, 0, graphPage)
+	cur, err := p.st.GraphEdgeLoad(ctx, func(r store.GraphEdge) error {
+		n++
+		if e, ok := edgeOf(r); ok {
+			batch = append(batch, e)
+		}
+		if len(batch) == cap(batch) {
+			g.Apply(batch...)
+			batch = batch[:0]
+		}
+		return nil
+	})
+	g.Apply(batch...)
+	if err != nil {
+		return n, fmt.Errorf("graph: load: %w", err)
+	}
+	p.graphSync.cur = cur
 	p.m.graphEdges.Set(float64(g.Len()))
 	return n, nil
 }

@@ -151,6 +151,45 @@ func TestReplicasCatchUpWithTheGraph(t *testing.T) {
 	}
 }
 
+// A replica that starts on a store with a history loads the edges that
+// hold in one read, none that were removed, and catches up from there.
+func TestStartLoadsTheGraph(t *testing.T) {
+	t.Parallel()
+	drivers(t, func(t *testing.T, driver string) {
+		ctx := context.Background()
+		st := openStore(t, driver)
+		e := func(value, url string) store.GraphEdge {
+			return store.GraphEdge{Site: "a", Kind: "tag", Value: value, URL: url, Origin: "learned"}
+		}
+		if _, err := st.GraphEdgePut(ctx, []store.GraphEdge{e("rooms", "https://a.example/1"), e("rooms", "https://a.example/2"), e("offers", "https://a.example/1")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.GraphEdgeRemove(ctx, []store.GraphEdge{e("offers", "https://a.example/1")}); err != nil {
+			t.Fatal(err)
+		}
+		g := graph.New()
+		h := startOn(t, st, g, provider(&recorder{name: "edge", limits: all, log: &callLog{}}, change.LayerEdge))
+		if got := g.URLs("a", graph.Tag, "rooms"); !slices.Equal(got, []string{"https://a.example/1", "https://a.example/2"}) && !slices.Equal(got, []string{"https://a.example/2", "https://a.example/1"}) {
+			t.Errorf("rooms → %q", got)
+		}
+		if got := g.URLs("a", graph.Tag, "offers"); got != nil || g.Len() != 2 {
+			t.Errorf("offers → %q, %d edges", got, g.Len())
+		}
+		if n, err := h.pl.SyncGraph(ctx); err != nil || n != 0 {
+			t.Errorf("a catch-up after the load read %d edges: %v", n, err)
+		}
+		if _, err := st.GraphEdgeRemove(ctx, []store.GraphEdge{e("rooms", "https://a.example/2")}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := h.pl.SyncGraph(ctx); err != nil || n != 1 {
+			t.Errorf("the catch-up read %d edges, want the removal: %v", n, err)
+		}
+		if got := g.URLs("a", graph.Tag, "rooms"); !slices.Equal(got, []string{"https://a.example/1"}) {
+			t.Errorf("after the removal rooms → %q", got)
+		}
+	})
+}
+
 // A tag for a provider that cannot purge tags becomes the pages the graph
 // knows carry it; an unknown tag is dropped, and the audit trail says so.
 func TestTagsExpandForAProviderWithoutTags(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -240,4 +241,53 @@ func (s *Store) GraphEdgeRemove(ctx context.Context, edges []GraphEdge) (int, er
 		return err
 	})
 	return n, err
+}
+
+// GraphEdgeLoad reads every edge that holds (removed ones are left out),
+// in no particular order, passing each to fn, and returns the cursor to
+// catch up from: loading the graph at start is one read rather than pages
+// of GraphEdgeSince. The counter and the edges are read in one read-only
+// transaction, so the edges are exactly those of every write up to the
+// cursor. Only Site, Kind, Value, URL and Origin are set. fn must not use
+// the store: on a SQLite store without a read pool it runs while the read
+// holds the one connection.
+func (s *Store) GraphEdgeLoad(ctx context.Context, fn func(GraphEdge) error) (GraphCursor, error) {
+	db := s.db
+	if s.read != nil {
+		db = s.read
+	}
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.env.driver == Postgres {
+		// One snapshot for both reads.
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := db.BeginTx(ctx, opts)
+	if err != nil {
+		return GraphCursor{}, fmt.Errorf("store: graph load: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	q := queries{q: s.env.rebound(tx), env: s.env}
+	seq, err := q.GraphSeq(ctx)
+	if err != nil {
+		return GraphCursor{}, err
+	}
+	rows, err := q.q.QueryContext(ctx, `SELECT site, kind, value, url, origin FROM ph_graph_edge WHERE removed = 0`)
+	if err != nil {
+		return GraphCursor{}, fmt.Errorf("store: graph load: %w", err)
+	}
+	defer rows.Close()
+	var e GraphEdge
+	for rows.Next() {
+		if err := rows.Scan(&e.Site, &e.Kind, &e.Value, &e.URL, &e.Origin); err != nil {
+			return GraphCursor{}, fmt.Errorf("store: graph load: %w", err)
+		}
+		if err := fn(e); err != nil {
+			return GraphCursor{}, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return GraphCursor{}, fmt.Errorf("store: graph load: %w", err)
+	}
+	// After every edge of write seq: the next catch-up reads later writes.
+	return GraphCursor{Seq: seq, ID: math.MaxInt64}, nil
 }

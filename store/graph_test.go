@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -182,6 +183,64 @@ func TestGraphEdgeRemove(t *testing.T) {
 		}
 		if seq, _ := s.GraphSeq(ctx); seq != 3 {
 			t.Errorf("seq %d, want 3 (a put and two removals)", seq)
+		}
+	})
+}
+
+// Loading reads the edges that hold as of one write, and the cursor it
+// returns catches up with exactly the writes after it.
+func TestGraphEdgeLoad(t *testing.T) {
+	drivers(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		ctx := t.Context()
+		load := func() ([]string, GraphCursor) {
+			t.Helper()
+			var got []string
+			cur, err := s.GraphEdgeLoad(ctx, func(e GraphEdge) error {
+				got = append(got, e.Site+" "+e.Kind+":"+e.Value+" → "+e.URL+" ("+e.Origin+")")
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got)
+			return got, cur
+		}
+		if got, cur := load(); got != nil || cur.Seq != 0 {
+			t.Errorf("an empty store loads %q, cursor %+v", got, cur)
+		}
+		e := func(value, url, origin string) GraphEdge {
+			return GraphEdge{Site: "palace", Kind: "tag", Value: value, URL: url, Origin: origin}
+		}
+		if _, err := s.GraphEdgePut(ctx, []GraphEdge{e("rooms", "https://p/a", "learned"), e("rooms", "https://p/b", "learned"), e("offers", "https://p/a", "crawled")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GraphEdgeRemove(ctx, []GraphEdge{e("rooms", "https://p/b", "learned")}); err != nil {
+			t.Fatal(err)
+		}
+		got, cur := load()
+		want := []string{"palace tag:offers → https://p/a (crawled)", "palace tag:rooms → https://p/a (learned)"}
+		if !slices.Equal(got, want) {
+			t.Errorf("loaded %q, want %q", got, want)
+		}
+		if seq, _ := s.GraphSeq(ctx); cur.Seq != seq {
+			t.Errorf("cursor %+v, want after write %d", cur, seq)
+		}
+		if since, err := s.GraphEdgeSince(ctx, cur, 10); err != nil || len(since) != 0 {
+			t.Errorf("since the load's cursor: %+v %v", since, err)
+		}
+		// A later write, a restore, is what the catch-up reads.
+		if _, err := s.GraphEdgePut(ctx, []GraphEdge{e("rooms", "https://p/b", "learned")}); err != nil {
+			t.Fatal(err)
+		}
+		since, err := s.GraphEdgeSince(ctx, cur, 10)
+		if err != nil || len(since) != 1 || since[0].URL != "https://p/b" || since[0].Removed {
+			t.Errorf("since the load's cursor after a write: %+v %v", since, err)
+		}
+		// fn's error stops the load and is returned as is.
+		stop := errors.New("stop")
+		if _, err := s.GraphEdgeLoad(ctx, func(GraphEdge) error { return stop }); !errors.Is(err, stop) {
+			t.Errorf("fn's error: %v", err)
 		}
 	})
 }
