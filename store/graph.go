@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -75,12 +76,57 @@ func (tx *Tx) GraphEdgePut(ctx context.Context, edges []GraphEdge) (int64, error
 		return 0, err
 	}
 	now := ms(tx.now())
-	for _, e := range edges {
-		if _, err := tx.q.ExecContext(ctx, graphUpsert, e.Site, e.Kind, e.Value, e.URL, e.Origin, now, now, seq); err != nil {
-			return 0, fmt.Errorf("store: graph put %s %s:%s → %s: %w", e.Site, e.Kind, e.Value, e.URL, err)
+	edges = distinctEdges(edges)
+	for len(edges) > 0 {
+		chunk := edges[:min(len(edges), graphPutRows)]
+		edges = edges[len(chunk):]
+		args := make([]any, 0, len(chunk)*8)
+		for _, e := range chunk {
+			args = append(args, e.Site, e.Kind, e.Value, e.URL, e.Origin, now, now, seq)
+		}
+		if _, err := tx.q.ExecContext(ctx, graphUpsertRows(len(chunk)), args...); err != nil {
+			e := chunk[0]
+			return 0, fmt.Errorf("store: graph put %d edges from %s %s:%s → %s: %w", len(chunk), e.Site, e.Kind, e.Value, e.URL, err)
 		}
 	}
 	return seq, nil
+}
+
+// graphPutRows is how many edges one INSERT writes: a statement per edge
+// made writing a large site's edges take minutes; 8 parameters a row keeps
+// 500 rows well under SQLite's and PostgreSQL's parameter limits.
+const graphPutRows = 500
+
+// graphUpsertRows is graphUpsert for n rows.
+func graphUpsertRows(n int) string {
+	head, tail, _ := strings.Cut(graphUpsert, "(?, ?, ?, ?, ?, ?, ?, ?, 0)")
+	var b strings.Builder
+	b.WriteString(head)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, 0)")
+	}
+	b.WriteString(tail)
+	return b.String()
+}
+
+// distinctEdges drops repeats of an edge (site, kind, value, URL and
+// origin), keeping the first: one INSERT … ON CONFLICT may not update a
+// row twice on PostgreSQL.
+func distinctEdges(edges []GraphEdge) []GraphEdge {
+	type edgeKey struct{ site, kind, value, url, origin string }
+	seen := make(map[edgeKey]bool, len(edges))
+	out := make([]GraphEdge, 0, len(edges))
+	for _, e := range edges {
+		k := edgeKey{e.Site, e.Kind, e.Value, e.URL, e.Origin}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // GraphEdgePut is Tx.GraphEdgePut in a transaction of its own.

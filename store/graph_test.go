@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -241,6 +242,33 @@ func TestGraphEdgeLoad(t *testing.T) {
 		stop := errors.New("stop")
 		if _, err := s.GraphEdgeLoad(ctx, func(GraphEdge) error { return stop }); !errors.Is(err, stop) {
 			t.Errorf("fn's error: %v", err)
+		}
+	})
+}
+
+// A put larger than one INSERT, repeats included, writes each edge once
+// and confirms the repeats.
+func TestGraphEdgePutMany(t *testing.T) {
+	drivers(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		ctx := t.Context()
+		var edges []GraphEdge
+		for i := range 2*graphPutRows + 7 {
+			edges = append(edges, GraphEdge{Site: "s", Kind: "tag", Value: "footer", URL: fmt.Sprintf("https://s/%d", i%(graphPutRows+3)), Origin: "learned"})
+		}
+		if _, err := s.GraphEdgePut(ctx, edges); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GraphEdgePut(ctx, edges[:10]); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		if _, err := s.GraphEdgeLoad(ctx, func(GraphEdge) error { n++; return nil }); err != nil || n != graphPutRows+3 {
+			t.Errorf("loaded %d edges, want %d: %v", n, graphPutRows+3, err)
+		}
+		since, err := s.GraphEdgeSince(ctx, GraphCursor{Seq: 1, ID: 1 << 62}, 100)
+		if err != nil || len(since) != 10 {
+			t.Errorf("the second put confirmed %d edges, want 10: %v", len(since), err)
 		}
 	})
 }
