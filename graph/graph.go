@@ -104,7 +104,7 @@ type Graph struct {
 	mu    sync.RWMutex
 	urls  []string
 	urlID map[string]uint32
-	keys  []Key
+	keys  chunks[Key]
 	keyID map[Key]uint32
 	// sites are the sites of the interned keys: a look-up on any site
 	// asks each (there are few) rather than scanning every key.
@@ -112,7 +112,7 @@ type Graph struct {
 	siteSet map[string]bool
 	// fwd is, by key id, the key's pages; rev, by URL id, the page's
 	// keys, sorted by key id, each with the origins of the edge.
-	fwd []posting
+	fwd chunks[posting]
 	rev [][]held
 	n   int
 }
@@ -147,10 +147,10 @@ func (g *Graph) internKey(k Key) uint32 {
 	if id, ok := g.keyID[k]; ok {
 		return id
 	}
-	id := uint32(len(g.keys))
-	g.keys = append(g.keys, k)
+	id := uint32(g.keys.len())
+	g.keys.add(k)
 	g.keyID[k] = id
-	g.fwd = append(g.fwd, posting{})
+	g.fwd.add(posting{})
 	if !g.siteSet[k.Site] {
 		g.siteSet[k.Site] = true
 		g.sites = append(g.sites, k.Site)
@@ -184,7 +184,7 @@ func (g *Graph) add(k, u uint32, bit uint8) {
 		return
 	}
 	g.rev[u] = slices.Insert(hs, i, held{key: k, bits: bit})
-	g.fwd[k].add(u)
+	g.fwd.at(k).add(u)
 	g.n++
 }
 
@@ -210,7 +210,7 @@ func (g *Graph) remove(key Key, url string, bit uint8) {
 	if len(g.rev[u]) == 0 {
 		g.rev[u] = nil
 	}
-	g.fwd[k].remove(u)
+	g.fwd.at(k).remove(u)
 	g.n--
 }
 
@@ -257,7 +257,7 @@ func (g *Graph) posting(k Key) *posting {
 	if !ok {
 		return nil
 	}
-	return &g.fwd[id]
+	return g.fwd.at(id)
 }
 
 // Shown is one key a page shows, with the origins of the edge.
@@ -276,7 +276,7 @@ func (g *Graph) Keys(url string) []Shown {
 	}
 	var out []Shown
 	for _, h := range g.rev[u] {
-		s := Shown{Key: g.keys[h.key]}
+		s := Shown{Key: *g.keys.at(h.key)}
 		for i, o := range origins {
 			if h.bits&(1<<i) != 0 {
 				s.Origins = append(s.Origins, o)

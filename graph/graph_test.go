@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -84,5 +85,23 @@ func TestParse(t *testing.T) {
 	}
 	if _, ok := ParseOrigin("guessed"); ok {
 		t.Error("guessed is not an origin")
+	}
+}
+
+// A Loader applies every edge added, in order, by the time Close returns.
+func TestLoader(t *testing.T) {
+	t.Parallel()
+	g := New()
+	l := g.Load()
+	const pages = 2*loadBatch + 17
+	for i := range pages {
+		l.Add(Edge{Key: Key{Site: "s", Kind: Tag, Value: "footer"}, URL: fmt.Sprintf("https://s/%d", i), Origin: Learned})
+	}
+	// A removal after the addition it undoes, in another batch.
+	l.Add(Edge{Key: Key{Site: "s", Kind: Tag, Value: "footer"}, URL: "https://s/0", Origin: Learned, Removed: true})
+	l.Close()
+	got := g.URLs("s", Tag, "footer")
+	if len(got) != pages-1 || got[0] != "https://s/1" || got[len(got)-1] != fmt.Sprintf("https://s/%d", pages-1) || g.Len() != pages-1 {
+		t.Errorf("%d pages from %q to %q, len %d; want %d", len(got), got[0], got[len(got)-1], g.Len(), pages-1)
 	}
 }

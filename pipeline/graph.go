@@ -90,24 +90,21 @@ func (p *Pipeline) SyncGraph(ctx context.Context) (int, error) {
 }
 
 // loadGraph is the first sync of an empty graph: one read of the edges
-// that hold, rather than every row's history page by page. Should it
+// that hold, rather than every row's history page by page, indexed on
+// another core as they are read. Should it
 // fail part way, the cursor stays at zero and the next sync reads every
 // row from the start, removals included, over what was loaded.
 func (p *Pipeline) loadGraph(ctx context.Context, g *graph.Graph) (int, error) {
 	n := 0
-	batch := make([]graph.Edge, 0, graphPage)
+	l := g.Load()
 	cur, err := p.st.GraphEdgeLoad(ctx, func(r store.GraphEdge) error {
 		n++
 		if e, ok := edgeOf(r); ok {
-			batch = append(batch, e)
-		}
-		if len(batch) == cap(batch) {
-			g.Apply(batch...)
-			batch = batch[:0]
+			l.Add(e)
 		}
 		return nil
 	})
-	g.Apply(batch...)
+	l.Close()
 	if err != nil {
 		return n, fmt.Errorf("graph: load: %w", err)
 	}

@@ -13,12 +13,15 @@
 //   - page: the pages that show one item (one page), against a lookup in
 //     a map[string][]string;
 //
-//   - load: -load-edges edges (default 1M) written to a SQLite store and
-//     read back into a new index the way a replica loads it at start,
-//     against scanning the same rows with a bare SELECT.
+//   - load: -load-edges edges (default 1M; as many per page as the index
+//     has) written to a SQLite store, and to PostgreSQL when -postgres (or
+//     $PURGEHOOK_TEST_POSTGRES) names a server, and read back into a new
+//     index the way a replica loads it at start, against scanning the same
+//     rows with a bare SELECT.
 //
 //     go run ./bench/graph
 //     go run ./bench/graph -urls 100000 -edges 1000000
+//     go run ./bench/graph -edges 0 -load-edges 10000000   # the load alone
 //
 // It prints figures and ratios rather than asserting them: the tests never
 // check speed.
@@ -31,11 +34,14 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/purgehook/purgehook/graph"
@@ -45,12 +51,36 @@ import (
 func main() {
 	urls := flag.Int("urls", 1_000_000, "pages")
 	edges := flag.Int("edges", 10_000_000, "edges (at least 2 per page: its id and the footer)")
-	loadEdges := flag.Int("load-edges", 1_000_000, "edges written to a store and loaded back")
+	loadEdges := flag.Int("load-edges", 1_000_000, "edges written to a store and loaded back (0: none)")
+	postgres := flag.String("postgres", os.Getenv("PURGEHOOK_TEST_POSTGRES"), "a PostgreSQL DSN whose user may create databases: the load is measured there too (default $PURGEHOOK_TEST_POSTGRES)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
-	if err := run(*urls, *edges, *loadEdges); err != nil {
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(*urls, *edges, *loadEdges, *postgres); err != nil {
 		fmt.Fprintln(os.Stderr, err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
+}
+
+// cpu returns the CPU time the process has used: beside the wall time, it
+// shows how much of a shared machine the bench got.
+func cpu() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 const site = "s"
@@ -101,11 +131,46 @@ func best(n int, fn func()) time.Duration {
 	return b
 }
 
-func run(urls, edges, loadEdges int) error {
+func run(urls, edges, loadEdges int, postgres string) error {
 	fmt.Printf("graph bench: %d pages, %d edges (Go %s, %d CPUs)\n", urls, edges, runtime.Version(), runtime.NumCPU())
+	if edges > 0 {
+		if err := index(urls, edges); err != nil {
+			return err
+		}
+	}
+	if loadEdges == 0 {
+		return nil
+	}
+	stores := []func() (string, string, func(), error){func() (string, string, func(), error) {
+		dsn, done, err := sqliteDSN()
+		return store.SQLite, dsn, done, err
+	}}
+	if postgres != "" {
+		stores = append(stores, func() (string, string, func(), error) {
+			dsn, done, err := postgresDSN(postgres)
+			return store.Postgres, dsn, done, err
+		})
+	}
+	for _, open := range stores {
+		driver, dsn, done, err := open()
+		if err != nil {
+			return err
+		}
+		err = load(driver, dsn, urls, edges, loadEdges)
+		done()
+		if err != nil {
+			return fmt.Errorf("%s: %w", driver, err)
+		}
+		runtime.GC()
+	}
+	return nil
+}
+
+// index builds the in-memory index and measures the look-ups.
+func index(urls, edges int) error {
 
 	g := graph.New()
-	start := time.Now()
+	start, cpuStart := time.Now(), cpu()
 	batch := make([]graph.Edge, 0, 10_000)
 	workload(urls, edges, func(e graph.Edge) {
 		batch = append(batch, e)
@@ -115,9 +180,9 @@ func run(urls, edges, loadEdges int) error {
 		}
 	})
 	g.Apply(batch...)
-	build := time.Since(start)
+	build, buildCPU := time.Since(start), cpu()-cpuStart
 	runtime.GC()
-	fmt.Printf("build   %d edges in %s; RSS %s\n", g.Len(), build.Round(time.Millisecond), rss())
+	fmt.Printf("build   %d edges in %s (CPU %s, generating the edges included); RSS %s\n", g.Len(), build.Round(time.Millisecond), buildCPU.Round(time.Millisecond), rss())
 
 	// Baselines: the pages as a plain slice and a map of one-page slices.
 	all := make([]string, urls)
@@ -144,30 +209,24 @@ func run(urls, edges, loadEdges int) error {
 	}) / lookups
 	fmt.Printf("page    %s per one-page look-up; baseline (map[string][]string) %s; ratio %.1f\n", one, oneBase, float64(one)/float64(oneBase))
 	_ = sink
-	g, all, byID = nil, nil, nil
-	runtime.GC()
-
-	return load(urls, loadEdges)
+	return nil
 }
 
-// load writes loadEdges edges to a SQLite store and reads them back into
-// a new index, the way a replica loads at start.
-func load(urls, loadEdges int) error {
+// load writes loadEdges edges (the index's edges per page) to a store and
+// reads them back into a new index the way a replica loads at start
+// (pipeline's loadGraph: GraphEdgeLoad into a graph.Loader),
+// against a bare SELECT of the same rows and columns.
+func load(driver, dsn string, urls, edges, loadEdges int) error {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "graph-bench")
+	st, err := store.Open(ctx, driver, dsn)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = os.RemoveAll(dir) }()
-	path := filepath.Join(dir, "g.db")
-	st, err := store.Open(ctx, store.SQLite, path)
-	if err != nil {
-		return err
+	perPage := 10
+	if urls > 0 && edges >= 2*urls {
+		perPage = edges / urls
 	}
-	loadURLs := max(loadEdges*urls/max(loadEdges, 1)/10, 1)
-	if loadURLs*2 > loadEdges {
-		loadURLs = max(loadEdges/10, 1)
-	}
+	loadURLs := max(loadEdges/perPage, 1)
 	var rows []store.GraphEdge
 	written := 0
 	flush := func() error {
@@ -178,7 +237,7 @@ func load(urls, loadEdges int) error {
 		rows = rows[:0]
 		return nil
 	}
-	start := time.Now()
+	start, cpuStart := time.Now(), cpu()
 	var werr error
 	workload(loadURLs, loadEdges, func(e graph.Edge) {
 		if werr != nil {
@@ -195,37 +254,33 @@ func load(urls, loadEdges int) error {
 	if werr != nil {
 		return werr
 	}
-	fmt.Printf("write   %d edges to SQLite in %s\n", written, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("write   %d edges over %d pages to %s in %s (CPU %s)\n", written, loadURLs, driver, time.Since(start).Round(time.Millisecond), (cpu() - cpuStart).Round(time.Millisecond))
+	runtime.GC()
 
 	g := graph.New()
-	start = time.Now()
-	cur := store.GraphCursor{}
-	for {
-		page, err := st.GraphEdgeSince(ctx, cur, 10_000)
-		if err != nil {
-			return err
-		}
-		es := make([]graph.Edge, len(page))
-		for i, r := range page {
-			k, _ := graph.ParseKind(r.Kind)
-			o, _ := graph.ParseOrigin(r.Origin)
-			es[i] = graph.Edge{Key: graph.Key{Site: r.Site, Kind: k, Value: r.Value}, URL: r.URL, Origin: o}
-		}
-		g.Apply(es...)
-		if len(page) < 10_000 {
-			break
-		}
-		cur = store.GraphCursor{Seq: page[len(page)-1].Seq, ID: page[len(page)-1].ID}
+	start, cpuStart = time.Now(), cpu()
+	l := g.Load()
+	_, err = st.GraphEdgeLoad(ctx, func(r store.GraphEdge) error {
+		k, _ := graph.ParseKind(r.Kind)
+		o, _ := graph.ParseOrigin(r.Origin)
+		l.Add(graph.Edge{Key: graph.Key{Site: r.Site, Kind: k, Value: r.Value}, URL: r.URL, Origin: o})
+		return nil
+	})
+	l.Close()
+	if err != nil {
+		return err
 	}
-	loaded := time.Since(start)
+	loaded, loadedCPU := time.Since(start), cpu()-cpuStart
+	runtime.GC()
+	memory := rss()
 	st.Close()
 
-	db, err := sql.Open("sqlite", path)
+	db, err := sql.Open(map[string]string{store.SQLite: "sqlite", store.Postgres: "pgx"}[driver], dsn)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	start = time.Now()
+	start, cpuStart = time.Now(), cpu()
 	r, err := db.QueryContext(ctx, `SELECT site, kind, value, url, origin FROM ph_graph_edge`)
 	if err != nil {
 		return err
@@ -239,9 +294,48 @@ func load(urls, loadEdges int) error {
 		n++
 	}
 	r.Close()
-	scan := time.Since(start)
+	scan, scanCPU := time.Since(start), cpu()-cpuStart
 	rate := float64(g.Len()) / loaded.Seconds()
-	fmt.Printf("load    %d edges in %s (%.0f edges/s; 10M edges at this rate: %s); baseline (bare SELECT of %d rows) %s; ratio %.1f\n",
-		g.Len(), loaded.Round(time.Millisecond), rate, (time.Duration(10_000_000/rate) * time.Second).Round(time.Second), n, scan.Round(time.Millisecond), float64(loaded)/float64(scan))
+	projected := ""
+	if g.Len() < 10_000_000 {
+		projected = fmt.Sprintf("; 10M edges at this rate (a projection): %s", (time.Duration(10_000_000/rate) * time.Second).Round(time.Second))
+	}
+	fmt.Printf("load    %s: %d edges in %s, CPU %s (%.0f edges/s%s); RSS %s; baseline (bare SELECT of %d rows) %s, CPU %s; ratio %.1f\n",
+		driver, g.Len(), loaded.Round(time.Millisecond), loadedCPU.Round(time.Millisecond), rate, projected, memory,
+		n, scan.Round(time.Millisecond), scanCPU.Round(time.Millisecond), float64(loaded)/float64(scan))
 	return nil
+}
+
+// sqliteDSN is a fresh SQLite file; done removes it.
+func sqliteDSN() (dsn string, done func(), err error) {
+	dir, err := os.MkdirTemp("", "graph-bench")
+	if err != nil {
+		return "", nil, err
+	}
+	return filepath.Join(dir, "g.db"), func() { _ = os.RemoveAll(dir) }, nil
+}
+
+// postgresDSN creates a fresh database on the server base names (its user
+// may create databases); done drops it.
+func postgresDSN(base string) (dsn string, done func(), err error) {
+	ctx := context.Background()
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		return "", nil, err
+	}
+	name := fmt.Sprintf("purgehook_graph_bench_%d", os.Getpid())
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("create database: %w", err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		admin.Close()
+		return "", nil, err
+	}
+	u.Path = "/" + name
+	return u.String(), func() {
+		_, _ = admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		admin.Close()
+	}, nil
 }
