@@ -31,9 +31,12 @@ const (
 
 // ParseKind reads a key kind.
 func ParseKind(s string) (Kind, bool) {
-	switch k := Kind(s); k {
-	case ID, Codename, Tag:
-		return k, true
+	// The constants themselves, not s: an index of a million keys then
+	// holds no copy of the word.
+	for _, k := range []Kind{ID, Codename, Tag} {
+		if string(k) == s {
+			return k, true
+		}
 	}
 	return "", false
 }
@@ -109,7 +112,7 @@ type Graph struct {
 	// sites are the sites of the interned keys: a look-up on any site
 	// asks each (there are few) rather than scanning every key.
 	sites   []string
-	siteSet map[string]bool
+	siteSet map[string]string
 	// fwd is, by key id, the key's pages; rev, by URL id, the page's
 	// keys, sorted by key id, each with the origins of the edge.
 	fwd chunks[posting]
@@ -128,7 +131,7 @@ func New() *Graph {
 	return &Graph{
 		urlID:   map[string]uint32{},
 		keyID:   map[Key]uint32{},
-		siteSet: map[string]bool{},
+		siteSet: map[string]string{},
 	}
 }
 
@@ -147,14 +150,17 @@ func (g *Graph) internKey(k Key) uint32 {
 	if id, ok := g.keyID[k]; ok {
 		return id
 	}
+	// Every key of a site shares one copy of its name.
+	if site, ok := g.siteSet[k.Site]; ok {
+		k.Site = site
+	} else {
+		g.siteSet[k.Site] = k.Site
+		g.sites = append(g.sites, k.Site)
+	}
 	id := uint32(g.keys.len())
 	g.keys.add(k)
 	g.keyID[k] = id
 	g.fwd.add(posting{})
-	if !g.siteSet[k.Site] {
-		g.siteSet[k.Site] = true
-		g.sites = append(g.sites, k.Site)
-	}
 	return id
 }
 
