@@ -52,7 +52,9 @@ func main() {
 	urls := flag.Int("urls", 1_000_000, "pages")
 	edges := flag.Int("edges", 10_000_000, "edges (at least 2 per page: its id and the footer)")
 	loadEdges := flag.Int("load-edges", 1_000_000, "edges written to a store and loaded back (0: none)")
+	sqlite := flag.Bool("sqlite", true, "measure the load on SQLite")
 	postgres := flag.String("postgres", os.Getenv("PURGEHOOK_TEST_POSTGRES"), "a PostgreSQL DSN whose user may create databases: the load is measured there too (default $PURGEHOOK_TEST_POSTGRES)")
+	fill := flag.String("fill", "put", "how the load's edges are written: put (GraphEdgePut, as purgehook writes them) or sql (one INSERT … SELECT in the database, for sizes put would take too long to write)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -66,7 +68,7 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*urls, *edges, *loadEdges, *postgres); err != nil {
+	if err := run(*urls, *edges, *loadEdges, *sqlite, *postgres, *fill); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
@@ -136,7 +138,7 @@ func best(n int, fn func()) (wall, onCPU time.Duration) {
 	return wall, onCPU
 }
 
-func run(urls, edges, loadEdges int, postgres string) error {
+func run(urls, edges, loadEdges int, sqlite bool, postgres, fill string) error {
 	fmt.Printf("graph bench: %d pages, %d edges (Go %s, %d CPUs)\n", urls, edges, runtime.Version(), runtime.NumCPU())
 	if edges > 0 {
 		if err := index(urls, edges); err != nil {
@@ -146,10 +148,13 @@ func run(urls, edges, loadEdges int, postgres string) error {
 	if loadEdges == 0 {
 		return nil
 	}
-	stores := []func() (string, string, func(), error){func() (string, string, func(), error) {
-		dsn, done, err := sqliteDSN()
-		return store.SQLite, dsn, done, err
-	}}
+	var stores []func() (string, string, func(), error)
+	if sqlite {
+		stores = append(stores, func() (string, string, func(), error) {
+			dsn, done, err := sqliteDSN()
+			return store.SQLite, dsn, done, err
+		})
+	}
 	if postgres != "" {
 		stores = append(stores, func() (string, string, func(), error) {
 			dsn, done, err := postgresDSN(postgres)
@@ -161,7 +166,7 @@ func run(urls, edges, loadEdges int, postgres string) error {
 		if err != nil {
 			return err
 		}
-		err = load(driver, dsn, urls, edges, loadEdges)
+		err = load(driver, dsn, fill, urls, edges, loadEdges)
 		done()
 		if err != nil {
 			return fmt.Errorf("%s: %w", driver, err)
@@ -223,7 +228,7 @@ func index(urls, edges int) error {
 // reads them back into a new index the way a replica loads at start
 // (pipeline's loadGraph: GraphEdgeLoad into a graph.Loader),
 // against a bare SELECT of the same rows and columns.
-func load(driver, dsn string, urls, edges, loadEdges int) error {
+func load(driver, dsn, fill string, urls, edges, loadEdges int) error {
 	ctx := context.Background()
 	st, err := store.Open(ctx, driver, dsn)
 	if err != nil {
@@ -234,6 +239,10 @@ func load(driver, dsn string, urls, edges, loadEdges int) error {
 		perPage = edges / urls
 	}
 	loadURLs := max(loadEdges/perPage, 1)
+	if fill == "sql" {
+		st.Close()
+		return loadFilled(driver, dsn, loadURLs, perPage)
+	}
 	var rows []store.GraphEdge
 	written := 0
 	flush := func() error {
@@ -262,10 +271,61 @@ func load(driver, dsn string, urls, edges, loadEdges int) error {
 		return werr
 	}
 	fmt.Printf("write   %d edges over %d pages to %s in %s (CPU %s)\n", written, loadURLs, driver, time.Since(start).Round(time.Millisecond), (cpu() - cpuStart).Round(time.Millisecond))
-	runtime.GC()
+	st.Close()
+	return read(driver, dsn)
+}
 
+// loadFilled writes the edges with one INSERT … SELECT in the database
+// (a store of 10M edges written through GraphEdgePut takes far longer
+// than reading it: the bench is about the reading), then reads them.
+// Each page has its id, the footer and perPage-2 modules spread over
+// 100,000, as in workload but from a hash rather than a generator.
+func loadFilled(driver, dsn string, pages, perPage int) error {
+	ctx := context.Background()
+	db, err := sql.Open(map[string]string{store.SQLite: "sqlite", store.Postgres: "pgx"}[driver], dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	const columns = `INSERT INTO ph_graph_edge (site, kind, value, url, origin, first_seen, last_seen, seq, removed) `
+	const url = `'https://www.example.com/en/section-' || (i % 500) || '/page-' || i`
+	const module = `'module-' || ((i * 7919 + n * 104729) % 100000)`
+	q := columns + `SELECT 's', 'id', i::text, ` + url + `, 'payload', 0, 0, 1, 0 FROM generate_series(0, $1 - 1) AS i
+		UNION ALL SELECT 's', 'tag', 'footer', ` + url + `, 'learned', 0, 0, 1, 0 FROM generate_series(0, $1 - 1) AS i
+		UNION ALL SELECT 's', 'tag', ` + module + `, ` + url + `, 'learned', 0, 0, 1, 0 FROM generate_series(0, $1 - 1) AS i, generate_series(1, $2) AS n
+		ON CONFLICT DO NOTHING`
+	if driver == store.SQLite {
+		q = `WITH RECURSIVE p(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM p WHERE i + 1 < ?1),
+			m(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM m WHERE n + 1 <= ?2) ` +
+			strings.Replace(columns, "INSERT", "INSERT OR IGNORE", 1) + `SELECT 's', 'id', CAST(i AS TEXT), ` + url + `, 'payload', 0, 0, 1, 0 FROM p
+			UNION ALL SELECT 's', 'tag', 'footer', ` + url + `, 'learned', 0, 0, 1, 0 FROM p
+			UNION ALL SELECT 's', 'tag', ` + module + `, ` + url + `, 'learned', 0, 0, 1, 0 FROM p, m`
+	}
+	start, cpuStart := time.Now(), cpu()
+	res, err := db.ExecContext(ctx, q, pages, perPage-2)
+	if err != nil {
+		return fmt.Errorf("fill: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE ph_graph_seq SET seq = 1`); err != nil {
+		return err
+	}
+	n, _ := res.RowsAffected()
+	fmt.Printf("write   %d edges over %d pages to %s with one INSERT … SELECT in %s (CPU here %s)\n", n, pages, driver, time.Since(start).Round(time.Millisecond), (cpu() - cpuStart).Round(time.Millisecond))
+	db.Close()
+	return read(driver, dsn)
+}
+
+// read loads the store's edges into a new index the way a replica does at
+// start, and scans the same rows with a bare SELECT.
+func read(driver, dsn string) error {
+	ctx := context.Background()
+	runtime.GC()
+	st, err := store.Open(ctx, driver, dsn)
+	if err != nil {
+		return err
+	}
 	g := graph.New()
-	start, cpuStart = time.Now(), cpu()
+	start, cpuStart := time.Now(), cpu()
 	l := g.Load()
 	_, err = st.GraphEdgeLoad(ctx, func(r store.GraphEdge) error {
 		k, _ := graph.ParseKind(r.Kind)
