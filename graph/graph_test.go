@@ -94,12 +94,33 @@ func TestLoader(t *testing.T) {
 	g := New()
 	l := g.Load()
 	const pages = 2*loadBatch + 17
+	// A reader while the graph loads (for the race detector) sees whole
+	// batches: a number of pages the batches' ends allow.
+	stop, read := make(chan struct{}), make(chan error)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				read <- nil
+				return
+			default:
+			}
+			if n := len(g.URLs("s", Tag, "footer")); n%loadBatch != 0 && n != pages-1 {
+				read <- fmt.Errorf("a reader saw %d pages, part of a batch", n)
+				return
+			}
+		}
+	}()
 	for i := range pages {
 		l.Add(Edge{Key: Key{Site: "s", Kind: Tag, Value: "footer"}, URL: fmt.Sprintf("https://s/%d", i), Origin: Learned})
 	}
 	// A removal after the addition it undoes, in another batch.
 	l.Add(Edge{Key: Key{Site: "s", Kind: Tag, Value: "footer"}, URL: "https://s/0", Origin: Learned, Removed: true})
 	l.Close()
+	close(stop)
+	if err := <-read; err != nil {
+		t.Error(err)
+	}
 	got := g.URLs("s", Tag, "footer")
 	if len(got) != pages-1 || got[0] != "https://s/1" || got[len(got)-1] != fmt.Sprintf("https://s/%d", pages-1) || g.Len() != pages-1 {
 		t.Errorf("%d pages from %q to %q, len %d; want %d", len(got), got[0], got[len(got)-1], g.Len(), pages-1)

@@ -289,10 +289,10 @@ func loadFilled(driver, dsn string, pages, perPage int) error {
 	defer db.Close()
 	const columns = `INSERT INTO ph_graph_edge (site, kind, value, url, origin, first_seen, last_seen, seq, removed) `
 	const url = `'https://www.example.com/en/section-' || (i % 500) || '/page-' || i`
-	const module = `'module-' || ((i * 7919 + n * 104729) % 100000)`
+	const module = `'module-' || ((i * 7919 + n * 104729) % 100000)` // i and n are bigint on PostgreSQL
 	q := columns + `SELECT 's', 'id', i::text, ` + url + `, 'payload', 0, 0, 1, 0 FROM generate_series(0, $1 - 1) AS i
 		UNION ALL SELECT 's', 'tag', 'footer', ` + url + `, 'learned', 0, 0, 1, 0 FROM generate_series(0, $1 - 1) AS i
-		UNION ALL SELECT 's', 'tag', ` + module + `, ` + url + `, 'learned', 0, 0, 1, 0 FROM generate_series(0, $1 - 1) AS i, generate_series(1, $2) AS n
+		UNION ALL SELECT 's', 'tag', ` + module + `, ` + url + `, 'learned', 0, 0, 1, 0 FROM generate_series(0, $1::bigint - 1) AS i, generate_series(1, $2::bigint) AS n
 		ON CONFLICT DO NOTHING`
 	if driver == store.SQLite {
 		q = `WITH RECURSIVE p(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM p WHERE i + 1 < ?1),
