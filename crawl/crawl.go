@@ -79,6 +79,14 @@ func New(o Options) *Fetcher {
 	return &Fetcher{client: c, header: o.Header}
 }
 
+// Timeout bounds one fetch: the client's timeout (30s when it has none).
+func (f *Fetcher) Timeout() time.Duration {
+	if f.client.Timeout > 0 {
+		return f.client.Timeout
+	}
+	return 30 * time.Second
+}
+
 // Page is what fetching one URL found.
 type Page struct {
 	URL     string

@@ -109,31 +109,37 @@ type crawlWorker struct {
 	p *Pipeline
 }
 
-// crawlChunk is how many URLs one job fetches: as many as the site's rate
-// allows well inside rescue_after (so a slow job is never run twice), a
-// fetch's timeout left for the slowest, between 1 and 200. A crash
-// re-fetches at most one job's URLs.
-func (w *crawlWorker) crawlChunk(c CrawlSite) int {
-	rescue := w.p.o.RescueAfter
+// crawlWindow is how long one crawl job starts fetches for: well inside
+// rescue_after (so a slow job is never run twice), with the slowest
+// fetch's timeout and the bookkeeping left over. A crash re-fetches at
+// most one job's URLs.
+func (p *Pipeline) crawlWindow() time.Duration {
+	rescue := p.o.RescueAfter
 	if rescue <= 0 {
 		rescue = 2 * time.Minute
 	}
-	n := int(c.Rate * (rescue - crawlSlack - fetchTimeout).Seconds())
+	return max(rescue-crawlSlack-p.fetchTimeout(), time.Second)
+}
+
+func (p *Pipeline) fetchTimeout() time.Duration {
+	if p.o.Crawler == nil {
+		return 30 * time.Second
+	}
+	return p.o.Crawler.Timeout()
+}
+
+// crawlChunk is how many URLs one job reads: as many as the site's rate
+// allows in the window, between 1 and 200. A slow site fetches fewer: no
+// fetch starts after the window.
+func (p *Pipeline) crawlChunk(c CrawlSite) int {
+	n := int(c.Rate * p.crawlWindow().Seconds())
 	return min(max(n, 1), 200)
 }
 
-// fetchTimeout bounds one fetch of a crawl, as the warm-up client's
-// timeout does (app gives the crawler the same client settings).
-const fetchTimeout = 10 * time.Second
-
-// Timeout covers the job's chunk at the site's rate, its slowest fetch
-// and the bookkeeping.
-func (w *crawlWorker) Timeout(job *river.Job[CrawlArgs]) time.Duration {
-	c, ok := w.p.crawlSite(job.Args.Site)
-	if !ok || c.Rate <= 0 {
-		return 0
-	}
-	return time.Duration(float64(w.crawlChunk(c))/c.Rate*float64(time.Second)) + fetchTimeout + crawlSlack/2
+// Timeout covers the job's window, its slowest fetch and the
+// bookkeeping.
+func (w *crawlWorker) Timeout(*river.Job[CrawlArgs]) time.Duration {
+	return w.p.crawlWindow() + w.p.fetchTimeout() + crawlSlack/2
 }
 
 func (w *crawlWorker) Work(ctx context.Context, job *river.Job[CrawlArgs]) error {
@@ -174,7 +180,7 @@ func (w *crawlWorker) work(ctx context.Context, job *river.Job[CrawlArgs]) error
 			return store.JobComplete(ctx, tx, job)
 		})
 	}
-	todo, err := p.st.CrawlPending(ctx, id, w.crawlChunk(c))
+	todo, err := p.st.CrawlPending(ctx, id, p.crawlChunk(c))
 	if err != nil {
 		return err
 	}
@@ -187,13 +193,15 @@ func (w *crawlWorker) work(ctx context.Context, job *river.Job[CrawlArgs]) error
 			break
 		}
 	}
-	pages, err := p.fetchCrawl(ctx, c, todo)
+	pages, err := p.fetchCrawl(ctx, c, todo, time.Now().Add(p.crawlWindow()))
 	if err != nil {
 		if released(ctx, err) {
 			return river.JobSnooze(0)
 		}
 		return err
 	}
+	// The URLs not started in the window stay pending for the next job.
+	todo = todo[:len(pages)]
 	err = p.st.InTx(ctx, func(tx *store.Tx) error {
 		if err := p.recordCrawl(ctx, tx, id, c, todo, pages); err != nil {
 			return err
@@ -223,9 +231,9 @@ func (w *crawlWorker) work(ctx context.Context, job *river.Job[CrawlArgs]) error
 }
 
 // fetchCrawl fetches a chunk of a crawl's URLs at the site's rate, a few at
-// a time; the pages come back in todo's order. It returns ctx's error when
-// ctx ends first.
-func (p *Pipeline) fetchCrawl(ctx context.Context, c CrawlSite, todo []store.CrawlPage) ([]crawl.Page, error) {
+// a time, starting none after stop; the pages of the URLs it started come
+// back in todo's order. It returns ctx's error when ctx ends first.
+func (p *Pipeline) fetchCrawl(ctx context.Context, c CrawlSite, todo []store.CrawlPage, stop time.Time) ([]crawl.Page, error) {
 	inSite := func(u *url.URL) bool {
 		s := p.o.Resolver.SiteOfURL(u.String())
 		return s != nil && s.Name == c.Site
@@ -235,11 +243,25 @@ func (p *Pipeline) fetchCrawl(ctx context.Context, c CrawlSite, todo []store.Cra
 	sem := make(chan struct{}, crawlConcurrency)
 	var wg sync.WaitGroup
 	var err error
+	started := 0
 	for i, t := range todo {
 		if err = limiter.Wait(ctx); err != nil {
 			break
 		}
-		sem <- struct{}{}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		// The first fetch always starts, so a crawl moves however slow
+		// its site.
+		if err != nil || (i > 0 && time.Now().After(stop)) {
+			if err == nil {
+				<-sem
+			}
+			break
+		}
+		started++
 		wg.Go(func() {
 			defer func() { <-sem }()
 			pages[i] = p.o.Crawler.Fetch(ctx, t.URL, t.Sitemap, inSite)
@@ -249,7 +271,7 @@ func (p *Pipeline) fetchCrawl(ctx context.Context, c CrawlSite, todo []store.Cra
 	if err == nil {
 		err = ctx.Err()
 	}
-	return pages, err
+	return pages[:started], err
 }
 
 // recordCrawl stores what a chunk's fetches found: each URL's outcome, the
