@@ -68,6 +68,10 @@ providers:
 	if code != 2 || !strings.Contains(out, "lacks the crawl scope") {
 		t.Errorf("crawl with a read token: exit %d\n%s", code, out)
 	}
+	code, out = runCLI(t, "crawl", "--server", s.hooks.URL, "--token", "crawl-secret-token", "--site", "nope")
+	if code != 2 || !strings.Contains(out, `400 site: no site named "nope"`) {
+		t.Errorf("crawl of an unknown site: exit %d\n%s", code, out)
+	}
 	code, out = runCLI(t, "crawl", "--server", s.hooks.URL, "--token", "crawl-secret-token", "--wait", "--json")
 	var v struct {
 		Crawl   int64       `json:"crawl"`
