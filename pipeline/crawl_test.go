@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -208,6 +209,43 @@ func TestCrawlLearnsTagsWithinTheSiteAndItsLimits(t *testing.T) {
 			if e.Value == "t1" && !e.Removed {
 				t.Errorf("t1 edge not removed: %+v", e)
 			}
+		}
+	})
+}
+
+// A crawl is a durable job: one queued by a process that stopped before
+// working it runs when the next process starts.
+func TestCrawlQueuedBeforeARestartRunsAfterIt(t *testing.T) {
+	drivers(t, func(t *testing.T, driver string) {
+		a := newCrawlOrigin(t, "http://off.invalid")
+		r, err := resolve.New([]config.Site{{Name: "a", BaseURL: a.URL}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		crawling := func(o *pipeline.Options) {
+			o.Resolver = r
+			o.TagHeaders = &graph.TagHeaders{Names: config.DefaultTagHeaders, Separators: config.DefaultTagSeparators}
+			o.Crawler = crawl.New(crawl.Options{Scope: r})
+			o.Crawls = []pipeline.CrawlSite{{Site: "a", Start: a.URL + "/", Sitemap: a.URL + "/sitemap.xml", MaxPages: 100, Rate: 1000}}
+		}
+		st := openStore(t, driver)
+		first := pipeline.Options{Store: st, Logger: slog.New(slog.DiscardHandler)}
+		crawling(&first)
+		stopped, err := pipeline.New(first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, started, err := stopped.StartCrawl(context.Background(), "a", "test")
+		if err != nil || !started {
+			t.Fatalf("start: %v %v", started, err)
+		}
+		if n := a.hit("/sitemap.xml"); n != 0 {
+			t.Fatalf("fetched before any worker ran: %d", n)
+		}
+		h := startFull(t, st, graph.New(), crawling)
+		c := waitCrawl(t, h.st, id)
+		if c.State != store.CrawlDone || c.Sitemaps != 3 || c.Pages != 15 || c.OffSite != 1 {
+			t.Errorf("crawl after the restart: %+v", c)
 		}
 	})
 }
