@@ -1,8 +1,8 @@
 // Package admin is purgehook's admin API under /v1: what arrived, what was
 // purged and why, budgets, manual purges and replays, and the invalidation
 // stream for application instances. Every route needs a bearer token from
-// config with the route's scope (read, purge, replay, graph; admin implies
-// all).
+// config with the route's scope (read, purge, replay, graph, crawl; admin
+// implies all).
 package admin
 
 import (
@@ -33,6 +33,8 @@ const (
 	ScopeReplay = "replay"
 	// ScopeGraph may register and withdraw content graph edges.
 	ScopeGraph = "graph"
+	// ScopeCrawl may start a crawl of a site.
+	ScopeCrawl = "crawl"
 	ScopeAdmin = "admin"
 )
 
@@ -71,6 +73,10 @@ func Register(mux *http.ServeMux, o Options) *API {
 	mux.Handle("POST /v1/purge", a.need(ScopePurge, a.purge))
 	mux.Handle("PUT /v1/graph/edges", a.need(ScopeGraph, a.edges))
 	mux.Handle("DELETE /v1/graph/edges", a.need(ScopeGraph, a.edges))
+	mux.Handle("POST /v1/crawl", a.need(ScopeCrawl, a.startCrawl))
+	mux.Handle("GET /v1/crawl", a.need(ScopeRead, a.crawls))
+	// Whoever may start a crawl may follow it (crawl --wait).
+	mux.Handle("GET /v1/crawl/{id}", a.need(ScopeRead+","+ScopeCrawl, a.crawl))
 	mux.Handle("GET /v1/audit", a.need(ScopeRead, a.auditLog))
 	mux.Handle("GET /v1/failures", a.need(ScopeRead, a.failures))
 	mux.Handle("POST /v1/failures/retry", a.need(ScopeReplay, a.retryAll))
@@ -100,10 +106,19 @@ func (ts Tokens) Authorize(r *http.Request, scope string) (string, bool) {
 	return "", false
 }
 
+// need serves h to tokens with scope, or with any of several scopes
+// separated by commas.
 func (a *API) need(scope string, h func(w http.ResponseWriter, r *http.Request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name, ok := a.tokens.Authorize(r, scope)
+		var name string
+		ok := false
+		for s := range strings.SplitSeq(scope, ",") {
+			if name, ok = a.tokens.Authorize(r, s); ok {
+				break
+			}
+		}
 		if !ok {
+			scope = strings.ReplaceAll(scope, ",", " or ")
 			status, msg := http.StatusUnauthorized, "a bearer token is required"
 			if name != "" {
 				status, msg = http.StatusForbidden, fmt.Sprintf("token %q lacks the %s scope", name, scope)

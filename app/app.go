@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ import (
 	"github.com/purgehook/purgehook/budget"
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/config"
+	"github.com/purgehook/purgehook/crawl"
 	"github.com/purgehook/purgehook/graph"
 	"github.com/purgehook/purgehook/ingest"
 	"github.com/purgehook/purgehook/pipeline"
@@ -93,6 +95,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		}
 		warmer = warm.New(warm.Options{Concurrency: cfg.Warm.Concurrency, Delay: cfg.Warm.Delay, Header: cfg.Warm.Header, Client: client, Scope: res})
 	}
+	crawler, crawls := crawlers(cfg, o.HTTPClient, res)
 	// The content graph: every replica keeps its own index, loaded from
 	// the store at start and kept current by the pipeline.
 	g := graph.New()
@@ -119,6 +122,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		GraphSync:   cfg.Graph.Sync,
 		TagHeaders:  &graph.TagHeaders{Names: cfg.Graph.TagHeaders, Separators: cfg.Graph.TagSeparators},
 		UnknownTags: unknownTags,
+		Crawler:     crawler,
+		Crawls:      crawls,
 		Workers:     cfg.Queue.Workers,
 		JobTimeout:  cfg.Queue.JobTimeout,
 		RescueAfter: cfg.Queue.RescueAfter,
@@ -302,6 +307,26 @@ func Endpoints(cfg *config.Config) ([]ingest.Endpoint, error) {
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// crawlers builds the crawler, which fetches as the warmer does (the
+// same timeout and header, the same scope), and every site's crawl
+// settings: a site without a crawl block is crawled on demand only.
+func crawlers(cfg *config.Config, client *http.Client, res *resolve.Resolver) (*crawl.Fetcher, []pipeline.CrawlSite) {
+	if client == nil {
+		client = &http.Client{Timeout: cfg.Warm.Timeout}
+	}
+	f := crawl.New(crawl.Options{Client: client, Header: cfg.Warm.Header, Scope: res})
+	var out []pipeline.CrawlSite
+	for _, s := range res.Sites() {
+		c := s.CrawlOf()
+		sitemap := c.Sitemap
+		if strings.HasPrefix(sitemap, "/") && !strings.HasPrefix(sitemap, "//") {
+			sitemap = s.Abs(sitemap)
+		}
+		out = append(out, pipeline.CrawlSite{Site: s.Name, Start: s.Abs("/"), Sitemap: sitemap, MaxPages: c.MaxPages, Rate: c.Rate, Interval: c.Interval})
+	}
+	return f, out
 }
 
 // Resolver builds the resolver for a config, with its limits.

@@ -53,7 +53,7 @@ func Root(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(), checkConfigCmd(), explainCmd(), purgeCmd(), statusCmd(), replayCmd(), whyCmd(), failuresCmd(), retryCmd())
+	root.AddCommand(serveCmd(), checkConfigCmd(), explainCmd(), purgeCmd(), statusCmd(), replayCmd(), whyCmd(), failuresCmd(), retryCmd(), crawlCmd())
 	return root
 }
 

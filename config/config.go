@@ -47,6 +47,13 @@ const (
 	// space (Cache-Tag is comma-separated, Surrogate-Key and xkey
 	// space-separated).
 	DefaultTagSeparators = ", "
+	// The defaults of a site's crawl block.
+	DefaultCrawlSitemap  = "/sitemap.xml"
+	DefaultCrawlInterval = 24 * time.Hour
+	DefaultCrawlMaxPages = 50_000
+	DefaultCrawlRate     = 10
+	// MinCrawlInterval keeps a scheduled crawl from running back to back.
+	MinCrawlInterval = time.Minute
 )
 
 // DefaultTagHeaders are the response headers a page reports its cache
@@ -127,7 +134,7 @@ type Token struct {
 	Name   string `yaml:"name"`
 	Secret string `yaml:"secret"`
 	// Scopes: read, purge, replay, graph (register content graph edges),
-	// admin (all).
+	// crawl (start a crawl), admin (all).
 	Scopes []string `yaml:"scopes"`
 }
 
@@ -147,6 +154,47 @@ type Site struct {
 	// path, a site id): a change that carries one belongs to this site,
 	// whatever its source's site.
 	CMSIDs []string `yaml:"cms_ids"`
+	// Crawl, when set, crawls the site at start and every interval to
+	// learn which cache tags its pages report. Without it a crawl runs
+	// only when asked (POST /v1/crawl), with the defaults.
+	Crawl *Crawl `yaml:"crawl"`
+}
+
+// Crawl is how a site is crawled: its sitemaps first, then the links of
+// its pages, on its own hosts only.
+type Crawl struct {
+	// Sitemap is the site's sitemap or sitemap index: a site-relative path
+	// or a URL on one of the site's hosts (default /sitemap.xml).
+	Sitemap string `yaml:"sitemap"`
+	// Interval is the time between crawls; the first runs at start
+	// (default 24h, at least 1m).
+	Interval time.Duration `yaml:"interval"`
+	// MaxPages bounds the pages one crawl fetches (default 50000).
+	MaxPages int `yaml:"max_pages"`
+	// Rate is the most requests per second a crawl makes (default 10).
+	Rate float64 `yaml:"rate"`
+}
+
+// CrawlOf returns a site's crawl settings with defaults applied: its crawl
+// block, or the defaults without a schedule (Interval 0) when it has none.
+func (s Site) CrawlOf() Crawl {
+	c := Crawl{}
+	if s.Crawl != nil {
+		c = *s.Crawl
+		if c.Interval == 0 {
+			c.Interval = DefaultCrawlInterval
+		}
+	}
+	if c.Sitemap == "" {
+		c.Sitemap = DefaultCrawlSitemap
+	}
+	if c.MaxPages == 0 {
+		c.MaxPages = DefaultCrawlMaxPages
+	}
+	if c.Rate == 0 {
+		c.Rate = DefaultCrawlRate
+	}
+	return c
 }
 
 // Basic is HTTP Basic credentials.

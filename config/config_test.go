@@ -353,3 +353,52 @@ rules:
 		}
 	}
 }
+
+func TestCrawl(t *testing.T) {
+	c, err := Parse([]byte(`
+sites:
+  - {name: a, base_url: https://a.example, crawl: {}}
+  - {name: b, base_url: https://b.example, aliases: [https://www.b.example], crawl: {sitemap: "https://www.b.example/sitemap_index.xml.gz", interval: 6h, max_pages: 10, rate: 2.5}}
+  - {name: c, base_url: https://c.example}
+sources:
+  - {name: cms, kind: signed, secret: s3cret, site: a}
+providers:
+  - {name: dry, kind: plain}
+admin:
+  tokens: [{name: ci, secret: s, scopes: [crawl]}]
+`), testKinds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *c.Sites[0].Crawl; got != (Crawl{Sitemap: "/sitemap.xml", Interval: 24 * time.Hour, MaxPages: 50_000, Rate: 10}) {
+		t.Errorf("crawl defaults = %+v", got)
+	}
+	if got := *c.Sites[1].Crawl; got != (Crawl{Sitemap: "https://www.b.example/sitemap_index.xml.gz", Interval: 6 * time.Hour, MaxPages: 10, Rate: 2.5}) {
+		t.Errorf("crawl = %+v", got)
+	}
+	// Without a block: on demand only (no interval), with the defaults.
+	if c.Sites[2].Crawl != nil || c.Sites[2].CrawlOf() != (Crawl{Sitemap: "/sitemap.xml", MaxPages: 50_000, Rate: 10}) {
+		t.Errorf("no crawl block: %+v %+v", c.Sites[2].Crawl, c.Sites[2].CrawlOf())
+	}
+	_, err = Parse([]byte(`
+sites:
+  - {name: a, base_url: https://a.example}
+  - {name: b, base_url: https://b.example, crawl: {sitemap: "https://elsewhere.example/sitemap.xml", interval: 10s, max_pages: -1, rate: -2}}
+  - {name: c, base_url: https://c.example, crawl: {sitemap: "sitemap.xml"}}
+sources:
+  - {name: cms, kind: signed, secret: s3cret, site: a}
+providers:
+  - {name: dry, kind: plain}
+`), testKinds)
+	for _, want := range []string{
+		"sites[1].crawl.rate: must be > 0",
+		"sites[1].crawl.max_pages: must be > 0",
+		"sites[1].crawl.interval: must be at least 1m0s, got 10s",
+		`sites[1].crawl.sitemap: want a site-relative path (/sitemap.xml) or a URL on the site's base_url or aliases, got "https://elsewhere.example/sitemap.xml"`,
+		`sites[2].crawl.sitemap: want a site-relative path`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want %q", err, want)
+		}
+	}
+}

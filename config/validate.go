@@ -90,6 +90,11 @@ func (c *Config) SetDefaults() {
 	if c.Graph.UnknownTags == "" {
 		c.Graph.UnknownTags = DefaultUnknownTags
 	}
+	for i := range c.Sites {
+		if cr := c.Sites[i].Crawl; cr != nil {
+			*cr = c.Sites[i].CrawlOf()
+		}
+	}
 	if c.Queue.Workers == 0 {
 		c.Queue.Workers = DefaultWorkers
 	}
@@ -204,8 +209,8 @@ func (c *Config) validateAdmin() Problems {
 			p = append(p, problem(path+".secret", "required"))
 		}
 		for j, s := range t.Scopes {
-			if !slices.Contains([]string{"read", "purge", "replay", "graph", "admin"}, s) {
-				p = append(p, problem(fmt.Sprintf("%s.scopes[%d]", path, j), "unknown scope %q (want read, purge, replay, graph or admin)", s))
+			if !slices.Contains([]string{"read", "purge", "replay", "graph", "crawl", "admin"}, s) {
+				p = append(p, problem(fmt.Sprintf("%s.scopes[%d]", path, j), "unknown scope %q (want read, purge, replay, graph, crawl or admin)", s))
 			}
 		}
 	}
@@ -252,8 +257,43 @@ func (c *Config) validateSites() (map[string]bool, Problems) {
 				p = append(p, problem(fmt.Sprintf("%s.warm[%d]", path, j), "want a site-relative path starting with /, got %q", w))
 			}
 		}
+		if s.Crawl != nil {
+			p = append(p, validateCrawl(path+".crawl", s)...)
+		}
 	}
 	return sites, p
+}
+
+// validateCrawl checks a site's crawl block (defaults applied).
+func validateCrawl(path string, s Site) Problems {
+	var p Problems
+	c := s.Crawl
+	if c.Rate <= 0 {
+		p = append(p, problem(path+".rate", "must be > 0 (requests per second)"))
+	}
+	if c.MaxPages <= 0 {
+		p = append(p, problem(path+".max_pages", "must be > 0"))
+	}
+	if c.Interval < MinCrawlInterval {
+		p = append(p, problem(path+".interval", "must be at least %s, got %s", MinCrawlInterval, c.Interval))
+	}
+	if !strings.HasPrefix(c.Sitemap, "/") || strings.HasPrefix(c.Sitemap, "//") {
+		u, err := url.Parse(c.Sitemap)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !siteHost(s, u.Host) {
+			p = append(p, problem(path+".sitemap", "want a site-relative path (/sitemap.xml) or a URL on the site's base_url or aliases, got %q", c.Sitemap))
+		}
+	}
+	return p
+}
+
+// siteHost reports whether host is the host of s's base_url or an alias.
+func siteHost(s Site, host string) bool {
+	for _, b := range append([]string{s.BaseURL}, s.Aliases...) {
+		if u, err := url.Parse(b); err == nil && strings.EqualFold(u.Host, host) {
+			return true
+		}
+	}
+	return false
 }
 
 // validateSources also returns the source names, which rules refer to.

@@ -8,6 +8,7 @@ const (
 	kindCall     = "purgehook_call"
 	kindWarm     = "purgehook_warm"
 	kindPrune    = "purgehook_prune"
+	kindCrawl    = "purgehook_crawl"
 )
 
 // DeliveryArgs is the job that resolves deliveries (deliver.go): one
@@ -58,3 +59,14 @@ type PruneArgs struct{}
 
 // Kind names the job.
 func (PruneArgs) Kind() string { return kindPrune }
+
+// CrawlArgs is the job that crawls a site (crawl.go): with Crawl 0 (the
+// periodic job) it starts a crawl of Site; otherwise it fetches the next
+// chunk of that crawl's pages and queues itself again until none is left.
+type CrawlArgs struct {
+	Crawl int64  `json:"crawl,omitempty"`
+	Site  string `json:"site"`
+}
+
+// Kind names the job.
+func (CrawlArgs) Kind() string { return kindCrawl }

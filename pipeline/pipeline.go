@@ -32,6 +32,7 @@ import (
 	"github.com/riverqueue/river"
 	"golang.org/x/time/rate"
 
+	"github.com/purgehook/purgehook/crawl"
 	"github.com/purgehook/purgehook/graph"
 	"github.com/purgehook/purgehook/plan"
 	"github.com/purgehook/purgehook/purger"
@@ -71,6 +72,11 @@ type Options struct {
 	// TagHeaders, with a Graph, are the headers every warm-up response's
 	// cache tags are learned from (nil: no learning).
 	TagHeaders *graph.TagHeaders
+	// Crawler fetches the pages of crawls (nil: no crawls). Crawls are the
+	// sites that may be crawled; one with an Interval is crawled at start
+	// and every Interval, the others on demand (StartCrawl).
+	Crawler *crawl.Fetcher
+	Crawls  []CrawlSite
 	// UnknownTags is what the planner does with a tag no page the graph
 	// knows carries, for a provider that cannot purge tags (default:
 	// drop it with a note).
@@ -149,6 +155,7 @@ func New(o Options) (*Pipeline, error) {
 	river.AddWorker(workers, &callWorker{p: p})
 	river.AddWorker(workers, &warmWorker{p: p})
 	river.AddWorker(workers, &pruneWorker{p: p})
+	river.AddWorker(workers, &crawlWorker{p: p})
 	periodic := []*river.PeriodicJob{
 		// A safety net: should a flush job ever be lost (discarded after
 		// repeated store errors), the flag that says one is queued would
@@ -163,6 +170,7 @@ func New(o Options) (*Pipeline, error) {
 			return PruneArgs{}, nil
 		}, &river.PeriodicJobOpts{RunOnStart: true}))
 	}
+	periodic = append(periodic, p.crawlSchedule()...)
 	q, err := o.Store.NewQueue(&river.Config{
 		PeriodicJobs:         periodic,
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: max(o.Workers, 1)}},

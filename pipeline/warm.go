@@ -175,7 +175,7 @@ func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 				}
 			}
 		}
-		learned, err := p.learnTags(ctx, tx, outcomes)
+		learned, err := p.learnTags(ctx, tx, graph.Learned, outcomes)
 		if err != nil {
 			return err
 		}
@@ -212,12 +212,12 @@ func (p *Pipeline) learning() bool {
 	return p.o.Graph != nil && p.o.TagHeaders != nil && len(p.o.TagHeaders.Names) > 0
 }
 
-// learnTags sets each fetched page's learned tag edges to the tags its
-// response reported: tags it reports now point at it, tags it no longer
+// learnTags sets each fetched page's tag edges of one origin (learned for
+// a warm-up, crawled for a crawl) to the tags its response reported: tags it reports now point at it, tags it no longer
 // reports stop pointing at it. A page that answered 404 or 410 is gone and
 // shows nothing; a failed fetch or another status teaches nothing. It
 // returns a line for the audit trail ("" when nothing was learned).
-func (p *Pipeline) learnTags(ctx context.Context, tx *store.Tx, outcomes []warm.Outcome) (string, error) {
+func (p *Pipeline) learnTags(ctx context.Context, tx *store.Tx, origin graph.Origin, outcomes []warm.Outcome) (string, error) {
 	if !p.learning() {
 		return "", nil
 	}
@@ -237,7 +237,7 @@ func (p *Pipeline) learnTags(ctx context.Context, tx *store.Tx, outcomes []warm.
 		if site == nil {
 			continue
 		}
-		_, removed, err := tx.GraphURLSet(ctx, store.GraphURLSetParams{Site: site.Name, URL: o.URL, Origin: string(graph.Learned), Kind: string(graph.Tag), Values: values})
+		_, removed, err := tx.GraphURLSet(ctx, store.GraphURLSetParams{Site: site.Name, URL: o.URL, Origin: string(origin), Kind: string(graph.Tag), Values: values})
 		if err != nil {
 			return "", err
 		}

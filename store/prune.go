@@ -10,7 +10,8 @@ import (
 
 // Prune deletes what is older than before: deliveries with their changes
 // and events, settled batches with their targets, calls and warm-ups,
-// stream events, the audit log, spent budgets and removed graph edges.
+// stream events, the audit log, finished crawls, spent budgets and removed
+// graph edges.
 // Work still in progress is kept.
 func (q *queries) Prune(ctx context.Context, before time.Time) (int64, error) {
 	t := ms(before)
@@ -32,6 +33,8 @@ func (q *queries) Prune(ctx context.Context, before time.Time) (int64, error) {
 		// Removed graph edges are kept for replicas catching up; one
 		// retention later every replica has long seen the removal.
 		{`DELETE FROM ph_graph_edge WHERE removed = 1 AND last_seen < ?`, []any{t}},
+		{`DELETE FROM ph_crawl_page WHERE crawl IN (SELECT id FROM ph_crawl WHERE finished_at IS NOT NULL AND finished_at < ?)`, []any{t}},
+		{`DELETE FROM ph_crawl WHERE finished_at IS NOT NULL AND finished_at < ?`, []any{t}},
 		{`DELETE FROM ph_budget WHERE day < ?`, []any{day}},
 	} {
 		res, err := q.q.ExecContext(ctx, st.query, st.args...)

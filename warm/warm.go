@@ -89,15 +89,17 @@ func New(o Options) *Warmer {
 		o.Sleep = sleep
 	}
 	if o.Scope != nil {
-		o.Client = scoped(o.Client, o.Scope)
+		o.Client = Scoped(o.Client, o.Scope)
 	}
 	return &Warmer{o: o}
 }
 
-// scoped returns a copy of c that follows a redirect only within the first
-// URL's site and, when c's transport is an *http.Transport (or the
-// default), dials private addresses only for configured hosts.
-func scoped(c *http.Client, scope Scope) *http.Client {
+// Scoped returns a copy of c that follows a redirect only within the first
+// URL's site (another redirect fails with ErrOffSite; c's own
+// CheckRedirect runs after that check) and, when c's transport is an
+// *http.Transport (or the default), dials private addresses only for
+// configured hosts. The crawler fetches through it too.
+func Scoped(c *http.Client, scope Scope) *http.Client {
 	cc := *c
 	next := c.CheckRedirect
 	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {

@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -117,6 +118,8 @@ type payload struct {
 // send Item: null). The URL is Item.RelativeUrlPath, else Item.ViewUrl;
 // a media item adds its file Url. The content type is the short name of
 // OriginalEvent.ItemType (PageNode, NewsItem, …), the slug Item.UrlName.
+// The cultures are OriginalEvent.Language and AffectedLanguages, then the
+// item's other Item.AvailableLanguages.
 func (s *Source) Parse(body []byte, hdr http.Header) ([]change.Change, error) {
 	var p payload
 	if err := source.DecodeJSON(body, &p); err != nil {
@@ -161,10 +164,22 @@ func (s *Source) Parse(body []byte, hdr http.Header) ([]change.Change, error) {
 			langs = append(langs, string(l))
 		}
 		c.Cultures = source.Distinct(langs...)
+		f["language"] = string(ev.Language)
 		f["item_id"], f["status"], f["workflow_state"] = string(ev.ItemID), ev.Status, ev.WorkflowState
 		if f["provider"] == "" {
 			f["provider"] = ev.ProviderName
 		}
+	}
+	if it := p.Item; it != nil {
+		// The item's other languages come after the event's: a page
+		// changed in one language is shown in the others too (shared
+		// fields, its place in the navigation), so a {culture} template
+		// fills once for each, while {culture} alone stays the event's.
+		langs := slices.Clone(c.Cultures)
+		for _, l := range it.Languages {
+			langs = append(langs, string(l))
+		}
+		c.Cultures = source.Distinct(langs...)
 	}
 	if c.ContentID == "" {
 		return nil, source.Malformed("missing Item.Id and OriginalEvent.ItemId")
