@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -79,7 +80,11 @@ func follow(t *testing.T, base string) *follower {
 				return
 			}
 		}
-		f.first <- followed{err: fmt.Errorf("stream of %s ended: %v", base, sc.Err())}
+		err := sc.Err()
+		if err == nil {
+			err = io.EOF
+		}
+		f.first <- followed{err: fmt.Errorf("stream of %s ended: %w", base, err)}
 	}()
 	t.Cleanup(cancel)
 	select {

@@ -168,19 +168,6 @@ func (c *cluster) stop() {
 	}
 }
 
-// live is the replicas not killed.
-func (c *cluster) live() []*replica {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []*replica
-	for _, r := range c.procs {
-		if !r.dead.Load() {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 // flow is the deliveries a drill sends, as a CMS does: each is resent
 // (after 100ms) until purgehook acknowledges it, 202 or, when an earlier
 // attempt was journaled though its answer was lost, 200.
