@@ -55,6 +55,10 @@ type Service struct {
 	log      *slog.Logger
 	registry *prometheus.Registry
 	mux      *http.ServeMux
+
+	hub        *stream.Hub
+	streamLog  *store.StreamLog
+	stopListen func() // ends Start's stream listener
 }
 
 // New opens the store and wires every stage; nothing runs until Start.
@@ -77,7 +81,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 	tokens := admin.Tokens(cfg.Admin.Tokens)
 	// The stream keeps a week of invalidations: an instance offline longer
 	// than that gets one invalidate-everything instead.
-	hub, err := stream.NewHub(stream.Options{Log: streamLog{st.StreamLog(7 * 24 * time.Hour)}, Authorize: tokens.Allow(admin.ScopeRead), Logger: o.Logger, Registerer: o.Registry})
+	streamStore := st.StreamLog(7 * 24 * time.Hour)
+	hub, err := stream.NewHub(stream.Options{Log: streamLog{streamStore}, Authorize: tokens.Allow(admin.ScopeRead), Logger: o.Logger, Registerer: o.Registry})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -157,7 +162,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		trusted = append(trusted, n)
 	}
 	hooks.TrustProxies(trusted)
-	s := &Service{Config: cfg, Store: st, Pipeline: pl, Resolver: res, log: o.Logger, registry: o.Registry, mux: http.NewServeMux()}
+	s := &Service{Config: cfg, Store: st, Pipeline: pl, Resolver: res, log: o.Logger, registry: o.Registry, mux: http.NewServeMux(), hub: hub, streamLog: streamStore}
 	s.mux.Handle("POST /hooks/{source}", hooks)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -182,12 +187,30 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 // Handler is the service's HTTP surface.
 func (s *Service) Handler() http.Handler { return s.mux }
 
-// Start starts the job workers.
-func (s *Service) Start(ctx context.Context) error { return s.Pipeline.Start(ctx) }
+// Start starts the job workers, and the stream's ear for events other
+// replicas append.
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.Pipeline.Start(ctx); err != nil {
+		return err
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	s.stopListen = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		s.streamLog.Listen(lctx, s.hub.Wake, func(err error) {
+			s.log.Warn("stream: not hearing other replicas' events until reconnected (followers still catch up at each heartbeat)", "err", err)
+		}, time.Second)
+	}()
+	return nil
+}
 
 // Close stops the workers (running jobs get until ctx ends, then are
 // released) and closes the store.
 func (s *Service) Close(ctx context.Context) error {
+	if s.stopListen != nil {
+		s.stopListen()
+	}
 	err := s.Pipeline.Stop(ctx)
 	return errors.Join(err, s.Store.Close())
 }

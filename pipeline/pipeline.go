@@ -179,9 +179,10 @@ func New(o Options) (*Pipeline, error) {
 		RescueStuckJobsAfter: o.RescueAfter,
 		MaxAttempts:          o.MaxAttempts,
 		RetryPolicy:          o.RetryPolicy,
-		// Through database/sql River has no LISTEN/NOTIFY: new jobs are
-		// found by polling, so poll often enough that a stage hand-over
-		// is not the slow part.
+		// On SQLite River has no LISTEN/NOTIFY: new jobs are found by
+		// polling, so poll often enough that a stage hand-over is not the
+		// slow part. On PostgreSQL the store's driver listens, and the
+		// poll is only the fallback.
 		FetchPollInterval: 100 * time.Millisecond,
 		FetchCooldown:     20 * time.Millisecond,
 		Logger:            slog.New(riverLog{o.Logger.With("component", "river").Handler()}),

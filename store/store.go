@@ -33,6 +33,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // the PostgreSQL driver
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
@@ -83,6 +84,11 @@ type Store struct {
 	// transaction, so a redelivery is answered without waiting for the
 	// journal's writer. nil: reads use db.
 	read *sql.DB
+	// listen, on PostgreSQL, gives the connections that LISTEN: River's
+	// (new jobs, leadership) and the stream's (events other replicas
+	// appended). They are taken out of the pool for good, so it holds
+	// none otherwise.
+	listen *pgxpool.Pool
 }
 
 // Tx is a transaction begun by Store.InTx.
@@ -135,11 +141,30 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("store: connect to postgres: %w", err)
 	}
 	s := newStore(db, Postgres, nil)
+	if s.listen, err = listenPool(ctx, dsn); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// listenPool is the pool the LISTEN connections come from.
+func listenPool(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx's parse errors quote the DSN with its password masked.
+		return nil, fmt.Errorf("store: postgres dsn: %w", err)
+	}
+	cfg.MinConns, cfg.MaxConns = 0, 2
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: connect to postgres: %w", err)
+	}
+	return pool, nil
 }
 
 func openSQLite(ctx context.Context, dsn string) (*Store, error) {
@@ -187,9 +212,16 @@ const sqliteReaders = 4
 // Driver is SQLite or Postgres.
 func (s *Store) Driver() string { return s.env.driver }
 
-// riverDriver is the River driver for this database.
+// riverDriver is the River driver for this database. On PostgreSQL,
+// River's queries and transactions go through database/sql, like the
+// store's own, so that a job commits with the state it hands over; its
+// listener is riverpgxv5's on a pgx pool, so that a replica hears of a new
+// job, or of a leader that resigned, at once instead of at its next poll.
 func (s *Store) riverDriver() riverdriver.Driver[*sql.Tx] {
 	if s.env.driver == Postgres {
+		if s.listen != nil {
+			return riverdatabasesql.NewWithPgxListener(s.db, s.listen)
+		}
 		return riverdatabasesql.New(s.db)
 	}
 	return riversqlite.New(s.db)
@@ -341,6 +373,9 @@ func (s *Store) Close() error {
 		s.read.Close()
 	}
 	err := s.db.Close()
+	if s.listen != nil {
+		s.listen.Close()
+	}
 	if s.lock != nil {
 		s.lock.Close()
 	}

@@ -4,8 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
+
+// streamChannel is the PostgreSQL channel Append notifies once an event
+// is committed.
+const streamChannel = "purgehook_stream"
 
 // StreamLog keeps /v1/stream events in the database, so that an
 // application instance that reconnects after a purgehook restart still gets
@@ -50,6 +57,12 @@ func (l *StreamLog) Append(ctx context.Context, body []byte) (int64, error) {
 		}
 		if err := tx.q.QueryRowContext(ctx, `INSERT INTO ph_stream (at, body) VALUES (?, ?) RETURNING id`, ms(tx.now()), string(body)).Scan(&id); err != nil {
 			return err
+		}
+		if tx.env.driver == Postgres {
+			// Delivered at commit, to every replica's Listen.
+			if _, err := tx.q.ExecContext(ctx, `SELECT pg_notify(?, ?)`, streamChannel, strconv.FormatInt(id, 10)); err != nil {
+				return err
+			}
 		}
 		if l.Keep > 0 {
 			_, err := tx.q.ExecContext(ctx, `DELETE FROM ph_stream WHERE at < ?`, ms(tx.now().Add(-l.Keep)))
@@ -120,4 +133,51 @@ func (l *StreamLog) LatestID(ctx context.Context) (int64, error) {
 		id = l.seqNext(ctx, 1) - 1
 	}
 	return id, nil
+}
+
+// Listen calls wake whenever another replica sharing the database may
+// have appended events, until ctx ends: on PostgreSQL it LISTENs for
+// Append's notifications, so that a follower of any replica hears of an
+// invalidation within moments rather than at the hub's next heartbeat. A
+// lost connection is reported to onErr, then redialled after retry, with
+// a wake in case something was missed meanwhile. With SQLite (one process)
+// it returns at once.
+func (l *StreamLog) Listen(ctx context.Context, wake func(), onErr func(error), retry time.Duration) {
+	if l.s.listen == nil {
+		return
+	}
+	for ctx.Err() == nil {
+		err := l.listenOnce(ctx, wake)
+		if ctx.Err() != nil {
+			return
+		}
+		onErr(fmt.Errorf("store: stream listen: %w", err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retry):
+		}
+		wake()
+	}
+}
+
+// listenOnce holds one LISTEN connection until it fails or ctx ends.
+func (l *StreamLog) listenOnce(ctx context.Context, wake func()) error {
+	c, err := l.s.listen.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// A listening connection is never handed back to the pool: its
+	// session would keep listening for whoever took it next.
+	conn := c.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{streamChannel}.Sanitize()); err != nil {
+		return err
+	}
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		wake()
+	}
 }

@@ -1,9 +1,13 @@
 package store
 
 import (
+	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/purgehook/purgehook/internal/pgtest"
 )
 
 func TestStreamLog(t *testing.T) {
@@ -78,4 +82,57 @@ func TestStreamLogEmptied(t *testing.T) {
 			t.Errorf("since 2: %+v %v", evs, err)
 		}
 	})
+}
+
+// TestStreamListenHearsAnotherStore: two stores on one PostgreSQL database
+// stand for two replicas; an event one appends wakes the other's Listen
+// (no polling: nothing else would call wake).
+func TestStreamListenHearsAnotherStore(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	open := func() *Store {
+		s, err := Open(context.Background(), Postgres, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := open(), open()
+	ctx, cancel := context.WithCancel(t.Context())
+	woken := make(chan struct{}, 10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.StreamLog(0).Listen(ctx, func() { woken <- struct{}{} }, func(err error) { t.Errorf("listen: %v", err) }, time.Second)
+	}()
+	defer func() { cancel(); <-done }()
+	// Listen has no "ready" signal: append until the first wake, which
+	// proves the channel works; an append before LISTEN is simply missed.
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := a.StreamLog(0).Append(ctx, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-woken:
+			return
+		case <-deadline:
+			t.Fatal("the other store's Listen never woke")
+		case <-tick.C:
+		}
+	}
+}
+
+func TestStreamListenReturnsOnSQLite(t *testing.T) {
+	t.Parallel()
+	s, err := Open(context.Background(), SQLite, filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// One process: nothing to listen for, so Listen returns at once.
+	s.StreamLog(0).Listen(t.Context(), func() { t.Error("woken") }, func(err error) { t.Error(err) }, time.Second)
 }

@@ -57,7 +57,7 @@ type Options struct {
 	Authorize func(r *http.Request) bool
 	// Heartbeat is the interval of keep-alive comments (default 15s).
 	// Each heartbeat also reads the Log, which picks up events appended by
-	// other purgehook replicas sharing it.
+	// other purgehook replicas sharing it should no Wake have told of them.
 	Heartbeat time.Duration
 	// Batch is how many events one Log.Since call reads (default 100).
 	Batch int
@@ -146,15 +146,23 @@ func (h *Hub) Publish(ctx context.Context, body []byte) (int64, error) {
 		return 0, fmt.Errorf("stream: publish: %w", err)
 	}
 	h.published.Inc()
+	h.Wake()
+	return id, nil
+}
+
+// Wake makes every subscriber read the log now. Publish calls it; so does
+// whatever hears that another replica sharing the log appended an event
+// (purgehook: the store's LISTEN on PostgreSQL), so that its followers do
+// not wait for the next heartbeat.
+func (h *Hub) Wake() {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	for wake := range h.subs {
 		select {
 		case wake <- struct{}{}:
 		default: // already woken; it will read the log anyway
 		}
 	}
-	h.mu.Unlock()
-	return id, nil
 }
 
 func (h *Hub) subscribe() chan struct{} {

@@ -416,3 +416,21 @@ func TestOutlivesServerTimeouts(t *testing.T) {
 	id := publish(t, h, "late")
 	wantEvent(t, rd.nextEvent(t), id, "late")
 }
+
+// TestWakeSendsAnotherHubsEvents: two hubs on one log stand for two
+// replicas on one store. An event published through one reaches a
+// follower of the other when the other is woken (purgehook wakes it on
+// PostgreSQL's NOTIFY), with no heartbeat to wait for.
+func TestWakeSendsAnotherHubsEvents(t *testing.T) {
+	t.Parallel()
+	log := NewMemLog(0)
+	a := newHub(t, Options{Log: log, Heartbeat: time.Hour})
+	b := newHub(t, Options{Log: log, Heartbeat: time.Hour})
+	rd := connect(t, newServer(t, b).URL, "", false)
+	if m := rd.nextEvent(t); m.event != "" {
+		t.Fatalf("first message %+v, want the id-only one", m)
+	}
+	n := publish(t, a, "elsewhere")
+	b.Wake()
+	wantEvent(t, rd.nextEvent(t), n, "elsewhere")
+}
