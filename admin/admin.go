@@ -6,6 +6,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -95,15 +96,33 @@ type Tokens []config.Token
 // name when it carries a known one.
 func (ts Tokens) Authorize(r *http.Request, scope string) (string, bool) {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || got == "" {
+	if !ok {
 		return "", false
 	}
+	t, ok := ts.Lookup(got)
+	if !ok {
+		return "", false
+	}
+	return t.Name, HasScope(t, scope)
+}
+
+// Lookup finds the token whose secret is secret, comparing in constant
+// time so that the answer's timing says nothing about the secrets.
+func (ts Tokens) Lookup(secret string) (config.Token, bool) {
+	if secret == "" {
+		return config.Token{}, false
+	}
 	for _, t := range ts {
-		if t.Secret != "" && subtle.ConstantTimeCompare([]byte(got), []byte(t.Secret)) == 1 {
-			return t.Name, slices.Contains(t.Scopes, scope) || slices.Contains(t.Scopes, ScopeAdmin)
+		if t.Secret != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(t.Secret)) == 1 {
+			return t, true
 		}
 	}
-	return "", false
+	return config.Token{}, false
+}
+
+// HasScope reports whether t grants scope (admin grants every scope).
+func HasScope(t config.Token, scope string) bool {
+	return slices.Contains(t.Scopes, scope) || slices.Contains(t.Scopes, ScopeAdmin)
 }
 
 // need serves h to tokens with scope, or with any of several scopes
@@ -219,7 +238,7 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, _ := a.tokens.Authorize(r, ScopeReplay)
-	a.audit(r, name, "replay", fmt.Sprintf("delivery %d", id))
+	a.audit(r.Context(), name, "replay", fmt.Sprintf("delivery %d", id))
 	writeJSON(w, http.StatusAccepted, map[string]any{"delivery": id, "replayed": true})
 }
 
@@ -287,17 +306,26 @@ type Budget struct {
 }
 
 func (a *API) budgets(w http.ResponseWriter, r *http.Request) {
-	statuses, err := a.pl.Budgets(r.Context())
+	out, err := a.Budgets(r.Context())
 	if err != nil {
 		a.fail(w, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"budgets": out})
+}
+
+// Budgets reads every provider's budget today, in config order.
+func (a *API) Budgets(ctx context.Context) ([]Budget, error) {
+	statuses, err := a.pl.Budgets(ctx)
+	if err != nil {
+		return nil, err
 	}
 	providers := a.pl.Providers()
 	out := make([]Budget, len(statuses))
 	for i, s := range statuses {
 		out[i] = Budget{Status: s, Layer: providers[i].Layer.String()}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"budgets": out})
+	return out, nil
 }
 
 // PurgeRequest is a manual purge. URLs and prefixes are absolute or
@@ -323,42 +351,73 @@ func (a *API) purge(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed request: " + err.Error()})
 		return
 	}
+	name, _ := a.tokens.Authorize(r, ScopePurge)
+	_, admin := a.tokens.Authorize(r, ScopeAdmin)
+	res, err := a.Purge(r.Context(), name, admin, req)
+	if errors.Is(err, ErrBadRequest) {
+		body := map[string]any{"error": strings.TrimSuffix(err.Error(), ": "+ErrBadRequest.Error())}
+		if errors.Is(err, ErrNothingToPurge) {
+			body["dropped"] = res.Dropped
+		}
+		writeJSON(w, http.StatusBadRequest, body)
+		return
+	}
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"delivery": res.Delivery, "targets": res.Targets, "dropped": nonNil(res.Dropped)})
+}
+
+// ErrBadRequest marks a manual purge refused for what it asked: a bad URL
+// or nothing to purge.
+var ErrBadRequest = errors.New("bad request")
+
+// ErrNothingToPurge is a manual purge whose every target was dropped.
+var ErrNothingToPurge = fmt.Errorf("nothing to purge: %w", ErrBadRequest)
+
+// PurgeResult is a manual purge accepted: the delivery that journals it.
+type PurgeResult struct {
+	Delivery int64
+	Targets  []change.Target
+	Dropped  []resolve.Dropped
+}
+
+// Purge journals a manual purge asked for by the token named token and
+// records it in the audit log; the admin page and POST /v1/purge both
+// come here. An admin's purge of everything is an emergency: it goes at
+// once even when the day's budget is spent (recorded as overdraft), then
+// every affected site's warm list is fetched.
+func (a *API) Purge(ctx context.Context, token string, admin bool, req PurgeRequest) (PurgeResult, error) {
 	// The same rule as webhooks: a URL JSON decoding changed (invalid
 	// UTF-8) or holding a control character is refused, not purged as
 	// another URL.
 	if err := source.CheckURLs([]change.Change{{URLs: req.URLs, Dependencies: req.Prefixes}}); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-		return
+		return PurgeResult{}, fmt.Errorf("%w: %w", err, ErrBadRequest)
 	}
 	res := a.res.Manual(resolve.ManualRequest{Site: req.Site, URLs: req.URLs, Tags: req.Tags, Prefixes: req.Prefixes, Hosts: req.Hosts, Everything: req.Everything, Warm: req.Warm == nil || *req.Warm, Reason: req.Reason})
 	if len(res.Targets) == 0 {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "nothing to purge", "dropped": res.Dropped})
-		return
+		return PurgeResult{Dropped: res.Dropped}, ErrNothingToPurge
 	}
-	name, _ := a.tokens.Authorize(r, ScopePurge)
-	if _, admin := a.tokens.Authorize(r, ScopeAdmin); admin {
-		// An admin's purge of everything is an emergency: it goes at
-		// once even when the day's budget is spent (recorded as
-		// overdraft), then every affected site's warm list is fetched.
+	if admin {
 		for i := range res.Targets {
 			if res.Targets[i].Kind == change.Everything {
 				res.Targets[i].Overdraft = true
 			}
 		}
 	}
-	id := fmt.Sprintf("manual-%s-%d", name, time.Now().UnixNano())
-	row, err := a.pl.Manual(r.Context(), id, res.Targets)
+	id := fmt.Sprintf("manual-%s-%d", token, time.Now().UnixNano())
+	row, err := a.pl.Manual(ctx, id, res.Targets)
 	if err != nil {
-		a.fail(w, err)
-		return
+		return PurgeResult{}, err
 	}
-	a.log.Info("manual purge", "token", name, "delivery", row, "targets", len(res.Targets), "reason", req.Reason)
+	a.log.Info("manual purge", "token", token, "delivery", row, "targets", len(res.Targets), "reason", req.Reason)
 	detail := fmt.Sprintf("delivery %d: %s", row, describe(req))
 	if req.Reason != "" {
 		detail += "; reason: " + req.Reason
 	}
-	a.audit(r, name, "purge", detail)
-	writeJSON(w, http.StatusAccepted, map[string]any{"delivery": row, "targets": res.Targets, "dropped": nonNil(res.Dropped)})
+	a.audit(ctx, token, "purge", detail)
+	return PurgeResult{Delivery: row, Targets: res.Targets, Dropped: res.Dropped}, nil
 }
 
 func (a *API) failures(w http.ResponseWriter, r *http.Request) {
@@ -376,13 +435,23 @@ func (a *API) retryCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, _ := a.tokens.Authorize(r, ScopeReplay)
-	c, err := a.pl.RetryCall(r.Context(), id, name)
+	c, err := a.RetryCall(r.Context(), name, id)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	a.audit(r, name, "retry", fmt.Sprintf("call %d as call %d", id, c.ID))
 	writeJSON(w, http.StatusAccepted, map[string]any{"call": id, "retry": c})
+}
+
+// RetryCall makes a failed call again for the token named token and
+// records it in the audit log.
+func (a *API) RetryCall(ctx context.Context, token string, id int64) (store.CallRow, error) {
+	c, err := a.pl.RetryCall(ctx, id, token)
+	if err != nil {
+		return c, err
+	}
+	a.audit(ctx, token, "retry", fmt.Sprintf("call %d as call %d", id, c.ID))
+	return c, nil
 }
 
 func (a *API) retryJob(w http.ResponseWriter, r *http.Request) {
@@ -395,7 +464,7 @@ func (a *API) retryJob(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	a.audit(r, name, "retry", fmt.Sprintf("job %d", id))
+	a.audit(r.Context(), name, "retry", fmt.Sprintf("job %d", id))
 	writeJSON(w, http.StatusAccepted, map[string]any{"job": id, "retried": true})
 }
 
@@ -406,7 +475,7 @@ func (a *API) retryAll(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	a.audit(r, name, "retry all", fmt.Sprintf("%d call(s), %d job(s), %d not retried", len(res.Calls), len(res.Jobs), len(res.Errors)))
+	a.audit(r.Context(), name, "retry all", fmt.Sprintf("%d call(s), %d job(s), %d not retried", len(res.Calls), len(res.Jobs), len(res.Errors)))
 	writeJSON(w, http.StatusAccepted, res)
 }
 
@@ -421,8 +490,8 @@ func (a *API) auditLog(w http.ResponseWriter, r *http.Request) {
 
 // audit records a manual action once it is accepted. The action is done
 // whether or not the record is written; a failed write is logged.
-func (a *API) audit(r *http.Request, token, action, detail string) {
-	if err := a.st.AuditAdd(r.Context(), store.Audit{Token: token, Action: action, Detail: detail}); err != nil {
+func (a *API) audit(ctx context.Context, token, action, detail string) {
+	if err := a.st.AuditAdd(ctx, store.Audit{Token: token, Action: action, Detail: detail}); err != nil {
 		a.log.Error("audit", "token", token, "action", action, "detail", detail, "err", err)
 	}
 }

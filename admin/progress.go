@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
 
+	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/store"
 )
 
@@ -33,6 +35,18 @@ type BatchProgress struct {
 	// fetches included).
 	Warm   int `json:"warm"`
 	Warmed int `json:"warmed"`
+	// Layers counts the calls per layer, innermost first, for the layers
+	// the batch has calls in: how far the purge got through the caches.
+	Layers []LayerProgress `json:"layers"`
+}
+
+// LayerProgress counts one layer's calls in a batch, as Calls and
+// CallsDone do; Failed counts those that failed.
+type LayerProgress struct {
+	Layer  string `json:"layer"`
+	Calls  int    `json:"calls"`
+	Done   int    `json:"done"`
+	Failed int    `json:"failed"`
 }
 
 // ReadProgress reads a delivery's progress from the store.
@@ -57,7 +71,7 @@ func ReadProgress(ctx context.Context, st *store.Store, id int64) (Progress, err
 		if err != nil {
 			return Progress{}, err
 		}
-		bp := BatchProgress{ID: b.ID, State: b.State, Error: b.Error}
+		bp := BatchProgress{ID: b.ID, State: b.State, Error: b.Error, Layers: []LayerProgress{}}
 		if b.Layer >= 0 {
 			bp.Layer = b.Layer.String()
 		}
@@ -65,14 +79,28 @@ func ReadProgress(ctx context.Context, st *store.Store, id int64) (Progress, err
 		if err != nil {
 			return Progress{}, err
 		}
+		byLayer := map[change.Layer]*LayerProgress{}
 		for _, c := range calls {
-			switch c.State {
-			case store.CallSplit, store.CallRetried, store.CallSkipped:
+			if c.State == store.CallSplit || c.State == store.CallRetried || c.State == store.CallSkipped {
 				continue
-			case store.CallDone:
-				bp.CallsDone++
 			}
+			lp := byLayer[c.Layer]
+			if lp == nil {
+				lp = &LayerProgress{Layer: c.Layer.String()}
+				byLayer[c.Layer] = lp
+			}
+			lp.Calls++
 			bp.Calls++
+			switch c.State {
+			case store.CallDone:
+				lp.Done++
+				bp.CallsDone++
+			case store.CallFailed:
+				lp.Failed++
+			}
+		}
+		for _, l := range slices.Sorted(maps.Keys(byLayer)) {
+			bp.Layers = append(bp.Layers, *byLayer[l])
 		}
 		warms, err := st.WarmList(ctx, b.ID, "", 100_000)
 		if err != nil {

@@ -31,6 +31,7 @@ import (
 	"github.com/purgehook/purgehook/resolve"
 	"github.com/purgehook/purgehook/store"
 	"github.com/purgehook/purgehook/stream"
+	"github.com/purgehook/purgehook/ui"
 	"github.com/purgehook/purgehook/warm"
 )
 
@@ -180,7 +181,12 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		fmt.Fprintln(w, "ready")
 	})
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
-	admin.Register(s.mux, admin.Options{Tokens: tokens, Store: st, Pipeline: pl, Resolver: res, Stream: hub, Logger: o.Logger})
+	api := admin.Register(s.mux, admin.Options{Tokens: tokens, Store: st, Pipeline: pl, Resolver: res, Stream: hub, Logger: o.Logger})
+	sites := make([]string, len(cfg.Sites))
+	for i, site := range cfg.Sites {
+		sites[i] = site.Name
+	}
+	ui.Register(s.mux, ui.Options{Tokens: tokens, API: api, Store: st, Pipeline: pl, Sites: sites, Logger: o.Logger})
 	return s, nil
 }
 

@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(varnish varnish-modules nginx libnginx-mod-http-cache-purge prometheus)
+packages=(varnish varnish-modules nginx libnginx-mod-http-cache-purge prometheus chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -61,6 +61,9 @@ fi
 # Tests that need a real part (Varnish, nginx, PostgreSQL) fail rather than
 # skip when it is missing.
 export CI="${CI:-true}"
+# The admin page's browser test keeps a screenshot of each step here (a
+# CI artifact).
+export PURGEHOOK_UI_SCREENSHOTS="${PURGEHOOK_UI_SCREENSHOTS:-$PWD/artifacts/ui}"
 
 # golangci-lint, pinned: the import rules that keep the layout (depguard)
 # and the checks .golangci.yml enables. Built from the Go module proxy when

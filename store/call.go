@@ -211,3 +211,24 @@ func (q *queries) CallFailures(ctx context.Context, limit int) ([]CallRow, error
 	}
 	return out, rows.Err()
 }
+
+// CallHours counts a provider's calls made or planned from since on, by
+// the hour they were created (UTC, truncated): what the admin page's
+// budget chart draws. Split calls are left out, since the calls they were
+// split into are counted instead.
+func (q *queries) CallHours(ctx context.Context, provider string, since time.Time) (map[time.Time]int, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT created_at FROM ph_call WHERE provider = ? AND created_at >= ? AND state <> ?`, provider, ms(since), string(CallSplit))
+	if err != nil {
+		return nil, fmt.Errorf("store: calls of %s by hour: %w", provider, err)
+	}
+	defer rows.Close()
+	out := map[time.Time]int{}
+	for rows.Next() {
+		var at int64
+		if err := rows.Scan(&at); err != nil {
+			return nil, fmt.Errorf("store: calls of %s by hour: %w", provider, err)
+		}
+		out[time.UnixMilli(at).UTC().Truncate(time.Hour)]++
+	}
+	return out, rows.Err()
+}
