@@ -200,6 +200,9 @@ func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 		}
 		return store.JobComplete(ctx, tx, job)
 	})
+	if err == nil {
+		p.batchLog(ctx, p.st, batch).Info("warmed", "ok", ok, "failed", failed)
+	}
 	if err == nil && p.learning() {
 		if _, err := p.SyncGraph(ctx); err != nil {
 			p.log.Warn("graph catch-up failed", "err", err)
