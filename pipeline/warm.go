@@ -175,6 +175,9 @@ func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 				}
 			}
 		}
+		if err := p.checkFresh(ctx, tx, batch, outcomes); err != nil {
+			return err
+		}
 		learned, err := p.learnTags(ctx, tx, outcomes)
 		if err != nil {
 			return err
