@@ -53,6 +53,7 @@ type Service struct {
 	log      *slog.Logger
 	registry *prometheus.Registry
 	mux      *http.ServeMux
+	cdn      *cdnAnalytics
 }
 
 // New opens the store and wires every stage; nothing runs until Start.
@@ -152,7 +153,12 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		trusted = append(trusted, n)
 	}
 	hooks.TrustProxies(trusted)
-	s := &Service{Config: cfg, Store: st, Pipeline: pl, Resolver: res, log: o.Logger, registry: o.Registry, mux: http.NewServeMux()}
+	cdn, err := newCDNAnalytics(cfg, o.HTTPClient, o.Logger, o.Registry)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s := &Service{Config: cfg, Store: st, Pipeline: pl, Resolver: res, log: o.Logger, registry: o.Registry, mux: http.NewServeMux(), cdn: cdn}
 	s.mux.Handle("POST /hooks/{source}", hooks)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -177,12 +183,19 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 // Handler is the service's HTTP surface.
 func (s *Service) Handler() http.Handler { return s.mux }
 
-// Start starts the job workers.
-func (s *Service) Start(ctx context.Context) error { return s.Pipeline.Start(ctx) }
+// Start starts the job workers and the CDN analytics readers.
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.Pipeline.Start(ctx); err != nil {
+		return err
+	}
+	s.cdn.start(ctx)
+	return nil
+}
 
 // Close stops the workers (running jobs get until ctx ends, then are
 // released) and closes the store.
 func (s *Service) Close(ctx context.Context) error {
+	s.cdn.close()
 	err := s.Pipeline.Stop(ctx)
 	return errors.Join(err, s.Store.Close())
 }
