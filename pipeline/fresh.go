@@ -37,7 +37,9 @@ func (p *Pipeline) checkFresh(ctx context.Context, tx *store.Tx, batch int64, ou
 			continue
 		}
 		if purged.IsZero() {
-			at, ok, err := purgedAt(ctx, tx, batch)
+			// When the batch's last layer was purged: its newest "purged"
+			// event (a retried batch is purged again).
+			at, ok, err := tx.EventLatest(ctx, batch, "purged")
 			if err != nil || !ok {
 				return err
 			}
@@ -59,21 +61,6 @@ func (p *Pipeline) checkFresh(ctx context.Context, tx *store.Tx, batch int64, ou
 		repurged[o.URL] = true
 	}
 	return nil
-}
-
-// purgedAt is when the batch's last layer was purged: its newest "purged"
-// event (a retried batch is purged again). ok is false when it has none.
-func purgedAt(ctx context.Context, tx *store.Tx, batch int64) (time.Time, bool, error) {
-	events, err := tx.EventList(ctx, 0, batch, 1000)
-	if err != nil {
-		return time.Time{}, false, err
-	}
-	for _, e := range events {
-		if e.Kind == "purged" {
-			return e.At, true, nil
-		}
-	}
-	return time.Time{}, false, nil
 }
 
 // staleRepurges lists the pages a batch has already purged once more.

@@ -397,3 +397,17 @@ func (tx *Tx) EventAddMany(ctx context.Context, es []Event) error {
 	}
 	return nil
 }
+
+// EventLatest says when a batch last had an event of a kind; ok is false
+// when it never had one. However many events a batch's deliveries add
+// since, the answer is the same.
+func (q *queries) EventLatest(ctx context.Context, batch int64, kind string) (at time.Time, ok bool, err error) {
+	var last sql.NullInt64
+	if err := q.q.QueryRowContext(ctx, `SELECT MAX(at) FROM ph_event WHERE batch = ? AND kind = ?`, batch, kind).Scan(&last); err != nil {
+		return time.Time{}, false, fmt.Errorf("store: batch %d events: %w", batch, err)
+	}
+	if !last.Valid {
+		return time.Time{}, false, nil
+	}
+	return time.UnixMilli(last.Int64), true, nil
+}

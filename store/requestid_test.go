@@ -3,6 +3,7 @@ package store
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/purgehook/purgehook/change"
 )
@@ -48,6 +49,22 @@ func TestDeliveryRequestID(t *testing.T) {
 		ids, n, err = s.BatchRequestIDs(ctx, batch, 1)
 		if err != nil || n != 2 || !slices.Equal(ids, []string{"req-1"}) {
 			t.Errorf("capped request ids: %q of %d, %v", ids, n, err)
+		}
+
+		// EventLatest: the newest event of a kind, whatever came after.
+		if _, ok, err := s.EventLatest(ctx, batch, "purged"); ok || err != nil {
+			t.Errorf("no purged event yet: %v %v", ok, err)
+		}
+		first := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+		for i, kind := range []string{"purged", "warm", "purged", "warm"} {
+			s.SetClock(func() time.Time { return first.Add(time.Duration(i) * time.Second) })
+			if err := s.EventAdd(ctx, one, batch, kind, "x"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		at, ok, err := s.EventLatest(ctx, batch, "purged")
+		if err != nil || !ok || !at.Equal(first.Add(2*time.Second)) {
+			t.Errorf("latest purged: %v %v %v", at, ok, err)
 		}
 	})
 }
