@@ -57,7 +57,7 @@ func (a *API) startCrawl(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if started {
-		a.audit(r, name, "crawl", fmt.Sprintf("crawl %d of site %s", id, req.Site))
+		a.audit(r.Context(), name, "crawl", fmt.Sprintf("crawl %d of site %s", id, req.Site))
 	}
 	writeJSON(w, http.StatusAccepted, CrawlStarted{Crawl: id, Site: req.Site, Started: started})
 }

@@ -140,6 +140,9 @@ func (a *API) chain(ctx context.Context, batch int64, page string, tagged map[st
 		s := fmt.Sprintf("delivery %d", id)
 		if d, err := a.st.DeliveryGet(ctx, id); err == nil {
 			s = fmt.Sprintf("delivery %d (%s %s)", id, d.Source, d.DeliveryID)
+			if d.RequestID != "" {
+				s = fmt.Sprintf("delivery %d (%s %s, request id %s)", id, d.Source, d.DeliveryID, d.RequestID)
+			}
 		}
 		deliveries[id] = s
 		return s

@@ -60,6 +60,7 @@ type Service struct {
 	hub        *stream.Hub
 	streamLog  *store.StreamLog
 	stopListen func() // ends Start's stream listener
+	cdn        *cdnAnalytics
 }
 
 // New opens the store and wires every stage; nothing runs until Start.
@@ -163,7 +164,12 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		trusted = append(trusted, n)
 	}
 	hooks.TrustProxies(trusted)
-	s := &Service{Config: cfg, Store: st, Pipeline: pl, Resolver: res, log: o.Logger, registry: o.Registry, mux: http.NewServeMux(), hub: hub, streamLog: streamStore}
+	cdn, err := newCDNAnalytics(cfg, o.HTTPClient, o.Logger, o.Registry)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s := &Service{Config: cfg, Store: st, Pipeline: pl, Resolver: res, log: o.Logger, registry: o.Registry, mux: http.NewServeMux(), hub: hub, streamLog: streamStore, cdn: cdn}
 	s.mux.Handle("POST /hooks/{source}", hooks)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -193,8 +199,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 // Handler is the service's HTTP surface.
 func (s *Service) Handler() http.Handler { return s.mux }
 
-// Start starts the job workers, and the stream's ear for events other
-// replicas append.
+// Start starts the job workers, the stream's ear for events other
+// replicas append, and the CDN analytics readers.
 func (s *Service) Start(ctx context.Context) error {
 	if err := s.Pipeline.Start(ctx); err != nil {
 		return err
@@ -208,6 +214,7 @@ func (s *Service) Start(ctx context.Context) error {
 			s.log.Warn("stream: not hearing other replicas' events until reconnected (followers still catch up at each heartbeat)", "err", err)
 		}, time.Second)
 	}()
+	s.cdn.start(ctx)
 	return nil
 }
 
@@ -217,6 +224,7 @@ func (s *Service) Close(ctx context.Context) error {
 	if s.stopListen != nil {
 		s.stopListen()
 	}
+	s.cdn.close()
 	err := s.Pipeline.Stop(ctx)
 	return errors.Join(err, s.Store.Close())
 }

@@ -8,7 +8,10 @@ type Delivery struct {
 	Source string
 	// ID is the delivery id the CMS sent or, for CMSs that send none, the
 	// body's hash; the journal may still rename it (see Identify).
-	ID         string
+	ID string
+	// RequestID correlates the delivery's log lines, from the webhook's
+	// request to the warm-up of its pages (ingest sets it).
+	RequestID  string
 	Remote     string
 	BodySHA256 string
 	Changes    []Change

@@ -24,6 +24,7 @@ var metricRef = regexp.MustCompile(`\bpurgehook_[a-z0-9_]+`)
 // through, so that every labelled series exists).
 func TestAlertsAndDashboardUseExportedMetrics(t *testing.T) {
 	cf := cloudflaretest.NewServer(t, cloudflaretest.Options{})
+	cf.SetAnalytics(map[string]int64{"hit": 9, "miss": 1})
 	o := newOrigin(t)
 	s := startService(t, fmt.Sprintf(`
 store: {driver: sqlite, dsn: $DIR/ph.db}
@@ -32,7 +33,7 @@ sites:
 sources:
   - {name: cms, kind: generic, secret: %s}
 providers:
-  - {name: cf, kind: cloudflare, zone: %s, token: %s, api_url: %s, budget: {calls_per_day: 100}}
+  - {name: cf, kind: cloudflare, zone: %s, token: %s, api_url: %s, budget: {calls_per_day: 100}, analytics: {interval: 1m}}
 coalesce: 50ms
 warm: {delay: 1ms}
 `, o.URL, secret, cf.Zone(), cf.Token(), cf.APIURL()))
@@ -40,9 +41,15 @@ warm: {delay: 1ms}
 		t.Fatalf("webhook: %d %v", code, m)
 	}
 	waitBatches(t, s.Store, 30*time.Second)
+	// The CDN's own hit ratio comes from its first analytics answer.
+	metrics := scrape(t, s.hooks.URL)
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(metrics, "purgehook_cdn_cache_hit_ratio{") && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		metrics = scrape(t, s.hooks.URL)
+	}
 
 	exported := map[string]string{} // name → type
-	for _, line := range strings.Split(scrape(t, s.hooks.URL), "\n") {
+	for _, line := range strings.Split(metrics, "\n") {
 		if f := strings.Fields(line); len(f) == 4 && f[0] == "#" && f[1] == "TYPE" {
 			exported[f[2]] = f[3]
 		}

@@ -87,6 +87,8 @@ func New(endpoints []Endpoint, j Journal, logger *slog.Logger, reg prometheus.Re
 // ServeHTTP handles one webhook. The route is "POST /hooks/{source}".
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	rid := requestID(r)
+	w.Header().Set(RequestIDHeader, rid)
 	name := r.PathValue("source")
 	e, ok := h.endpoints[name]
 	if !ok {
@@ -96,7 +98,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer func() { h.duration.WithLabelValues(name).Observe(time.Since(start).Seconds()) }()
 	remote := h.client(r)
-	log := h.log.With("source", name, "remote", remote)
+	log := h.log.With("source", name, "remote", remote, "request_id", rid)
 	outcome := func(o string) { h.total.WithLabelValues(name, o).Inc() }
 
 	if len(e.Allow) > 0 && !allowed(e.Allow, remote) {
@@ -160,6 +162,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, id, inserted, err := h.journal.Accept(r.Context(), change.Delivery{
 		Source:       name,
 		ID:           id,
+		RequestID:    rid,
 		Remote:       remote,
 		BodySHA256:   sum,
 		Changes:      changes,

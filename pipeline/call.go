@@ -107,6 +107,7 @@ func (w *callWorker) Work(ctx context.Context, job *river.Job[CallArgs]) error {
 			return err
 		}
 		p.m.calls.WithLabelValues(row.Provider, "accepted").Inc()
+		p.batchLog(ctx, p.st, row.Batch).Info("call accepted, waiting for completion", "provider", row.Provider, "call", row.ID, "ref", res.Ref)
 		return river.JobSnooze(max(res.CheckAfter, minPoll))
 	}
 	return p.succeed(ctx, job, row, res.Ref)
@@ -124,6 +125,7 @@ func (p *Pipeline) succeed(ctx context.Context, job *river.Job[CallArgs], row st
 		n = 1
 	}
 	p.m.items.WithLabelValues(row.Provider, string(row.Kind)).Add(float64(n))
+	p.batchLog(ctx, p.st, row.Batch).Info("call done", "provider", row.Provider, "call", row.ID, "layer", row.Layer.String(), "kind", string(row.Kind), "items", n)
 	return p.st.InTx(ctx, func(tx *store.Tx) error {
 		if err := tx.BatchLock(ctx, row.Batch); err != nil {
 			return err
@@ -184,7 +186,7 @@ func (p *Pipeline) failed(ctx context.Context, job *river.Job[CallArgs], row sto
 		return river.JobSnooze(0)
 	}
 	class, after := purger.Classify(err)
-	log := p.log.With("provider", row.Provider, "batch", row.Batch, "call", row.ID, "attempt", job.Attempt)
+	log := p.batchLog(ctx, p.st, row.Batch).With("provider", row.Provider, "call", row.ID, "attempt", job.Attempt)
 	switch class {
 	case purger.Snooze:
 		p.m.calls.WithLabelValues(row.Provider, "rate_limited").Inc()
@@ -224,7 +226,7 @@ func (p *Pipeline) failed(ctx context.Context, job *river.Job[CallArgs], row sto
 // stale content.
 func (p *Pipeline) fail(ctx context.Context, job *river.Job[CallArgs], row store.CallRow, err error) error {
 	p.m.calls.WithLabelValues(row.Provider, "failed").Inc()
-	p.log.Error("call failed", "provider", row.Provider, "batch", row.Batch, "call", row.ID, "err", err)
+	p.batchLog(ctx, p.st, row.Batch).Error("call failed", "provider", row.Provider, "call", row.ID, "err", err)
 	msg := err.Error()
 	return p.st.InTx(ctx, func(tx *store.Tx) error {
 		if err := tx.BatchLock(ctx, row.Batch); err != nil {

@@ -26,11 +26,12 @@ type deliveryWorker struct {
 // resolved is one delivery's outcome, read and resolved before the write
 // transaction.
 type resolved struct {
-	id      int64
-	changes int
-	targets []change.Target
-	dropped []string
-	capped  string
+	id        int64
+	requestID string
+	changes   int
+	targets   []change.Target
+	dropped   []string
+	capped    string
 }
 
 func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs]) error {
@@ -51,7 +52,8 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 		if err != nil {
 			return err
 		}
-		r := resolved{id: id, changes: len(changes)}
+		r := resolved{id: id, requestID: d.RequestID, changes: len(changes)}
+		log := p.log.With("delivery", id, "request_id", d.RequestID)
 		for _, c := range changes {
 			res := p.o.Resolver.Resolve(c, p.o.SourceSites[d.Source])
 			r.targets = append(r.targets, res.Targets...)
@@ -59,13 +61,13 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 				learned = append(learned, remembered(c, res)...)
 			}
 			for _, dr := range res.Dropped {
-				p.log.Warn("target dropped", "delivery", id, "value", dr.Value, "reason", dr.Reason)
+				log.Warn("target dropped", "value", dr.Value, "reason", dr.Reason)
 				r.dropped = append(r.dropped, fmt.Sprintf("dropped %q: %s", dr.Value, dr.Reason))
 			}
 		}
 		r.targets, r.capped = p.o.Resolver.Cap(r.targets)
 		if r.capped != "" {
-			p.log.Warn("targets capped", "delivery", id, "note", r.capped)
+			log.Warn("targets capped", "note", r.capped)
 		}
 		out = append(out, r)
 	}
@@ -93,6 +95,11 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 		}
 		return store.JobComplete(ctx, tx, job)
 	})
+	if err == nil {
+		for _, r := range out {
+			p.log.Info("delivery resolved", "delivery", r.id, "request_id", r.requestID, "changes", r.changes, "targets", len(r.targets))
+		}
+	}
 	if err == nil && len(learned) > 0 {
 		// Committed: this replica reads it back at once, in the order of
 		// every replica's writes (so a removal another replica committed

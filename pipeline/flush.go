@@ -59,6 +59,7 @@ func (w *flushWorker) Work(ctx context.Context, job *river.Job[FlushArgs]) error
 			if err := p.eventBatch(ctx, tx, batch, "batch", fmt.Sprintf("batch %d: %d target(s)", batch, len(pending))); err != nil {
 				return err
 			}
+			p.batchLog(ctx, tx, batch).Info("batch taken", "targets", len(pending))
 			if err := p.step(ctx, tx, batch, change.LayerApp, targetsOf(pending)); err != nil {
 				return err
 			}

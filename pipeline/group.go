@@ -187,7 +187,11 @@ func (w *writer) commit(g int, group []*pending) {
 				continue
 			}
 			d := ds[i]
-			events = append(events, store.Event{Delivery: r.ID, Kind: "accepted", Message: fmt.Sprintf("%s delivery %s with %d change(s)", d.Source, d.ID, len(d.Changes))})
+			msg := fmt.Sprintf("%s delivery %s with %d change(s)", d.Source, d.ID, len(d.Changes))
+			if d.RequestID != "" {
+				msg += ", request id " + d.RequestID
+			}
+			events = append(events, store.Event{Delivery: r.ID, Kind: "accepted", Message: msg})
 			ids = append(ids, r.ID)
 		}
 		if len(ids) > 0 {

@@ -22,6 +22,9 @@ type metrics struct {
 	unknownTags *prometheus.CounterVec
 	// groups is the group commit's size distribution.
 	groups prometheus.Histogram
+	// stale counts warm-up answers served from a copy older than their
+	// purge (fresh.go).
+	stale *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context.Context) ([]budget.Status, error)) (*metrics, error) {
@@ -60,12 +63,16 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context
 			Help:    "Deliveries journaled per write transaction (group commit).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
 		}),
+		stale: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "purgehook_stale_after_purge_total",
+			Help: "Warm-up answers served from a cache copy older than the purge (Age), by a provider of the layer that served it (purged once more); provider is empty when no provider caches the page.",
+		}, []string{"provider"}),
 	}
 	// The hit ratio is a ratio of two series that both exist from the
 	// start, so that it reads 0 of 0, not absent.
 	m.cache.WithLabelValues("hit")
 	m.cache.WithLabelValues("miss")
-	for _, c := range []prometheus.Collector{m.calls, m.items, m.warm, m.cache, m.processing, m.graphEdges, m.unknownTags, m.groups, &queueCollector{st: st}, &failureCollector{st: st}, &budgetCollector{read: budgets}} {
+	for _, c := range []prometheus.Collector{m.calls, m.items, m.warm, m.cache, m.processing, m.graphEdges, m.unknownTags, m.groups, m.stale, &queueCollector{st: st}, &failureCollector{st: st}, &budgetCollector{read: budgets}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

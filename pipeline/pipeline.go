@@ -147,6 +147,10 @@ func New(o Options) (*Pipeline, error) {
 		return nil, err
 	}
 	p.m = m
+	for _, pr := range o.Providers {
+		// From zero, so that a rate over it reads 0, not absent.
+		m.stale.WithLabelValues(pr.Name)
+	}
 	p.w = newWriter(p, o)
 
 	workers := river.NewWorkers()

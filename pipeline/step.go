@@ -28,15 +28,18 @@ func (p *Pipeline) step(ctx context.Context, tx *store.Tx, batch int64, from cha
 	for _, d := range s.Dropped {
 		p.m.unknownTags.WithLabelValues(d.Provider).Inc()
 	}
+	log := p.batchLog(ctx, tx, batch)
 	for _, n := range s.Notes {
-		p.log.Info("plan", "batch", batch, "note", string(n))
+		log.Info("plan", "note", string(n))
 		if err := p.eventBatch(ctx, tx, batch, "plan", string(n)); err != nil {
 			return err
 		}
 	}
 	if s.Done {
+		log.Info("every layer purged")
 		return p.queueWarm(ctx, tx, batch, targets)
 	}
+	log.Info("step", "layer", s.Layer.String(), "calls", len(s.Calls))
 	for _, pr := range p.planned {
 		if n := len(s.CallsOf(pr.Name)); n > 0 {
 			if err := p.eventBatch(ctx, tx, batch, "plan", fmt.Sprintf("%s (%s): %d call(s)", pr.Name, s.Layer, n)); err != nil {

@@ -175,6 +175,9 @@ func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 				}
 			}
 		}
+		if err := p.checkFresh(ctx, tx, batch, outcomes); err != nil {
+			return err
+		}
 		learned, err := p.learnTags(ctx, tx, graph.Learned, outcomes)
 		if err != nil {
 			return err
@@ -200,6 +203,9 @@ func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 		}
 		return store.JobComplete(ctx, tx, job)
 	})
+	if err == nil {
+		p.batchLog(ctx, p.st, batch).Info("warmed", "ok", ok, "failed", failed)
+	}
 	if err == nil && p.learning() {
 		if _, err := p.SyncGraph(ctx); err != nil {
 			p.log.Warn("graph catch-up failed", "err", err)

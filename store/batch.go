@@ -178,3 +178,30 @@ func (q *queries) BatchMarkBroad(ctx context.Context, id int64) error {
 	}
 	return nil
 }
+
+// BatchRequestIDs lists the distinct request ids of the deliveries a batch
+// serves, oldest delivery first, at most limit of them, and how many there
+// are in all: a batch coalesces deliveries, so its log lines name theirs.
+func (q *queries) BatchRequestIDs(ctx context.Context, batch int64, limit int) ([]string, int, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT d.request_id, MIN(d.id) FROM ph_delivery d
+		WHERE d.id IN (SELECT delivery FROM ph_batch_target WHERE batch = ?) AND d.request_id <> ''
+		GROUP BY d.request_id ORDER BY MIN(d.id)`, batch)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: batch %d request ids: %w", batch, err)
+	}
+	defer rows.Close()
+	var out []string
+	n := 0
+	for rows.Next() {
+		var id string
+		var first int64
+		if err := rows.Scan(&id, &first); err != nil {
+			return nil, 0, fmt.Errorf("store: batch %d request ids: %w", batch, err)
+		}
+		if n < limit {
+			out = append(out, id)
+		}
+		n++
+	}
+	return out, n, rows.Err()
+}

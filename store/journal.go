@@ -24,9 +24,12 @@ const (
 
 // Delivery is one accepted webhook.
 type Delivery struct {
-	ID         int64         `json:"id"`
-	Source     string        `json:"source"`
-	DeliveryID string        `json:"delivery_id"`
+	ID         int64  `json:"id"`
+	Source     string `json:"source"`
+	DeliveryID string `json:"delivery_id"`
+	// RequestID is the webhook request's X-Request-Id, as ingest answered
+	// it ("" for manual purges and deliveries journaled before it).
+	RequestID  string        `json:"request_id,omitempty"`
 	ReceivedAt time.Time     `json:"received_at"`
 	Remote     string        `json:"remote,omitempty"`
 	BodySHA256 string        `json:"body_sha256,omitempty"`
@@ -39,9 +42,9 @@ type Delivery struct {
 // returns the new row id, or inserted=false (and the existing id) when the
 // same (source, delivery id) was accepted before: a redelivery.
 func (q *queries) DeliveryInsert(ctx context.Context, d change.Delivery) (id int64, inserted bool, err error) {
-	res, err := q.q.ExecContext(ctx, `INSERT INTO ph_delivery (source, delivery_id, received_at, remote, body_sha256, n_changes)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING`,
-		d.Source, d.ID, ms(q.now()), d.Remote, d.BodySHA256, len(d.Changes))
+	res, err := q.q.ExecContext(ctx, `INSERT INTO ph_delivery (source, delivery_id, received_at, remote, body_sha256, n_changes, request_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING`,
+		d.Source, d.ID, ms(q.now()), d.Remote, d.BodySHA256, len(d.Changes), d.RequestID)
 	if err != nil {
 		return 0, false, fmt.Errorf("store: insert delivery: %w", err)
 	}
@@ -121,8 +124,8 @@ func (s *Store) DeliveryFindLatest(ctx context.Context, source, deliveryID strin
 func (q *queries) DeliveryGet(ctx context.Context, id int64) (Delivery, error) {
 	var d Delivery
 	var at int64
-	err := q.q.QueryRowContext(ctx, `SELECT id, source, delivery_id, received_at, remote, body_sha256, n_changes, state FROM ph_delivery WHERE id = ?`, id).
-		Scan(&d.ID, &d.Source, &d.DeliveryID, &at, &d.Remote, &d.BodySHA256, &d.Changes, &d.State)
+	err := q.q.QueryRowContext(ctx, `SELECT id, source, delivery_id, received_at, remote, body_sha256, n_changes, state, request_id FROM ph_delivery WHERE id = ?`, id).
+		Scan(&d.ID, &d.Source, &d.DeliveryID, &at, &d.Remote, &d.BodySHA256, &d.Changes, &d.State, &d.RequestID)
 	if err != nil {
 		return d, fmt.Errorf("store: delivery %d: %w", id, notFound(err))
 	}
@@ -132,7 +135,7 @@ func (q *queries) DeliveryGet(ctx context.Context, id int64) (Delivery, error) {
 
 // DeliveryList lists the newest deliveries first.
 func (q *queries) DeliveryList(ctx context.Context, limit int) ([]Delivery, error) {
-	rows, err := q.q.QueryContext(ctx, `SELECT id, source, delivery_id, received_at, remote, body_sha256, n_changes, state FROM ph_delivery ORDER BY id DESC LIMIT ?`, limit)
+	rows, err := q.q.QueryContext(ctx, `SELECT id, source, delivery_id, received_at, remote, body_sha256, n_changes, state, request_id FROM ph_delivery ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list deliveries: %w", err)
 	}
@@ -141,7 +144,7 @@ func (q *queries) DeliveryList(ctx context.Context, limit int) ([]Delivery, erro
 	for rows.Next() {
 		var d Delivery
 		var at int64
-		if err := rows.Scan(&d.ID, &d.Source, &d.DeliveryID, &at, &d.Remote, &d.BodySHA256, &d.Changes, &d.State); err != nil {
+		if err := rows.Scan(&d.ID, &d.Source, &d.DeliveryID, &at, &d.Remote, &d.BodySHA256, &d.Changes, &d.State, &d.RequestID); err != nil {
 			return nil, err
 		}
 		d.ReceivedAt = time.UnixMilli(at)
@@ -280,14 +283,14 @@ func (tx *Tx) DeliveryInsertMany(ctx context.Context, ds []change.Delivery) ([]D
 	for start := 0; start < len(ds); start += deliveryRowsPerInsert {
 		chunk := ds[start:min(start+deliveryRowsPerInsert, len(ds))]
 		var b strings.Builder
-		b.WriteString(`INSERT INTO ph_delivery (source, delivery_id, received_at, remote, body_sha256, n_changes) VALUES `)
-		args := make([]any, 0, 6*len(chunk))
+		b.WriteString(`INSERT INTO ph_delivery (source, delivery_id, received_at, remote, body_sha256, n_changes, request_id) VALUES `)
+		args := make([]any, 0, 7*len(chunk))
 		for i, d := range chunk {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString("(?, ?, ?, ?, ?, ?)")
-			args = append(args, d.Source, d.ID, now, d.Remote, d.BodySHA256, len(d.Changes))
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, d.Source, d.ID, now, d.Remote, d.BodySHA256, len(d.Changes), d.RequestID)
 		}
 		b.WriteString(` ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, source, delivery_id`)
 		rows, err := tx.q.QueryContext(ctx, b.String(), args...)
@@ -393,4 +396,18 @@ func (tx *Tx) EventAddMany(ctx context.Context, es []Event) error {
 		}
 	}
 	return nil
+}
+
+// EventLatest says when a batch last had an event of a kind; ok is false
+// when it never had one. However many events a batch's deliveries add
+// since, the answer is the same.
+func (q *queries) EventLatest(ctx context.Context, batch int64, kind string) (at time.Time, ok bool, err error) {
+	var last sql.NullInt64
+	if err := q.q.QueryRowContext(ctx, `SELECT MAX(at) FROM ph_event WHERE batch = ? AND kind = ?`, batch, kind).Scan(&last); err != nil {
+		return time.Time{}, false, fmt.Errorf("store: batch %d events: %w", batch, err)
+	}
+	if !last.Valid {
+		return time.Time{}, false, nil
+	}
+	return time.UnixMilli(last.Int64), true, nil
 }

@@ -21,12 +21,18 @@ type Config struct {
 	// APIURL points the provider elsewhere than Cloudflare (tests,
 	// proxies); default DefaultAPIURL.
 	APIURL string `yaml:"api_url"`
+	// Analytics, when present, reads the zone's cache hit ratio from the
+	// GraphQL Analytics API (analytics.go); absent, off.
+	Analytics *AnalyticsConfig `yaml:"analytics"`
 }
 
 // SetDefaults fills the unset fields with their defaults.
 func (c *Config) SetDefaults() {
 	if c.APIURL == "" {
 		c.APIURL = DefaultAPIURL
+	}
+	if c.Analytics != nil {
+		c.Analytics.setDefaults()
 	}
 }
 
@@ -48,6 +54,9 @@ func (c Config) Validate() error {
 		if !purger.IsHTTPURL(c.APIURL) {
 			errs = append(errs, fmt.Errorf("api_url: want an http(s) URL, got %q", c.APIURL))
 		}
+	}
+	if c.Analytics != nil {
+		errs = append(errs, c.Analytics.validate()...)
 	}
 	return errors.Join(errs...)
 }

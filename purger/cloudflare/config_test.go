@@ -2,6 +2,7 @@ package cloudflare_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/purger/cloudflare"
@@ -20,6 +21,9 @@ func TestConfig(t *testing.T) {
 		{"zone with a path", cloudflare.Config{Zone: "../accounts", Token: "t"}, []string{"zone: want the zone id"}},
 		{"unknown plan", cloudflare.Config{Zone: "z", Token: "t", Plan: "gold"}, []string{`plan: want free, pro, business or enterprise, got "gold"`}},
 		{"api url", cloudflare.Config{Zone: "z", Token: "t", APIURL: "ftp://x"}, []string{`api_url: want an http(s) URL, got "ftp://x"`}},
+		{"analytics", cloudflare.Config{Zone: "z", Token: "t", Analytics: &cloudflare.AnalyticsConfig{Interval: 10 * time.Second, Window: 48 * time.Hour}},
+			[]string{"analytics.interval: at least 1m0s, got 10s", "analytics.window: between 0 and 24h0m0s, got 48h0m0s"}},
+		{"analytics defaults", cloudflare.Config{Zone: "z", Token: "t", Analytics: &cloudflare.AnalyticsConfig{}}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -101,6 +101,8 @@ type Server struct {
 	calls      []Call
 	retryAfter time.Duration
 	stalls     chan struct{}
+
+	gql graphqlState
 }
 
 var _ purgertest.Fake = (*Server)(nil)
@@ -239,6 +241,12 @@ func newID() string {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == GraphQLPath {
+		// Analytics, not a purge: neither recorded as a call nor failed
+		// by FailNext.
+		s.graphql(w, r)
+		return
+	}
 	c := &Call{}
 	defer func() {
 		s.mu.Lock()
