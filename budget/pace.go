@@ -5,10 +5,6 @@ import (
 	"time"
 )
 
-// DefaultReserve is the share of a day's budget kept back, at the start of
-// the day, for changes that come later (config budget.reserve).
-const DefaultReserve = 0.2
-
 // day is the length of a budget window.
 const day = 24 * time.Hour
 

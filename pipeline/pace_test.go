@@ -1,0 +1,138 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/pipeline"
+	"github.com/purgehook/purgehook/purger"
+)
+
+// itemLog is a purger that records each call's items and when it was
+// made.
+type itemLog struct {
+	name   string
+	limits change.Limits
+	mu     sync.Mutex
+	calls  [][]string
+	at     []time.Time
+}
+
+func (l *itemLog) Name() string          { return l.name }
+func (l *itemLog) Limits() change.Limits { return l.limits }
+func (l *itemLog) Purge(ctx context.Context, c change.Call) (purger.Result, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = append(l.calls, slices.Clone(c.Items))
+	l.at = append(l.at, time.Now())
+	return purger.Result{}, nil
+}
+
+// purged reports whether a call purged the URL.
+func (l *itemLog) purged(url string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.calls {
+		if slices.Contains(c, url) {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *itemLog) made() ([][]string, []time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.calls), slices.Clone(l.at)
+}
+
+// A storm: steady traffic, then a bulk import, to a provider with a
+// per-call limit and a rate. The coalescing window no longer restarts with
+// each change: a lone change published during the steady traffic is purged
+// while the traffic goes on (before, it waited for max_wait, a minute
+// here), and the provider's rate bounds the calls while its per-call limit
+// bounds each.
+func TestStormKeepsTheWindowAndTheRate(t *testing.T) {
+	t.Parallel()
+	drivers(t, func(t *testing.T, driver string) {
+		const perCall, rate, burst = 30, 1.0, 1
+		cdn := &itemLog{name: "cdn", limits: change.Limits{Kinds: change.AllKinds, PerCall: map[change.TargetKind]int{change.URL: perCall}, RatePerSecond: rate, Burst: burst}}
+		h := startWith(t, driver, func(o *pipeline.Options) {
+			o.Coalesce, o.MaxWait = 200*time.Millisecond, time.Minute
+		}, provider(cdn, change.LayerEdge))
+		begin := time.Now()
+
+		// Steady traffic: one delivery every 50ms, a quarter of the
+		// window, until the lone change is purged.
+		const lone = "/lone"
+		published := 0
+		publish := func() {
+			h.publish(t, fmt.Sprintf("d%d", published), fmt.Sprintf("/p/%d", published))
+			published++
+		}
+		for range 5 {
+			publish()
+			time.Sleep(50 * time.Millisecond)
+		}
+		h.publish(t, "lone", lone)
+		deadline := time.Now().Add(30 * time.Second)
+		for !cdn.purged("https://a.example" + lone) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the lone change was not purged while %d deliveries kept arriving: the window restarts with each", published)
+			}
+			publish()
+			time.Sleep(50 * time.Millisecond)
+		}
+		steady := published
+
+		// A bulk import: as fast as the journal takes it.
+		for range 200 {
+			publish()
+		}
+		waitIdle(t, h)
+		end := time.Now()
+
+		calls, _ := cdn.made()
+		seen := map[string]bool{}
+		for _, c := range calls {
+			if len(c) > perCall {
+				t.Errorf("a call of %d URLs, past the per-call limit of %d", len(c), perCall)
+			}
+			for _, u := range c {
+				seen[u] = true
+			}
+		}
+		if len(seen) != published+1 {
+			t.Errorf("%d distinct URLs purged, want %d", len(seen), published+1)
+		}
+		// Slots are at most burst at once and rate a second: whenever the
+		// calls ran, no more than that many fit between the test's start
+		// and its end.
+		bound := burst + int(rate*end.Sub(begin).Seconds())
+		if len(calls) > bound {
+			t.Errorf("%d calls in %s: past the rate's bound of %d", len(calls), end.Sub(begin).Round(time.Millisecond), bound)
+		}
+		t.Logf("%d steady + 200 bulk deliveries → %d calls in %s (rate bound %d, ⌈URLs/%d⌉ = %d)", steady, len(calls), end.Sub(begin).Round(time.Millisecond), bound, perCall, (published+1+perCall-1)/perCall)
+	})
+}
+
+// waitIdle waits until nothing is pending and every job has finished.
+func waitIdle(t *testing.T, h *harness) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		n, _, _, _ := h.st.PendingWindow(context.Background())
+		if n == 0 && openJobs(t, h.st) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not settled")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
