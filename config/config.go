@@ -67,8 +67,8 @@ type Config struct {
 	// taken, whatever arrives meanwhile (default 1s).
 	Coalesce time.Duration `yaml:"coalesce"`
 	// MaxWait bounds how long targets wait for a provider's rate to free
-	// a call (default 10s); a provider whose budget allows no call now
-	// holds them until it does.
+	// a call (default 10s); a provider whose budget reserve holds its next
+	// call back holds them until it lets one go.
 	MaxWait time.Duration `yaml:"max_wait"`
 	Warm    Warm          `yaml:"warm"`
 	Graph   Graph         `yaml:"graph"`

@@ -17,9 +17,11 @@ import (
 //   - later while a provider's rate has no call free (the calls already
 //     planned hold its slots), but at most max_wait after the oldest:
 //     targets that wait coalesce into fewer, bigger calls;
-//   - later still while a provider's budget allows no call now
+//   - later still while a provider's budget reserve allows no call now
 //     (plan.Ready), max_wait or not: a batch taken then could only wait for
-//     the same call, and every batch would charge one of its own.
+//     the same call, and every batch would charge one of its own. A budget
+//     spent for the day does not hold the targets (its calls wait for the
+//     next day instead: the inner layers go at once).
 //
 // An emergency purge (an admin's overdraft) waits for neither.
 func (p *Pipeline) flushDue(ctx context.Context, oldest time.Time) (time.Time, error) {

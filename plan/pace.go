@@ -85,19 +85,23 @@ func leftToday(b budget.Budget, now time.Time, spent int) string {
 }
 
 // Ready is the earliest time from now on at which every limited
-// provider's budget allows its next call: when the pipeline takes the
-// targets waiting for a batch. Until then a batch could only wait for the
-// same calls, and every batch taken meanwhile would charge calls of its
-// own; waiting, the targets coalesce into one batch, and a storm spends
-// one call per step of the allowance, not one per batch.
+// provider's budget allows its next call, as far as the reserve holds it
+// back: when the pipeline takes the targets waiting for a batch. Until
+// then a batch could only wait for the same call, and every batch taken
+// meanwhile would charge calls of its own, spending the reserve on the
+// storm it is kept from; waiting, the targets coalesce into one batch, and
+// a storm spends one call per step of the allowance. A budget spent for
+// the day holds nothing back: waiting for tomorrow would hold the inner
+// layers too, so its calls wait instead.
 func Ready(providers []Provider, spent map[string]budget.Spent, now time.Time) time.Time {
 	ready := now
+	today := budget.WindowAt(now).Day
 	for _, p := range providers {
 		if !p.Budget.Limited() {
 			continue
 		}
 		out, _ := slots(p.Budget, []change.Call{{}}, now, spent[p.Name])
-		if at := out[0].NotBefore; at.After(ready) {
+		if at := out[0].NotBefore; out[0].Day == today && at.After(ready) {
 			ready = at
 		}
 	}

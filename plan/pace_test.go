@@ -143,3 +143,25 @@ func TestPacingOverASimulatedDay(t *testing.T) {
 		})
 	}
 }
+
+func TestReady(t *testing.T) {
+	at := time.Date(2026, 11, 23, 6, 0, 0, 0, time.UTC)
+	cf := cloudflareLike
+	cf.Budget = budget.Budget{PerDay: 100, Reserve: 0.2, Policy: budget.PurgeEverything}
+	for _, c := range []struct {
+		name  string
+		spent int
+		want  time.Time
+	}{
+		{"within the allowance", 84, at},
+		// 85 allowed by 06:00; the 91st once ⌊20 × share left⌋ ≤ 9: just
+		// after noon.
+		{"held by the reserve", 90, time.Date(2026, 11, 23, 12, 0, 0, 1e6, time.UTC)},
+		{"spent for the day", 100, at},
+	} {
+		spent := map[string]budget.Spent{"cf": {"2026-11-23": c.spent}}
+		if got := Ready([]Provider{appLike, cf}, spent, at); !got.Equal(c.want) {
+			t.Errorf("%s: ready at %v, want %v", c.name, got, c.want)
+		}
+	}
+}
