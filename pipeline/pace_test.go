@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/internal/pgtest"
 	"github.com/purgehook/purgehook/pipeline"
 	"github.com/purgehook/purgehook/purger"
+	"github.com/purgehook/purgehook/store"
 )
 
 // itemLog is a purger that records each call's items and when it was
@@ -135,4 +137,44 @@ func waitIdle(t *testing.T, h *harness) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Two replicas on one PostgreSQL database keep one provider's rate
+// together: each call takes its slot under the database's lock, so the
+// calls both make fit the rate of one.
+func TestReplicasShareTheRate(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	const rate, burst, n = 5.0, 1, 24
+	// One URL a call: every delivery is a call of its own.
+	cdn := &itemLog{name: "cdn", limits: change.Limits{Kinds: change.AllKinds, PerCall: map[change.TargetKind]int{change.URL: 1}, RatePerSecond: rate, Burst: burst}}
+	var hs []*harness
+	for range 2 {
+		st, err := store.Open(context.Background(), store.Postgres, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, startFull(t, st, nil, func(o *pipeline.Options) { o.MaxWait = 100 * time.Millisecond }, provider(cdn, change.LayerEdge)))
+	}
+	begin := time.Now()
+	for i := range n {
+		hs[i%2].publish(t, fmt.Sprintf("d%d", i), fmt.Sprintf("/p/%d", i))
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if calls, _ := cdn.made(); len(calls) >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			calls, _ := cdn.made()
+			t.Fatalf("%d of %d calls made", len(calls), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	end := time.Now()
+	calls, _ := cdn.made()
+	if bound := burst + int(rate*end.Sub(begin).Seconds()); len(calls) > bound {
+		t.Errorf("two replicas made %d calls in %s, past one rate's bound of %d", len(calls), end.Sub(begin).Round(time.Millisecond), bound)
+	}
+	t.Logf("%d calls by two replicas in %s at %g/s", len(calls), end.Sub(begin).Round(time.Millisecond), rate)
 }
