@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/purgehook/purgehook/budget"
 	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/internal/pgtest"
 	"github.com/purgehook/purgehook/pipeline"
@@ -177,4 +178,30 @@ func TestReplicasShareTheRate(t *testing.T) {
 		t.Errorf("two replicas made %d calls in %s, past one rate's bound of %d", len(calls), end.Sub(begin).Round(time.Millisecond), bound)
 	}
 	t.Logf("%d calls by two replicas in %s at %g/s", len(calls), end.Sub(begin).Round(time.Millisecond), rate)
+}
+
+// The budget's pace is on /metrics for a limited budget, and absent for an
+// unlimited one.
+func TestBudgetPaceMetrics(t *testing.T) {
+	t.Parallel()
+	limited := provider(&itemLog{name: "cdn", limits: all}, change.LayerEdge)
+	limited.Budget = budget.Budget{PerDay: 10, Reserve: 1, Policy: budget.Wait}
+	h := start(t, store.SQLite, limited, provider(&itemLog{name: "app", limits: all}, change.LayerApp))
+	paced := budget.Budget{PerDay: 10, Reserve: 1}
+	before := time.Now()
+	ms := gather(t, h.reg)
+	after := time.Now()
+	allowance, projected := ms["purgehook_budget_allowance_now"], ms["purgehook_budget_projected"]
+	if len(allowance) != 1 || label(allowance[0], "provider") != "cdn" || len(projected) != 1 {
+		t.Fatalf("allowance %v, projected %v: want the limited provider's alone", allowance, projected)
+	}
+	// With the whole budget in reserve, the allowance is the share of
+	// the day gone by, as it was at some moment of the scrape.
+	got := int(allowance[0].GetGauge().GetValue())
+	if lo, hi := paced.Allowance(before), paced.Allowance(after); budget.WindowAt(before) == budget.WindowAt(after) && (got < lo || got > hi) {
+		t.Errorf("allowance now %d, want %d to %d", got, lo, hi)
+	}
+	if got := projected[0].GetGauge().GetValue(); got != 0 {
+		t.Errorf("projected %g with nothing spent", got)
+	}
 }
