@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/riverqueue/river"
 
@@ -38,7 +39,9 @@ func (w *flushWorker) Work(ctx context.Context, job *river.Job[FlushArgs]) error
 				// periodic one if it was lost.
 				return nil
 			}
-			return river.JobSnooze(wait)
+			// Looked at again at least every second: an emergency
+			// purge queued meanwhile is not held by a pacing wait.
+			return river.JobSnooze(min(wait, max(p.o.Coalesce, time.Second)))
 		}
 	}
 	return p.st.InTx(ctx, func(tx *store.Tx) error {

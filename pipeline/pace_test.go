@@ -205,3 +205,63 @@ func TestBudgetPaceMetrics(t *testing.T) {
 		t.Errorf("projected %g with nothing spent", got)
 	}
 }
+
+// While a budget's reserve holds the next call back, a change waits for
+// it, and an emergency purge of everything does not.
+func TestReserveHoldsAChangeButNotAnEmergency(t *testing.T) {
+	t.Parallel()
+	drivers(t, func(t *testing.T, driver string) {
+		cdn := &itemLog{name: "cdn", limits: all}
+		p := provider(cdn, change.LayerEdge)
+		p.Budget = budget.Budget{PerDay: 10, Reserve: 1, Policy: budget.Wait}
+		h := start(t, driver, p)
+		ctx := context.Background()
+		// Spend what the reserve has let go so far: the next call is
+		// hours away (a tenth of a day per call).
+		now := time.Now()
+		if spent := p.Budget.Allowance(now); spent > 0 {
+			if err := h.st.InTx(ctx, func(tx *store.Tx) error {
+				return tx.BudgetSpend(ctx, "cdn", budget.WindowAt(now).Day, spent)
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.publish(t, "held", "/held")
+		deadline := time.Now().Add(30 * time.Second)
+		for n := 0; n != 1; n, _, _, _ = h.st.PendingWindow(ctx) {
+			if time.Now().After(deadline) {
+				t.Fatal("the change was not resolved")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		// Held: the change is still pending after many windows (the
+		// test's window is 20ms), and nothing was called.
+		time.Sleep(500 * time.Millisecond)
+		if p.Budget.Allowance(time.Now()) != p.Budget.Allowance(now) {
+			t.Skip("the reserve let a call go during the test (one moment in 2.4 hours)")
+		}
+		if n, _, _, _ := h.st.PendingWindow(ctx); n != 1 {
+			t.Fatalf("%d targets pending, want the held change's", n)
+		}
+		if calls, _ := cdn.made(); len(calls) != 0 {
+			t.Fatalf("calls made past the reserve: %v", calls)
+		}
+		if _, err := h.pl.Manual(ctx, "emergency", []change.Target{{Kind: change.Everything, Overdraft: true}}); err != nil {
+			t.Fatal(err)
+		}
+		deadline = time.Now().Add(30 * time.Second)
+		for {
+			calls, _ := cdn.made()
+			if len(calls) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the emergency was held by the reserve")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if n, _, _, _ := h.st.PendingWindow(ctx); n != 0 {
+			t.Errorf("%d targets still pending: the emergency's batch should take the held change too", n)
+		}
+	})
+}
