@@ -314,12 +314,21 @@ func providers(cfg *config.Config, d ProviderDeps) ([]pipeline.Provider, error) 
 		// with: the planner plans with the numbers the adapter enforces.
 		out = append(out, pipeline.Provider{
 			Provider: plan.Provider{Name: pc.Name, Layer: layer, Limits: p.Limits(), Sites: pc.Sites,
-				Budget: budget.Budget{PerDay: pc.Budget.CallsPerDay, Policy: policy}},
+				Budget: budget.Budget{PerDay: pc.Budget.CallsPerDay, Policy: policy, Reserve: reserve(pc.Budget)}},
 			Purger:  p,
 			Timeout: pc.Timeout,
 		})
 	}
 	return out, nil
+}
+
+// reserve is a budget's configured reserve (the default when the config
+// was not defaulted, as in tests that build one by hand).
+func reserve(b config.Budget) float64 {
+	if b.Reserve == nil {
+		return config.DefaultBudgetReserve
+	}
+	return *b.Reserve
 }
 
 // Endpoints builds the webhook endpoints from the configured sources.

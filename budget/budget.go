@@ -1,6 +1,8 @@
-// Package budget is a provider's daily call budget: the one place that
-// knows what a window is, how much of it is spent, what remains, and what
-// to do when a plan needs more calls than remain. It is pure: the store
+// Package budget is what a provider's calls may spend: its daily call
+// budget (the one place that knows what a window is, how much of it is
+// spent, what remains, how spending is paced through the day and what to
+// do when a plan needs more calls than remain) and its rate (rate.go). It
+// is pure: the store
 // persists what was spent (a count per provider and window), and the
 // planner, the admin API, `purgehook status` and the metrics all read a
 // budget through Read, so "remaining" is computed once.
@@ -43,6 +45,10 @@ type Budget struct {
 	// PerDay is how many calls a window allows; 0 means unlimited.
 	PerDay int
 	Policy Policy
+	// Reserve is the share of PerDay kept back at the start of the
+	// window for later changes, let go linearly as the window passes
+	// (pace.go); 0 paces nothing.
+	Reserve float64
 }
 
 // Limited reports whether the budget bounds anything.
@@ -82,6 +88,14 @@ type Status struct {
 	// Remaining is -1 for an unlimited budget.
 	Remaining int       `json:"remaining"`
 	Resets    time.Time `json:"resets"`
+	// Reserve is how many of the remaining calls pacing holds back now
+	// for changes later in the window; AllowanceNow is how many may be
+	// spent now. Projected is what the window will have spent by Resets
+	// at its average pace so far. All three are 0 for an unlimited
+	// budget.
+	Reserve      int `json:"reserve"`
+	AllowanceNow int `json:"allowance_now"`
+	Projected    int `json:"projected"`
 }
 
 // Unlimited reports whether the budget bounds nothing.
@@ -94,6 +108,9 @@ func (b Budget) Status(provider string, now time.Time, spent int) Status {
 	s := Status{Provider: provider, Day: w.Day, PerDay: b.PerDay, Spent: spent, Remaining: -1, Resets: w.End()}
 	if b.Limited() {
 		s.Remaining = max(b.PerDay-spent, 0)
+		s.AllowanceNow = max(b.Allowance(now)-spent, 0)
+		s.Reserve = s.Remaining - s.AllowanceNow
+		s.Projected = Project(spent, now)
 	}
 	return s
 }

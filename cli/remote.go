@@ -223,13 +223,15 @@ func statusCmd() *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), map[string]any{"budgets": b.Budgets, "batches": bs.Batches})
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PROVIDER\tLAYER\tTODAY\tSPENT\tREMAINING")
+			fmt.Fprintln(tw, "PROVIDER\tLAYER\tTODAY\tSPENT\tREMAINING\tALLOWED NOW\tRESERVE\tPROJECTED")
 			for _, x := range b.Budgets {
-				rem := "unlimited"
+				rem, now, reserve, projected := "unlimited", "-", "-", "-"
 				if x.PerDay > 0 {
 					rem = fmt.Sprintf("%d of %d", x.Remaining, x.PerDay)
+					now, reserve = fmt.Sprint(x.AllowanceNow), fmt.Sprint(x.Reserve)
+					projected = fmt.Sprintf("%d by %s", x.Projected, x.Resets.Format("15:04 MST"))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", x.Provider, x.Layer, x.Day, x.Spent, rem)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", x.Provider, x.Layer, x.Day, x.Spent, rem, now, reserve, projected)
 			}
 			fmt.Fprintln(tw, "\nBATCH\tCREATED\tSTATE\tERROR")
 			for _, x := range bs.Batches {

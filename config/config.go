@@ -29,6 +29,7 @@ const (
 	DefaultMaxAttempts    = 10
 	DefaultWorkers        = 10
 	DefaultOnBudget       = "purge_everything"
+	DefaultBudgetReserve  = 0.2
 	DefaultReplayWindow   = 5 * time.Minute
 	DefaultProviderTimout = 30 * time.Second
 	DefaultRetention      = 30 * 24 * time.Hour
@@ -69,10 +70,12 @@ type Config struct {
 	Sources   []Source   `yaml:"sources"`
 	Providers []Provider `yaml:"providers"`
 	Rules     []Rule     `yaml:"rules"`
-	// Coalesce is how long targets wait for more targets before they are
-	// planned into calls (default 1s).
+	// Coalesce is how long after the first waiting target a batch is
+	// taken, whatever arrives meanwhile (default 1s).
 	Coalesce time.Duration `yaml:"coalesce"`
-	// MaxWait bounds how long a target may wait in total (default 10s).
+	// MaxWait bounds how long targets wait for a provider's rate to free
+	// a call (default 10s); a provider whose budget reserve holds its next
+	// call back holds them until it lets one go.
 	MaxWait time.Duration `yaml:"max_wait"`
 	Warm    Warm          `yaml:"warm"`
 	Graph   Graph         `yaml:"graph"`
@@ -280,6 +283,10 @@ type Limits struct {
 type Budget struct {
 	// CallsPerDay; 0 means the provider's default (often unlimited).
 	CallsPerDay int `yaml:"calls_per_day"`
+	// Reserve is the share of CallsPerDay kept back at the start of the
+	// day for later changes and let go linearly until midnight UTC, so a
+	// morning storm cannot spend the whole day (default 0.2; 0: none).
+	Reserve *float64 `yaml:"reserve"`
 }
 
 // Rule adds targets for changes that match.

@@ -166,7 +166,7 @@ sources:
 providers:
   - {name: z, kind: zoned, layer: middle, on_budget_exhausted: panic, sub: {depth: -1}}
   - {name: u, kind: unheard, zone: z}
-  - {name: s, kind: plain, sites: [a, nowhere]}
+  - {name: s, kind: plain, sites: [a, nowhere], budget: {calls_per_day: 10, reserve: 1.5}}
 rules:
   - when: {}
     purge: [{url: relative}, {everything_on: galaxy}, {url: /a, tag: b}]
@@ -201,6 +201,7 @@ limits: {url_length: -1, targets: -5}
 		`providers[1].kind: unknown kind "unheard" (want one of plain, zoned)`,
 		`providers[0].on_budget_exhausted: want purge_everything or wait`,
 		`providers[2].sites[1]: unknown site "nowhere"`,
+		`providers[2].budget.reserve: want a share of the day's budget from 0 to 1, got 1.5`,
 		`rules[0].when: empty`,
 		`rules[0].purge[0].url: want a site-relative path`,
 		`rules[0].purge[1].everything_on: want this_site or all_sites`,

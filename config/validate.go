@@ -52,6 +52,10 @@ func (c *Config) SetDefaults() {
 		if p.OnBudgetExhausted == "" {
 			p.OnBudgetExhausted = DefaultOnBudget
 		}
+		if p.Budget.Reserve == nil {
+			r := DefaultBudgetReserve
+			p.Budget.Reserve = &r
+		}
 		if p.Timeout == 0 {
 			p.Timeout = DefaultProviderTimout
 		}
@@ -411,6 +415,9 @@ func (c *Config) validateProviders(kinds map[string]ProviderKind, sites map[stri
 		}
 		if pr.Budget.CallsPerDay < 0 {
 			p = append(p, problem(path+".budget.calls_per_day", "must not be negative"))
+		}
+		if r := pr.Budget.Reserve; r != nil && (*r < 0 || *r > 1) {
+			p = append(p, problem(path+".budget.reserve", "want a share of the day's budget from 0 to 1, got %g", *r))
 		}
 		for j, s := range pr.Sites {
 			if !sites[s] {

@@ -93,8 +93,10 @@ func (w *callWorker) Work(ctx context.Context, job *river.Job[CallArgs]) error {
 		return p.succeed(ctx, job, row, "")
 	}
 
-	if wait := pr.pace(); wait > 0 {
-		// Over the provider's rate: hand the job back rather than hold a
+	if wait, err := p.slot(ctx, pr, row); err != nil {
+		return err
+	} else if wait > 0 {
+		// Its rate slot is later: hand the job back rather than hold a
 		// worker; the provider would only answer 429.
 		return river.JobSnooze(wait)
 	}
@@ -274,18 +276,4 @@ func (p *Pipeline) split(ctx context.Context, job *river.Job[CallArgs], row stor
 		}
 		return store.JobComplete(ctx, tx, job)
 	})
-}
-
-// pace takes a token from the provider's rate limiter; it returns how long
-// to wait when none is available (0 when the call may go now).
-func (pr *provider) pace() time.Duration {
-	if pr.limiter == nil {
-		return 0
-	}
-	r := pr.limiter.Reserve()
-	d := r.Delay()
-	if d > 0 {
-		r.Cancel()
-	}
-	return d
 }

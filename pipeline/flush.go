@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/riverqueue/river"
 
@@ -16,24 +17,31 @@ type flushWorker struct {
 	p *Pipeline
 }
 
-// Work waits while targets keep arriving (up to coalesce after the
-// newest), but never longer than max_wait after the oldest, so a bulk
-// publish becomes few calls and a lone publish is purged within a second;
-// then it takes every waiting target into a batch and plans its first
-// step.
+// Work waits until the waiting targets are due (flushDue: the coalescing
+// window after the oldest, longer only while a provider lacks rate or
+// budget), so a lone publish is purged about a window after it arrives
+// and a storm becomes as few calls as the providers need; then it takes
+// every waiting target into a batch and plans its first step.
 func (w *flushWorker) Work(ctx context.Context, job *river.Job[FlushArgs]) error {
 	p := w.p
-	n, oldest, newest, err := p.st.PendingWindow(ctx)
+	n, oldest, _, err := p.st.PendingWindow(ctx)
 	if err != nil {
 		return err
 	}
 	if n > 0 {
-		due := newest.Add(p.o.Coalesce)
-		if limit := oldest.Add(p.o.MaxWait); limit.Before(due) {
-			due = limit
+		due, err := p.flushDue(ctx, oldest)
+		if err != nil {
+			return err
 		}
 		if wait := due.Sub(p.st.Now()); wait > 0 {
-			return river.JobSnooze(wait)
+			if job.Args.Periodic {
+				// Not due: the queued flush takes them, or the next
+				// periodic one if it was lost.
+				return nil
+			}
+			// Looked at again at least every second: an emergency
+			// purge queued meanwhile is not held by a pacing wait.
+			return river.JobSnooze(min(wait, max(p.o.Coalesce, time.Second)))
 		}
 	}
 	return p.st.InTx(ctx, func(tx *store.Tx) error {

@@ -31,7 +31,11 @@ func (a DeliveryArgs) ids() []int64 {
 func (DeliveryArgs) Kind() string { return kindDelivery }
 
 // FlushArgs is the job that closes the coalescing window (flush.go).
-type FlushArgs struct{}
+// Periodic marks the safety net's (pipeline.go), which takes the targets
+// only when they are due and otherwise leaves them to the queued flush.
+type FlushArgs struct {
+	Periodic bool `json:"periodic,omitempty"`
+}
 
 // Kind names the job.
 func (FlushArgs) Kind() string { return kindFlush }

@@ -115,11 +115,16 @@ type budgetCollector struct {
 var (
 	budgetDesc   = prometheus.NewDesc("purgehook_budget_remaining", "Calls left in today's budget (UTC day) per provider; -1 when unlimited.", []string{"provider"}, nil)
 	budgetPerDay = prometheus.NewDesc("purgehook_budget_calls_per_day", "A provider's daily budget of calls; 0 when unlimited.", []string{"provider"}, nil)
+	// The pace of a limited budget (absent for an unlimited one).
+	budgetAllowance = prometheus.NewDesc("purgehook_budget_allowance_now", "Calls a provider's budget allows now: what remains less what its reserve keeps for later changes.", []string{"provider"}, nil)
+	budgetProjected = prometheus.NewDesc("purgehook_budget_projected", "Calls today's window will have spent by its end at its average pace so far.", []string{"provider"}, nil)
 )
 
 func (b *budgetCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- budgetDesc
 	ch <- budgetPerDay
+	ch <- budgetAllowance
+	ch <- budgetProjected
 }
 
 func (b *budgetCollector) Collect(ch chan<- prometheus.Metric) {
@@ -134,6 +139,10 @@ func (b *budgetCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range statuses {
 		ch <- prometheus.MustNewConstMetric(budgetDesc, prometheus.GaugeValue, float64(s.Remaining), s.Provider)
 		ch <- prometheus.MustNewConstMetric(budgetPerDay, prometheus.GaugeValue, float64(s.PerDay), s.Provider)
+		if !s.Unlimited() {
+			ch <- prometheus.MustNewConstMetric(budgetAllowance, prometheus.GaugeValue, float64(s.AllowanceNow), s.Provider)
+			ch <- prometheus.MustNewConstMetric(budgetProjected, prometheus.GaugeValue, float64(s.Projected), s.Provider)
+		}
 	}
 }
 

@@ -30,8 +30,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
-	"golang.org/x/time/rate"
 
+	"github.com/purgehook/purgehook/budget"
 	"github.com/purgehook/purgehook/crawl"
 	"github.com/purgehook/purgehook/graph"
 	"github.com/purgehook/purgehook/plan"
@@ -119,10 +119,11 @@ type Pipeline struct {
 	w         *writer
 }
 
-// provider is a Provider with its in-process rate limiter.
+// provider is a Provider with its rate, which replicas share through the
+// store (pace.go).
 type provider struct {
 	Provider
-	limiter *rate.Limiter
+	rate budget.Rate
 }
 
 // New builds the pipeline and its job queue (not yet started).
@@ -135,10 +136,7 @@ func New(o Options) (*Pipeline, error) {
 	}
 	p := &Pipeline{o: o, st: o.Store, providers: map[string]*provider{}, log: o.Logger.With("component", "pipeline")}
 	for _, pr := range o.Providers {
-		pp := &provider{Provider: pr}
-		if l := pr.Limits; l.RatePerSecond > 0 {
-			pp.limiter = rate.NewLimiter(rate.Limit(l.RatePerSecond), max(l.Burst, 1))
-		}
+		pp := &provider{Provider: pr, rate: budget.Rate{PerSecond: pr.Limits.RatePerSecond, Burst: pr.Limits.Burst}}
 		p.providers[pr.Name] = pp
 		p.planned = append(p.planned, pr.Provider)
 	}
@@ -166,7 +164,7 @@ func New(o Options) (*Pipeline, error) {
 		// keep new ones from being queued. A flush with nothing pending
 		// costs one query.
 		river.NewPeriodicJob(river.PeriodicInterval(time.Minute), func() (river.JobArgs, *river.InsertOpts) {
-			return FlushArgs{}, nil
+			return FlushArgs{Periodic: true}, nil
 		}, nil),
 	}
 	if o.Retention > 0 {

@@ -152,12 +152,13 @@ func All(in Input) []Step {
 	}
 }
 
-// fit fits a provider's calls into its budget. Under purge_everything a
-// plan the window's remaining budget cannot cover becomes one
-// purge-everything call (if the provider supports it); under wait, and
-// when not even that one call fits today, calls beyond the budget are
-// scheduled into the following windows. An overdraft plan (an emergency
-// purge of everything) goes now, charged to today even past the budget.
+// fit fits a provider's calls into its budget, as its pace allows now
+// (pace.go). Under purge_everything a plan the allowance cannot cover
+// becomes one purge-everything call (if the provider supports it); under
+// wait, and when not even that one call is allowed now, calls beyond the
+// allowance are scheduled for when the reserve lets them go, or into the
+// following windows. An overdraft plan (an emergency purge of everything)
+// goes now, charged to today even past the budget and its reserve.
 func fit(p Provider, calls []change.Call, now time.Time, spent budget.Spent, overdraft bool) ([]Scheduled, Note) {
 	b := p.Budget
 	w := budget.WindowAt(now)
@@ -171,46 +172,7 @@ func fit(p Provider, calls []change.Call, now time.Time, spent budget.Spent, ove
 	if !b.Limited() {
 		return atOnce(calls, "", ""), ""
 	}
-	remaining := b.PerDay - spent[w.Day]
-	if len(calls) <= remaining {
-		return atOnce(calls, w.Day, ""), ""
-	}
-	var note Note
-	everythingOnly := len(calls) == 1 && calls[0].Kind == change.Everything
-	if b.Policy == budget.PurgeEverything && p.Limits.Supports(change.Everything) && !everythingOnly {
-		note = Note(fmt.Sprintf("%s: %d calls needed, %d left in today's budget of %d: one purge-everything instead", p.Name, len(calls), max(remaining, 0), b.PerDay))
-		calls = []change.Call{{Provider: p.Name, Layer: p.Layer, Kind: change.Everything}}
-		if remaining >= 1 {
-			return []Scheduled{{Call: calls[0], Day: w.Day, Reason: note}}, note
-		}
-		// Not even one call left today: the everything call waits.
-	}
-	var out []Scheduled
-	left := remaining
-	deferred := 0
-	for _, c := range calls {
-		for left <= 0 {
-			w = w.Next()
-			left = b.PerDay - spent[w.Day]
-		}
-		s := Scheduled{Call: c, Day: w.Day}
-		if s.Day != budget.WindowAt(now).Day {
-			s.NotBefore = w.Start
-			deferred++
-		}
-		out = append(out, s)
-		left--
-	}
-	switch {
-	case deferred > 0 && note == "":
-		note = Note(fmt.Sprintf("%s: %d of %d calls wait for the next budget window (%d per day)", p.Name, deferred, len(calls), b.PerDay))
-	case deferred > 0:
-		note += Note(fmt.Sprintf("; no budget left today, it waits until %s", out[0].NotBefore.Format(time.RFC3339)))
-	}
-	for i := range out {
-		out[i].Reason = note
-	}
-	return out, note
+	return paced(p, calls, now, spent)
 }
 
 // atOnce schedules calls to run now, charged to day ("" when the budget
