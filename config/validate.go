@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"regexp"
@@ -371,6 +372,9 @@ func (c *Config) validateProviders(kinds map[string]ProviderKind, sites map[stri
 		}
 		if pr.Budget.CallsPerDay < 0 {
 			p = append(p, problem(path+".budget.calls_per_day", "must not be negative"))
+		}
+		if pr.OverPurge < 0 || pr.OverPurge > 1 || math.IsNaN(pr.OverPurge) {
+			p = append(p, problem(path+".over_purge", "want a fraction from 0 to 1, got %g", pr.OverPurge))
 		}
 		for j, s := range pr.Sites {
 			if !sites[s] {

@@ -22,6 +22,9 @@ type metrics struct {
 	unknownTags *prometheus.CounterVec
 	// groups is the group commit's size distribution.
 	groups prometheus.Histogram
+	// stale counts targets an inner layer could not purge under an outer
+	// layer that purges them.
+	stale *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context.Context) ([]budget.Status, error)) (*metrics, error) {
@@ -55,6 +58,10 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context
 			Name: "purgehook_graph_unknown_tags_total",
 			Help: "Tags dropped for a provider that cannot purge tags because no page the content graph knows carries them.",
 		}, []string{"provider"}),
+		stale: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "purgehook_outer_purge_may_refetch_stale_total",
+			Help: "Targets a provider purged nothing for (no kind covers them, the content graph knows no page under them) while a provider of an outer layer purges them, which may refetch the stale copy; by the inner layer and provider.",
+		}, []string{"layer", "provider"}),
 		groups: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "purgehook_journal_group_size",
 			Help:    "Deliveries journaled per write transaction (group commit).",
@@ -65,7 +72,7 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context
 	// start, so that it reads 0 of 0, not absent.
 	m.cache.WithLabelValues("hit")
 	m.cache.WithLabelValues("miss")
-	for _, c := range []prometheus.Collector{m.calls, m.items, m.warm, m.cache, m.processing, m.graphEdges, m.unknownTags, m.groups, &queueCollector{st: st}, &failureCollector{st: st}, &budgetCollector{read: budgets}} {
+	for _, c := range []prometheus.Collector{m.calls, m.items, m.warm, m.cache, m.processing, m.graphEdges, m.unknownTags, m.stale, m.groups, &queueCollector{st: st}, &failureCollector{st: st}, &budgetCollector{read: budgets}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

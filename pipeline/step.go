@@ -28,6 +28,9 @@ func (p *Pipeline) step(ctx context.Context, tx *store.Tx, batch int64, from cha
 	for _, d := range s.Dropped {
 		p.m.unknownTags.WithLabelValues(d.Provider).Inc()
 	}
+	for _, st := range s.Stale {
+		p.m.stale.WithLabelValues(st.Layer.String(), st.Provider).Inc()
+	}
 	for _, n := range s.Notes {
 		p.log.Info("plan", "batch", batch, "note", string(n))
 		if err := p.eventBatch(ctx, tx, batch, "plan", string(n)); err != nil {
