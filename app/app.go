@@ -313,7 +313,7 @@ func providers(cfg *config.Config, d ProviderDeps) ([]pipeline.Provider, error) 
 		// p.Limits() are the effective limits NewPurger built the adapter
 		// with: the planner plans with the numbers the adapter enforces.
 		out = append(out, pipeline.Provider{
-			Provider: plan.Provider{Name: pc.Name, Layer: layer, Limits: p.Limits(), Sites: pc.Sites,
+			Provider: plan.Provider{Name: pc.Name, Layer: layer, Limits: p.Limits(), Sites: pc.Sites, OverPurge: pc.OverPurge,
 				Budget: budget.Budget{PerDay: pc.Budget.CallsPerDay, Policy: policy, Reserve: reserve(pc.Budget)}},
 			Purger:  p,
 			Timeout: pc.Timeout,

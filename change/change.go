@@ -188,6 +188,11 @@ type Limits struct {
 	// Async providers acknowledge a call before it takes effect and must be
 	// polled for completion (purger.Completer).
 	Async bool
+	// BilledPerItem providers charge for each item purged, not for each
+	// call (CloudFront: each invalidation path past the month's first
+	// 1,000, a wildcard path counting as one), so the planner's cost model
+	// counts items for them, calls for the others.
+	BilledPerItem bool
 }
 
 // Clone returns a copy that shares no slice or map with l, so a provider

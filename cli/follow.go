@@ -110,7 +110,9 @@ func waitDelivery(ctx context.Context, t trail, id int64, from int, poll time.Du
 		w.progress(done, total, what)
 		if settled {
 			o.State = outcomeDone
-			if failed {
+			// A provider refused an item of this delivery's (the batch
+			// went on for the others').
+			if failed || p.Delivery.State == store.DeliveryFailed {
 				o.State = outcomeFailed
 			}
 			w.end(o.State)

@@ -260,6 +260,11 @@ type Provider struct {
 	// site). Targets of another site never reach it, and no escalation
 	// (a host or tag purged as everything) crosses into it.
 	Sites []string `yaml:"sites"`
+	// OverPurge is the fraction (0 to 1, default 0) of the known pages a
+	// tag, prefix or host may purge beyond those asked for when the
+	// planner's cost model purges it instead of the URLs: 0 takes only a
+	// tag, prefix or host whose every known page is being purged anyway.
+	OverPurge float64 `yaml:"over_purge"`
 
 	// Settings is the kind's own block (purger/cloudflare's Config, …),
 	// decoded from the same mapping: {name: cf, kind: cloudflare, zone: Z}

@@ -403,3 +403,17 @@ providers:
 		}
 	}
 }
+
+// over_purge is a fraction: 0 (the default) to 1.
+func TestOverPurge(t *testing.T) {
+	c, err := Parse([]byte(strings.Replace(minimal, "kind: plain}", "kind: plain, over_purge: 0.1}", 1)), testKinds)
+	if err != nil || c.Providers[0].OverPurge != 0.1 {
+		t.Fatalf("over_purge 0.1: %v %+v", err, c.Providers)
+	}
+	for _, v := range []string{"-0.1", "1.5"} {
+		_, err := Parse([]byte(strings.Replace(minimal, "kind: plain}", "kind: plain, over_purge: "+v+"}", 1)), testKinds)
+		if err == nil || !strings.Contains(err.Error(), "providers[0].over_purge: want a fraction from 0 to 1, got "+v) {
+			t.Errorf("over_purge %s: %v", v, err)
+		}
+	}
+}

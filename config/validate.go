@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"regexp"
@@ -418,6 +419,9 @@ func (c *Config) validateProviders(kinds map[string]ProviderKind, sites map[stri
 		}
 		if r := pr.Budget.Reserve; r != nil && (*r < 0 || *r > 1) {
 			p = append(p, problem(path+".budget.reserve", "want a share of the day's budget from 0 to 1, got %g", *r))
+		}
+		if pr.OverPurge < 0 || pr.OverPurge > 1 || math.IsNaN(pr.OverPurge) {
+			p = append(p, problem(path+".over_purge", "want a fraction from 0 to 1, got %g", pr.OverPurge))
 		}
 		for j, s := range pr.Sites {
 			if !sites[s] {

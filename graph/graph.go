@@ -11,6 +11,7 @@ package graph
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -301,4 +302,52 @@ func (g *Graph) Len() int {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	return g.n
+}
+
+// Under returns, for each of prefixes (absolute URLs such as
+// https://host/news/ or https://host/news), the live pages the graph knows
+// whose URL starts with it, in the order the graph learned them; a prefix
+// with no page is absent. It scans every page once, looking up each
+// "/"-ending start of the page's path (a few per page) rather than trying
+// every asked prefix, so asking for many prefixes costs about as much as
+// asking for one.
+func (g *Graph) Under(prefixes []string) map[string][]string {
+	// Each asked prefix under the "/"-ending start it extends.
+	byDir := map[string][]string{}
+	for _, p := range prefixes {
+		if i := strings.LastIndexByte(p, '/'); i >= 0 && !slices.Contains(byDir[p[:i+1]], p) {
+			byDir[p[:i+1]] = append(byDir[p[:i+1]], p)
+		}
+	}
+	out := map[string][]string{}
+	if len(byDir) == 0 {
+		return out
+	}
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	for id, u := range g.urls {
+		if len(g.rev[uint32(id)]) == 0 {
+			// Interned once, every edge since removed.
+			continue
+		}
+		start := strings.Index(u, "://")
+		if start < 0 {
+			continue
+		}
+		end := len(u)
+		if i := strings.IndexAny(u, "?#"); i >= 0 {
+			end = i
+		}
+		for i := start + 3; i < end; i++ {
+			if u[i] != '/' {
+				continue
+			}
+			for _, p := range byDir[u[:i+1]] {
+				if strings.HasPrefix(u, p) {
+					out[p] = append(out[p], u)
+				}
+			}
+		}
+	}
+	return out
 }

@@ -126,3 +126,27 @@ func TestLoader(t *testing.T) {
 		t.Errorf("%d pages from %q to %q, len %d; want %d", len(got), got[0], got[len(got)-1], g.Len(), pages-1)
 	}
 }
+
+// Under finds the live pages under each prefix, "/"-ending or not, in
+// one scan; removed pages are not found.
+func TestUnder(t *testing.T) {
+	g := New()
+	for _, u := range []string{"https://a.example/news/1", "https://a.example/news/2?x=/news/", "https://a.example/newsroom", "https://a.example/sport/1", "https://b.example/news/1"} {
+		g.Apply(Edge{Key: Key{Site: "a", Kind: Tag, Value: "t"}, URL: u, Origin: Learned})
+	}
+	g.Apply(Edge{Key: Key{Site: "a", Kind: Tag, Value: "t"}, URL: "https://a.example/sport/1", Origin: Learned, Removed: true})
+	got := g.Under([]string{"https://a.example/news/", "https://a.example/news", "https://a.example/sport/", "https://a.example/"})
+	want := map[string][]string{
+		"https://a.example/news/": {"https://a.example/news/1", "https://a.example/news/2?x=/news/"},
+		"https://a.example/news":  {"https://a.example/news/1", "https://a.example/news/2?x=/news/", "https://a.example/newsroom"},
+		"https://a.example/":      {"https://a.example/news/1", "https://a.example/news/2?x=/news/", "https://a.example/newsroom"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for p, w := range want {
+		if !slices.Equal(got[p], w) {
+			t.Errorf("%s: got %v, want %v", p, got[p], w)
+		}
+	}
+}

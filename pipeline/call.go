@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -135,50 +136,66 @@ func (p *Pipeline) succeed(ctx context.Context, job *river.Job[CallArgs], row st
 		if err := tx.CallUpdate(ctx, store.CallUpdateParams{ID: row.ID, State: store.CallDone, Ref: ref, Attempted: row.State != store.CallWaiting}); err != nil {
 			return err
 		}
-		open, err := tx.CallsOpen(ctx, row.Batch, row.Layer)
+		return p.closeLayer(ctx, tx, job, row)
+	})
+}
+
+// closeLayer, in the transaction that settled a call, completes its job
+// and, if the call was its layer's last, runs the batch's next step (or
+// fails the batch when a call of the layer failed).
+func (p *Pipeline) closeLayer(ctx context.Context, tx *store.Tx, job *river.Job[CallArgs], row store.CallRow) error {
+	open, err := tx.CallsOpen(ctx, row.Batch, row.Layer)
+	if err != nil {
+		return err
+	}
+	if open == 0 {
+		b, err := tx.BatchGet(ctx, row.Batch)
 		if err != nil {
 			return err
 		}
-		if open == 0 {
-			b, err := tx.BatchGet(ctx, row.Batch)
+		// Only the transaction that closes the layer moves the batch
+		// on; a replica that finished a call of the same layer at the
+		// same time sees the layer already moved.
+		if b.State == store.BatchPurging && b.Layer == row.Layer {
+			// A call of the layer that failed while others ran, and
+			// was then retried, leaves the layer unpurged while
+			// another failed call of it waits for its own retry.
+			failed, err := tx.CallsFailed(ctx, row.Batch, row.Layer)
 			if err != nil {
 				return err
 			}
-			// Only the transaction that closes the layer moves the batch
-			// on; a replica that finished a call of the same layer at the
-			// same time sees the layer already moved.
-			if b.State == store.BatchPurging && b.Layer == row.Layer {
-				// A call of the layer that failed while others ran, and
-				// was then retried, leaves the layer unpurged while
-				// another failed call of it waits for its own retry.
-				failed, err := tx.CallsFailed(ctx, row.Batch, row.Layer)
+			if failed == 0 {
+				// Every item a provider was sent, refused one by one, is
+				// a refusal of the provider's, not of an item (a zone on
+				// hold): the layer failed.
+				failed, err = p.refusedWhole(ctx, tx, row.Batch, row.Layer)
 				if err != nil {
-					return err
-				}
-				if failed > 0 {
-					msg := fmt.Sprintf("%d call(s) of the %s layer failed; outer layers not purged", failed, row.Layer)
-					if err := tx.BatchSettle(ctx, row.Batch, store.BatchFailed, msg); err != nil {
-						return err
-					}
-					if err := p.eventBatch(ctx, tx, row.Batch, "failed", msg); err != nil {
-						return err
-					}
-					return store.JobComplete(ctx, tx, job)
-				}
-				if err := p.eventBatch(ctx, tx, row.Batch, "layer", fmt.Sprintf("%s layer purged", row.Layer)); err != nil {
-					return err
-				}
-				targets, err := tx.BatchTargets(ctx, row.Batch)
-				if err != nil {
-					return err
-				}
-				if err := p.step(ctx, tx, row.Batch, row.Layer+1, targetsOf(targets)); err != nil {
 					return err
 				}
 			}
+			if failed > 0 {
+				msg := fmt.Sprintf("%d call(s) of the %s layer failed; outer layers not purged", failed, row.Layer)
+				if err := tx.BatchSettle(ctx, row.Batch, store.BatchFailed, msg); err != nil {
+					return err
+				}
+				if err := p.eventBatch(ctx, tx, row.Batch, "failed", msg); err != nil {
+					return err
+				}
+				return store.JobComplete(ctx, tx, job)
+			}
+			if err := p.eventBatch(ctx, tx, row.Batch, "layer", fmt.Sprintf("%s layer purged", row.Layer)); err != nil {
+				return err
+			}
+			targets, err := tx.BatchTargets(ctx, row.Batch)
+			if err != nil {
+				return err
+			}
+			if err := p.step(ctx, tx, row.Batch, row.Layer+1, targetsOf(targets)); err != nil {
+				return err
+			}
 		}
-		return store.JobComplete(ctx, tx, job)
-	})
+	}
+	return store.JobComplete(ctx, tx, job)
 }
 
 // failed acts on a provider error as purger classified it: snooze,
@@ -201,10 +218,20 @@ func (p *Pipeline) failed(ctx context.Context, job *river.Job[CallArgs], row sto
 		if len(row.Items) > 1 {
 			p.m.calls.WithLabelValues(row.Provider, "split").Inc()
 			log.Info("call too large, splitting", "items", len(row.Items), "err", err)
-			return p.split(ctx, job, row, err)
+			return p.split(ctx, job, row, err, "split from call")
 		}
 		return p.fail(ctx, job, row, err)
 	case purger.Permanent:
+		if badRequest(err) && len(row.Items) > 1 {
+			// One bad item refuses the whole call: halve it until the
+			// refused item is alone, so that the others are purged.
+			p.m.calls.WithLabelValues(row.Provider, "bisect").Inc()
+			log.Info("call refused, bisecting to find the refused item", "items", len(row.Items), "err", err)
+			return p.split(ctx, job, row, err, bisectReason)
+		}
+		if badRequest(err) && len(row.Items) == 1 && strings.HasPrefix(row.Reason, bisectReason) {
+			return p.refuse(ctx, job, row, err)
+		}
 		return p.fail(ctx, job, row, err)
 	}
 	p.m.calls.WithLabelValues(row.Provider, "retry").Inc()
@@ -251,7 +278,10 @@ func (p *Pipeline) fail(ctx context.Context, job *river.Job[CallArgs], row store
 // The second half is a call the plan did not count: it is charged to the
 // provider's budget, even past it (the first call was made, and leaving
 // half of it undone would leave pages stale).
-func (p *Pipeline) split(ctx context.Context, job *river.Job[CallArgs], row store.CallRow, cause error) error {
+//
+// reason names the halves' origin: "split from call" (413) or
+// bisectReason (400), followed by the call's id.
+func (p *Pipeline) split(ctx context.Context, job *river.Job[CallArgs], row store.CallRow, cause error, reason string) error {
 	half := len(row.Items) / 2
 	return p.st.InTx(ctx, func(tx *store.Tx) error {
 		if pr := p.providers[row.Provider]; pr != nil && pr.Budget.Limited() {
@@ -263,7 +293,7 @@ func (p *Pipeline) split(ctx context.Context, job *river.Job[CallArgs], row stor
 			}
 		}
 		for _, items := range [][]string{row.Items[:half], row.Items[half:]} {
-			c, err := tx.CallInsert(ctx, change.Call{Batch: row.Batch, Provider: row.Provider, Layer: row.Layer, Kind: row.Kind, Items: items}, fmt.Sprintf("split from call %d", row.ID), time.Time{})
+			c, err := tx.CallInsert(ctx, change.Call{Batch: row.Batch, Provider: row.Provider, Layer: row.Layer, Kind: row.Kind, Items: items}, fmt.Sprintf("%s %d", reason, row.ID), time.Time{})
 			if err != nil {
 				return err
 			}

@@ -93,7 +93,7 @@ func (p *Pipeline) RetryCall(ctx context.Context, id int64, by string) (store.Ca
 		if err != nil {
 			return err
 		}
-		if row.State != store.CallFailed {
+		if row.State != store.CallFailed && row.State != store.CallRefused {
 			return fmt.Errorf("call %d is %s, not failed: %w", id, row.State, ErrNotRetryable)
 		}
 		b, err := tx.BatchGet(ctx, row.Batch)

@@ -139,10 +139,16 @@ func (p *Pipeline) syncGraphEvery(ctx context.Context, interval time.Duration) {
 
 // PlanGraph reads what the planner needs of the content graph for a
 // batch: the pages that carry each tag target, when some provider cannot
-// purge tags, and the configured policy for tags no known page carries.
+// purge tags; the covers the cost model may purge instead of URLs, and the
+// pages under prefix and host targets (coversOf); and the configured
+// policy for tags no known page carries.
 func (p *Pipeline) PlanGraph(targets []change.Target) plan.Graph {
 	pg := plan.Graph{UnknownTags: p.o.UnknownTags}
-	if p.o.Graph == nil || !slices.ContainsFunc(p.planned, func(pr plan.Provider) bool { return !pr.Limits.Supports(change.Tag) }) {
+	if p.o.Graph == nil {
+		return pg
+	}
+	pg.Covers = coversOf(p.o.Graph, targets, p.planned)
+	if !slices.ContainsFunc(p.planned, func(pr plan.Provider) bool { return !pr.Limits.Supports(change.Tag) }) {
 		return pg
 	}
 	for _, t := range targets {

@@ -25,6 +25,9 @@ type metrics struct {
 	// stale counts warm-up answers served from a copy older than their
 	// purge (fresh.go).
 	stale *prometheus.CounterVec
+	// refetchRisk counts targets an inner layer could not purge under an
+	// outer layer that purges them.
+	refetchRisk *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context.Context) ([]budget.Status, error)) (*metrics, error) {
@@ -58,6 +61,10 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context
 			Name: "purgehook_graph_unknown_tags_total",
 			Help: "Tags dropped for a provider that cannot purge tags because no page the content graph knows carries them.",
 		}, []string{"provider"}),
+		refetchRisk: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "purgehook_outer_purge_may_refetch_stale_total",
+			Help: "Targets a provider purged nothing for (no kind covers them, the content graph knows no page under them) while a provider of an outer layer purges them, which may refetch the stale copy; by the inner layer and provider.",
+		}, []string{"layer", "provider"}),
 		groups: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "purgehook_journal_group_size",
 			Help:    "Deliveries journaled per write transaction (group commit).",
@@ -72,7 +79,7 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context
 	// start, so that it reads 0 of 0, not absent.
 	m.cache.WithLabelValues("hit")
 	m.cache.WithLabelValues("miss")
-	for _, c := range []prometheus.Collector{m.calls, m.items, m.warm, m.cache, m.processing, m.graphEdges, m.unknownTags, m.groups, m.stale, &queueCollector{st: st}, &failureCollector{st: st}, &budgetCollector{read: budgets}} {
+	for _, c := range []prometheus.Collector{m.calls, m.items, m.warm, m.cache, m.processing, m.graphEdges, m.unknownTags, m.groups, m.stale, m.refetchRisk, &queueCollector{st: st}, &failureCollector{st: st}, &budgetCollector{read: budgets}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

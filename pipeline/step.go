@@ -29,6 +29,9 @@ func (p *Pipeline) step(ctx context.Context, tx *store.Tx, batch int64, from cha
 		p.m.unknownTags.WithLabelValues(d.Provider).Inc()
 	}
 	log := p.batchLog(ctx, tx, batch)
+	for _, st := range s.Stale {
+		p.m.refetchRisk.WithLabelValues(st.Layer.String(), st.Provider).Inc()
+	}
 	for _, n := range s.Notes {
 		log.Info("plan", "note", string(n))
 		if err := p.eventBatch(ctx, tx, batch, "plan", string(n)); err != nil {

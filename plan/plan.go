@@ -29,6 +29,11 @@ type Provider struct {
 	// Sites are the sites whose pages the provider caches; empty means
 	// every site.
 	Sites []string
+	// OverPurge is the fraction (0 to 1) of a cover's known pages that may
+	// be pages nobody asked to purge when the cost model purges the cover
+	// (a tag, prefix or host) instead of the URLs; 0, the default, takes
+	// only covers whose known pages are all targets.
+	OverPurge float64
 }
 
 // serves reports whether the provider caches pages of the target's site.
@@ -84,6 +89,21 @@ type Graph struct {
 	TagURLs map[TagRef][]string
 	// UnknownTags is what happens to a tag with no known page.
 	UnknownTags UnknownTags
+	// Covers are the tags, prefixes and hosts the graph knows the batch's
+	// URL targets share, with every page the graph knows under each, for
+	// the cost model (cost.go); and the pages under each prefix and host
+	// target, for a provider that can purge neither.
+	Covers []Cover
+}
+
+// cover returns the cover the graph knows for a prefix or host target.
+func (g Graph) cover(t change.Target) (Cover, bool) {
+	for _, c := range g.Covers {
+		if c.Kind == t.Kind && c.Value == t.Value && (c.Site == t.Site || t.Site == "") {
+			return c, true
+		}
+	}
+	return Cover{}, false
 }
 
 // DroppedTag is a tag a provider could not purge and no known page carries.
@@ -102,21 +122,38 @@ func Calls(p Provider, targets []change.Target) ([]change.Call, []Note) {
 // CallsWith plans targets for one provider: a tag the provider cannot
 // purge becomes the pages g knows carry it, split like any URL; one no
 // known page carries is dropped (or, under PurgeEverythingForUnknownTags,
-// escalated to everything).
+// escalated to everything). URLs the graph knows share a tag, prefix or
+// host the provider can purge may be replaced by it when that makes the
+// plan cheaper (cheapest).
 func CallsWith(p Provider, targets []change.Target, g Graph) ([]change.Call, []Note, []DroppedTag) {
-	var notes []Note
-	var dropped []DroppedTag
+	r := callsFor(p, targets, g)
+	return r.calls, r.notes, r.dropped
+}
+
+// planned is one provider's part of a step.
+type planned struct {
+	calls   []change.Call
+	notes   []Note
+	dropped []DroppedTag
+	// unpurged are the targets the provider purges nothing for: no kind
+	// of it covers them and the graph knows no page under them.
+	unpurged []change.Target
+}
+
+func callsFor(p Provider, targets []change.Target, g Graph) planned {
+	var r planned
 	byKind := map[change.TargetKind][]string{}
 	seen := map[string]bool{}
 	everything := false
-	add := func(t change.Target) {
+	var add func(change.Target)
+	add = func(t change.Target) {
 		et, ok := escalate(t, p.Limits)
 		if !ok {
-			notes = append(notes, Note(fmt.Sprintf("%s: cannot purge %s %q: no supported kind covers it", p.Name, t.Kind, t.Value)))
+			r.expand(p, t, g, add)
 			return
 		}
 		if et.Kind != t.Kind {
-			notes = append(notes, Note(fmt.Sprintf("%s: %s %q purged as %s %q (kind not supported)", p.Name, t.Kind, t.Value, et.Kind, et.Value)))
+			r.notes = append(r.notes, Note(fmt.Sprintf("%s: %s %q purged as %s %q (kind not supported)", p.Name, t.Kind, t.Value, et.Kind, et.Value)))
 		}
 		if et.Kind == change.Everything {
 			everything = true
@@ -142,31 +179,50 @@ func CallsWith(p Provider, targets []change.Target, g Graph) ([]change.Call, []N
 		urls := g.TagURLs[RefOf(t)]
 		switch {
 		case len(urls) > 0:
-			notes = append(notes, Note(fmt.Sprintf("%s: tag %q purged as the %d page(s) the graph knows carry it (tags not supported)", p.Name, t.Value, len(urls))))
+			r.notes = append(r.notes, Note(fmt.Sprintf("%s: tag %q purged as the %d page(s) the graph knows carry it (tags not supported)", p.Name, t.Value, len(urls))))
 			for _, u := range urls {
 				add(change.Target{Kind: change.URL, Value: u, Site: t.Site})
 			}
 		case g.UnknownTags == PurgeEverythingForUnknownTags:
 			add(t)
 		default:
-			notes = append(notes, Note(fmt.Sprintf("%s: tag %q dropped: no page the graph knows carries it (graph.unknown_tags: purge_everything purges everything instead)", p.Name, t.Value)))
-			dropped = append(dropped, DroppedTag{Provider: p.Name, Tag: t.Value})
+			r.notes = append(r.notes, Note(fmt.Sprintf("%s: tag %q dropped: no page the graph knows carries it (graph.unknown_tags: purge_everything purges everything instead)", p.Name, t.Value)))
+			r.dropped = append(r.dropped, DroppedTag{Provider: p.Name, Tag: t.Value})
+			r.unpurged = append(r.unpurged, t)
 		}
 	}
 	if everything {
-		return []change.Call{{Provider: p.Name, Layer: p.Layer, Kind: change.Everything}}, notes, dropped
+		r.calls = []change.Call{{Provider: p.Name, Layer: p.Layer, Kind: change.Everything}}
+		return r
 	}
-	var calls []change.Call
+	byKind, ch := cheapest(p, byKind, g.Covers)
+	r.notes = append(r.notes, ch.notes(p)...)
 	for _, k := range change.AllKinds {
 		items := byKind[k]
 		if len(items) == 0 {
 			continue
 		}
 		for _, chunk := range split(items, p.Limits.Max(k), p.Limits.BodyBytes) {
-			calls = append(calls, change.Call{Provider: p.Name, Layer: p.Layer, Kind: k, Items: chunk})
+			r.calls = append(r.calls, change.Call{Provider: p.Name, Layer: p.Layer, Kind: k, Items: chunk})
 		}
 	}
-	return calls, notes, dropped
+	return r
+}
+
+// expand purges a prefix or host target that no kind of p covers (an
+// nginx that purges URLs only) as the pages the graph knows under it;
+// when the graph knows none, the target is not purged here, and the note
+// says so.
+func (r *planned) expand(p Provider, t change.Target, g Graph, add func(change.Target)) {
+	if c, ok := g.cover(t); ok && (t.Kind == change.Prefix || t.Kind == change.Host) && len(c.URLs) > 0 {
+		r.notes = append(r.notes, Note(fmt.Sprintf("%s: %s %q purged as the %d page(s) the graph knows under it (kind not supported)", p.Name, t.Kind, t.Value, len(c.URLs))))
+		for _, u := range c.URLs {
+			add(change.Target{Kind: change.URL, Value: u, Site: t.Site})
+		}
+		return
+	}
+	r.notes = append(r.notes, Note(fmt.Sprintf("%s: cannot purge %s %q: no supported kind covers it and the graph knows no page under it", p.Name, t.Kind, t.Value)))
+	r.unpurged = append(r.unpurged, t)
 }
 
 // escalate returns the narrowest target of a supported kind that covers t:

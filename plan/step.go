@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/purgehook/purgehook/budget"
@@ -40,6 +41,22 @@ type Step struct {
 	// Dropped are the tags a provider of the step's layer, or of a layer
 	// passed on the way to it, could not purge and no known page carries.
 	Dropped []DroppedTag
+	// Stale are the targets a provider of the step's layer, or of a layer
+	// passed on the way to it, purged nothing for while a provider of an
+	// outer layer purges them: the outer cache may refetch the inner
+	// one's stale copy.
+	Stale []Stale
+}
+
+// Stale is a target an inner provider could not purge, under an outer
+// provider that does.
+type Stale struct {
+	// Provider and Layer are the inner provider's.
+	Provider string
+	Layer    change.Layer
+	Target   change.Target
+	// Outer names the outer providers that purge the target.
+	Outer []string
 }
 
 // Scheduled is a call with the budget window it is charged to and the
@@ -87,6 +104,7 @@ func (s Step) CallsOf(provider string) []Scheduled {
 func Next(in Input) Step {
 	var notes []Note
 	var dropped []DroppedTag
+	var stale []Stale
 	for _, layer := range change.Layers {
 		if layer < in.From {
 			continue
@@ -96,9 +114,20 @@ func Next(in Input) Step {
 			if p.Layer != layer {
 				continue
 			}
-			calls, n, d := CallsWith(p, in.Targets, in.Graph)
-			notes = append(notes, n...)
-			dropped = append(dropped, d...)
+			r := callsFor(p, in.Targets, in.Graph)
+			calls := r.calls
+			notes = append(notes, r.notes...)
+			dropped = append(dropped, r.dropped...)
+			var st []Stale
+			for _, t := range r.unpurged {
+				if s, ok := staleUnder(p, t, in.Providers); ok {
+					st = append(st, s)
+				}
+			}
+			if len(st) > 0 {
+				stale = append(stale, st...)
+				notes = append(notes, staleNote(st))
+			}
 			overdraft := slices.ContainsFunc(in.Targets, func(t change.Target) bool {
 				return t.Kind == change.Everything && t.Overdraft && p.serves(t)
 			})
@@ -114,11 +143,35 @@ func Next(in Input) Step {
 			s.Calls = append(s.Calls, sched...)
 		}
 		if len(s.Calls) > 0 {
-			s.Notes, s.Dropped = notes, dropped
+			s.Notes, s.Dropped, s.Stale = notes, dropped, stale
 			return s
 		}
 	}
-	return Step{Done: true, Notes: notes, Dropped: dropped}
+	return Step{Done: true, Notes: notes, Dropped: dropped, Stale: stale}
+}
+
+// staleUnder reports whether a provider of a layer outside p's purges t,
+// which p could not purge: that provider's cache may then refetch p's
+// stale copy.
+func staleUnder(p Provider, t change.Target, providers []Provider) (Stale, bool) {
+	st := Stale{Provider: p.Name, Layer: p.Layer, Target: t}
+	for _, q := range providers {
+		if q.Layer > p.Layer && q.serves(t) {
+			st.Outer = append(st.Outer, q.Name)
+		}
+	}
+	return st, len(st.Outer) > 0
+}
+
+// staleNote says, once for one provider's stale targets, which outer
+// providers may refetch their stale copies.
+func staleNote(st []Stale) Note {
+	first := st[0]
+	what := fmt.Sprintf("%s %q", first.Target.Kind, first.Target.Value)
+	if len(st) > 1 {
+		what = fmt.Sprintf("%d targets (%s, …)", len(st), what)
+	}
+	return Note(fmt.Sprintf("%s (%s): %s not purged here; %s outside may refetch the stale copy", first.Provider, first.Layer, what, strings.Join(first.Outer, ", ")))
 }
 
 // All plans every step at once, as if each layer completed as soon as it

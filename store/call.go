@@ -25,11 +25,16 @@ const (
 	// CallRetried: a failed call that an operator retried; a new call
 	// (its reason says "retry of call N") makes it again.
 	CallRetried CallState = "retried"
+	// CallRefused: one item the provider refused (400) once bisection
+	// left it alone. Unlike a failed call it does not stop its layer: the
+	// batch goes on for the other items, and only the deliveries whose
+	// targets led to the item fail. Listed with the failures.
+	CallRefused CallState = "refused"
 )
 
 // Settled reports whether a call in this state is finished for good.
 func (s CallState) Settled() bool {
-	return s == CallDone || s == CallFailed || s == CallSplit || s == CallSkipped || s == CallRetried
+	return s == CallDone || s == CallFailed || s == CallSplit || s == CallSkipped || s == CallRetried || s == CallRefused
 }
 
 // CallRow is a planned or made provider call with its outcome.
@@ -184,19 +189,20 @@ func (q *queries) CallsFailed(ctx context.Context, batch int64, layer change.Lay
 	return n, nil
 }
 
-// CallFailureCount counts the calls that failed and were not retried.
+// CallFailureCount counts the calls that failed or were refused and were
+// not retried.
 func (q *queries) CallFailureCount(ctx context.Context) (int, error) {
 	var n int
-	if err := q.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_call WHERE state = ?`, string(CallFailed)).Scan(&n); err != nil {
+	if err := q.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_call WHERE state IN (?, ?)`, string(CallFailed), string(CallRefused)).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count failed calls: %w", err)
 	}
 	return n, nil
 }
 
-// CallFailures lists the calls that failed and were not retried, newest
-// first: what an operator can act on.
+// CallFailures lists the calls that failed or were refused and were not
+// retried, newest first: what an operator can act on.
 func (q *queries) CallFailures(ctx context.Context, limit int) ([]CallRow, error) {
-	rows, err := q.q.QueryContext(ctx, `SELECT `+callCols+` FROM ph_call WHERE state = ? ORDER BY id DESC LIMIT ?`, string(CallFailed), limit)
+	rows, err := q.q.QueryContext(ctx, `SELECT `+callCols+` FROM ph_call WHERE state IN (?, ?) ORDER BY id DESC LIMIT ?`, string(CallFailed), string(CallRefused), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: failed calls: %w", err)
 	}

@@ -20,6 +20,9 @@ const (
 	DeliveryResolved DeliveryState = "resolved"
 	// DeliveryNothing: its changes resolved to no target.
 	DeliveryNothing DeliveryState = "nothing to purge"
+	// DeliveryFailed: a provider refused an item its targets led to
+	// (store.CallRefused), while the batch went on for the others.
+	DeliveryFailed DeliveryState = "failed"
 )
 
 // Delivery is one accepted webhook.

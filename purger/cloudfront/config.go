@@ -53,7 +53,8 @@ func (c Config) Validate() error {
 }
 
 // Limits declares URL paths and wildcard prefixes, split to CloudFront's
-// in-progress limits; everything is the one wildcard "/*". Asynchronous.
+// in-progress limits; everything is the one wildcard "/*". Asynchronous,
+// and billed per path.
 // CloudFront publishes no request rate for CreateInvalidation, so calls
 // are not paced; throttling errors snooze. Overrides from the file are
 // applied by the caller.
@@ -65,5 +66,8 @@ func (c Config) Limits() change.Limits {
 			change.Prefix: DefaultPrefixesPerCall,
 		},
 		Async: true,
+		// Invalidation paths are billed past the month's first 1,000;
+		// a wildcard path is one path, whatever it matches.
+		BilledPerItem: true,
 	}
 }

@@ -52,6 +52,9 @@ const (
 	BasePath = "/client/v4"
 	// ClientErrorMessage is the message of the ClientError failure.
 	ClientErrorMessage = "Purge request refused by the fake: zone is on hold"
+	// RefusedMessage starts the message of a request refused for an item
+	// (Refuse); the item follows.
+	RefusedMessage = "Purge request refused by the fake: item not allowed in this zone: "
 )
 
 // Options configure the fake. Zero values take the defaults.
@@ -102,7 +105,8 @@ type Server struct {
 	retryAfter time.Duration
 	stalls     chan struct{}
 
-	gql graphqlState
+	gql     graphqlState
+	refused map[string]bool
 }
 
 var _ purgertest.Fake = (*Server)(nil)
@@ -186,6 +190,32 @@ func (s *Server) RetryAfter() time.Duration {
 
 // ClientErrorMessage is the message of the ClientError failure.
 func (s *Server) ClientErrorMessage() string { return ClientErrorMessage }
+
+// Refuse makes every later request that carries item (a file URL, tag,
+// host or prefix, as sent) fail with 400 in Cloudflare's error envelope,
+// naming the item, whatever else the request carries: one bad item
+// refuses the whole call, as Cloudflare refuses a body with a malformed
+// one.
+func (s *Server) Refuse(item string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused == nil {
+		s.refused = map[string]bool{}
+	}
+	s.refused[item] = true
+}
+
+// refusedIn returns the first refused item of c ("" when none is).
+func (s *Server) refusedIn(c *Call) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, it := range c.Items {
+		if s.refused[it] {
+			return it
+		}
+	}
+	return ""
+}
 
 // envelope is Cloudflare's response envelope.
 type envelope struct {
@@ -324,6 +354,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if verr != nil {
 		s.reply(w, c, http.StatusBadRequest, verr.code, verr.msg)
+		return
+	}
+	if it := s.refusedIn(c); it != "" {
+		s.reply(w, c, http.StatusBadRequest, codeClientRejected, RefusedMessage+it)
 		return
 	}
 	s.reply(w, c, http.StatusOK, 0, "")

@@ -176,3 +176,30 @@ func TestServerFailures(t *testing.T) {
 		t.Errorf("Requests() = %d, want 6", s.Requests())
 	}
 }
+
+// A refused item fails every request that carries it, with Cloudflare's
+// error envelope naming it; requests without it succeed.
+func TestServerRefusesOneItem(t *testing.T) {
+	t.Parallel()
+	sch, err := cloudflaretest.LoadSchemas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cloudflaretest.NewServer(t, cloudflaretest.Options{})
+	path := "/zones/" + s.Zone() + "/purge_cache"
+	bearer := "Bearer " + s.Token()
+	s.Refuse("https://a.example/bad")
+	status, body, _ := post(t, s, "POST", path, bearer, "application/json", `{"files":["https://a.example/ok","https://a.example/bad"]}`)
+	if status != 400 || !strings.Contains(body, cloudflaretest.RefusedMessage+"https://a.example/bad") || !strings.Contains(body, `"success":false`) {
+		t.Errorf("with the refused item: %d %s", status, body)
+	}
+	if err := sch.ValidateResponse(status, []byte(body)); err != nil {
+		t.Errorf("400 body: %v", err)
+	}
+	if status, body, _ := post(t, s, "POST", path, bearer, "application/json", `{"files":["https://a.example/ok"]}`); status != 200 {
+		t.Errorf("without it: %d %s", status, body)
+	}
+	if got := s.Accepted(); len(got) != 1 || got[0].Items[0] != "https://a.example/ok" {
+		t.Errorf("accepted %+v", got)
+	}
+}

@@ -1,0 +1,58 @@
+package pipeline
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/purgehook/purgehook/change"
+	"github.com/purgehook/purgehook/graph"
+	"github.com/purgehook/purgehook/plan"
+)
+
+// coversOf reads from the graph the tags, directories and hosts the URL
+// targets share, and the pages under a prefix target an nginx-like
+// provider cannot purge.
+func TestCoversOf(t *testing.T) {
+	g := graph.New()
+	var news []string
+	for i := range 3 {
+		u := fmt.Sprintf("https://a.example/news/%d", i)
+		news = append(news, u)
+		g.Apply(graph.Edge{Key: graph.Key{Site: "a", Kind: graph.Tag, Value: "news"}, URL: u, Origin: graph.Learned})
+	}
+	g.Apply(graph.Edge{Key: graph.Key{Site: "a", Kind: graph.Tag, Value: "lone"}, URL: news[0], Origin: graph.Learned})
+	g.Apply(graph.Edge{Key: graph.Key{Site: "a", Kind: graph.Tag, Value: "home"}, URL: "https://a.example/", Origin: graph.Learned})
+	var targets []change.Target
+	for _, u := range news[:2] {
+		targets = append(targets, change.Target{Kind: change.URL, Value: u, Site: "a"})
+	}
+	targets = append(targets, change.Target{Kind: change.Prefix, Value: "https://a.example/news", Site: "a"})
+	cf := plan.Provider{Name: "cf", Limits: change.Limits{Kinds: change.AllKinds}}
+	nginx := plan.Provider{Name: "nginx", Limits: change.Limits{Kinds: []change.TargetKind{change.URL}}}
+
+	got := map[string][]string{}
+	for _, c := range coversOf(g, targets, []plan.Provider{cf, nginx}) {
+		got[fmt.Sprintf("%s %s %s", c.Kind, c.Value, c.Site)] = c.URLs
+	}
+	all := append(slices.Clone(news), "https://a.example/")
+	want := map[string][]string{
+		"tag news a":                       news, // "lone" carries one target only
+		"prefix https://a.example/news/ a": news,
+		"host a.example a":                 all,
+		"prefix https://a.example/news a":  news, // the prefix target, for nginx
+	}
+	if len(got) != len(want) {
+		t.Fatalf("covers %v", got)
+	}
+	for k, w := range want {
+		if !slices.Equal(got[k], w) {
+			t.Errorf("%s: %v, want %v", k, got[k], w)
+		}
+	}
+	// With providers that purge URLs only, nothing is read for the cost
+	// model, and a prefix target still gets its pages.
+	if cs := coversOf(g, targets, []plan.Provider{nginx}); len(cs) != 1 || cs[0].Kind != change.Prefix {
+		t.Errorf("nginx only: %+v", cs)
+	}
+}
