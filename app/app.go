@@ -91,7 +91,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		if client == nil {
 			client = &http.Client{Timeout: cfg.Warm.Timeout}
 		}
-		warmer = warm.New(warm.Options{Concurrency: cfg.Warm.Concurrency, Delay: cfg.Warm.Delay, Header: cfg.Warm.Header, Client: client, Scope: res})
+		warmer = warm.New(warm.Options{Limiter: warmLimiter(cfg.Warm, o.Logger), Header: cfg.Warm.Header, Variants: warmVariants(cfg.Warm),
+			Client: client, Scope: res})
 	}
 	// The content graph: every replica keeps its own index, loaded from
 	// the store at start and kept current by the pipeline.
@@ -307,4 +308,25 @@ func Endpoints(cfg *config.Config) ([]ingest.Endpoint, error) {
 // Resolver builds the resolver for a config, with its limits.
 func Resolver(cfg *config.Config) (*resolve.Resolver, error) {
 	return resolve.New(cfg.Sites, cfg.Rules, resolve.Limits{URLLength: cfg.Limits.URLLength, Targets: cfg.Limits.Targets})
+}
+
+// warmLimiter is the process's one bound on warm-up requests, shared by
+// every warm job; it logs each change of an origin's back-off.
+func warmLimiter(w config.Warm, log *slog.Logger) *warm.Limiter {
+	return warm.NewLimiter(warm.LimitOptions{
+		Total: w.Concurrency, PerOrigin: w.PerOrigin, Delay: w.Delay,
+		Backoff: warm.Backoff{Latency: w.Backoff.Latency, ErrorRate: w.Backoff.ErrorRate, MaxDelay: w.Backoff.MaxDelay},
+		OnChange: func(origin string, s warm.OriginState) {
+			log.Info("warm-up pace changed", "origin", origin, "concurrency", s.Limit, "delay", s.Delay,
+				"latency", s.Latency.Round(time.Millisecond), "error_rate", fmt.Sprintf("%.2f", s.ErrorRate), "struggling", s.Struggling)
+		},
+	})
+}
+
+func warmVariants(w config.Warm) []warm.Variant {
+	var out []warm.Variant
+	for _, v := range w.Variants {
+		out = append(out, warm.Variant{Name: v.Name, Header: v.Headers})
+	}
+	return out
 }
