@@ -24,6 +24,20 @@ type LimitOptions struct {
 	// OnChange, when set, hears each change of an origin's bound (for the
 	// log); it runs with the Limiter's lock held and must not call it.
 	OnChange func(origin string, s OriginState)
+	// Shared, when set, bounds each origin across processes too (replicas
+	// on one PostgreSQL store): a request also takes one of its slots.
+	Shared Shared
+	// SharedRetry is how long to wait before asking Shared again when
+	// every slot is taken (default 100ms).
+	SharedRetry time.Duration
+}
+
+// Shared hands out a fixed number of slots per origin to every process
+// that asks: app implements it with the store's leases.
+type Shared interface {
+	// Take takes a slot for a request to origin; ok is false when every
+	// slot is held. give gives it back.
+	Take(ctx context.Context, origin string) (give func(), ok bool, err error)
 }
 
 // Backoff holds the thresholds on an origin's recent latency and error
@@ -114,6 +128,9 @@ func NewLimiter(o LimitOptions) *Limiter {
 	}
 	if o.Backoff.MaxDelay <= 0 {
 		o.Backoff.MaxDelay = DefaultBackoffMaxDelay
+	}
+	if o.SharedRetry <= 0 {
+		o.SharedRetry = 100 * time.Millisecond
 	}
 	return &Limiter{o: o, origins: map[string]*origin{}}
 }
@@ -275,4 +292,25 @@ func (l *Limiter) waiting() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.waiters)
+}
+
+// takeShared waits for a slot of Shared (when set) and returns the func
+// that gives it back. A store that fails to answer does not stop warm-ups:
+// the process's own bound still holds, and err says why.
+func (l *Limiter) takeShared(ctx context.Context, host string, sleep func(context.Context, time.Duration) error) (give func(), err error) {
+	if l.o.Shared == nil {
+		return func() {}, nil
+	}
+	for {
+		give, ok, err := l.o.Shared.Take(ctx, host)
+		if err != nil {
+			return func() {}, err
+		}
+		if ok {
+			return give, nil
+		}
+		if err := sleep(ctx, l.o.SharedRetry); err != nil {
+			return func() {}, err
+		}
+	}
 }

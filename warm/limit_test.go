@@ -272,3 +272,55 @@ func TestBackoffWhenTheOriginStrugglesAndResume(t *testing.T) {
 		}
 	})
 }
+
+// slots is a Shared of n slots per origin, as the store's leases are.
+type slots struct {
+	mu   sync.Mutex
+	n    int
+	held map[string]int
+}
+
+func (s *slots) Take(_ context.Context, origin string) (func(), bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held[origin] >= s.n {
+		return nil, false, nil
+	}
+	s.held[origin]++
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.held[origin]--
+	}, true, nil
+}
+
+func TestSharedSlotsBoundReplicasTogether(t *testing.T) {
+	const shared, replicas, pages = 2, 3, 4
+	g := newGate(shared, replicas*pages)
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	sl := &slots{n: shared, held: map[string]int{}}
+	var wg sync.WaitGroup
+	for r := range replicas {
+		// Each replica has its own Limiter, which alone would allow 3.
+		lim := NewLimiter(LimitOptions{Total: 3, Shared: sl, SharedRetry: time.Millisecond})
+		w := New(Options{Limiter: lim, Client: srv.Client()})
+		var urls []string
+		for i := range pages {
+			urls = append(urls, fmt.Sprintf("%s/r%d/p%d", srv.URL, r, i))
+		}
+		wg.Go(func() {
+			if err := w.Fetch(context.Background(), urls, func(o Outcome) {
+				if !o.OK() {
+					t.Errorf("%s: %v %d", o.URL, o.Err, o.Status)
+				}
+			}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if g.arrived != replicas*pages || g.most != shared {
+		t.Errorf("%d requests, at most %d at once; want %d, at most %d", g.arrived, g.most, replicas*pages, shared)
+	}
+}

@@ -65,6 +65,9 @@ type Options struct {
 	// Sleep makes the pause after each request; tests replace it. nil: a
 	// timer that honours ctx.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// OnSharedError hears a failure of the Limiter's Shared slots (the
+	// request goes ahead under the process's own bound).
+	OnSharedError func(error)
 	// Scope limits the hosts fetched; nil fetches any URL given and follows
 	// any redirect (tests only: app always sets it).
 	Scope Scope
@@ -314,6 +317,15 @@ func (w *Warmer) FetchPages(ctx context.Context, stop <-chan struct{}, pages []P
 			}
 			wg.Go(func() {
 				defer w.o.Limiter.Release(host)
+				give, err := w.o.Limiter.takeShared(ctx, host, w.o.Sleep)
+				defer give()
+				if ctx.Err() != nil {
+					emit(Outcome{URL: p.URL, Variant: v.Name, Err: ctx.Err()})
+					return
+				}
+				if err != nil && w.o.OnSharedError != nil {
+					w.o.OnSharedError(err)
+				}
 				o := w.one(ctx, p.URL, v)
 				if ctx.Err() == nil {
 					w.o.Limiter.Observe(host, o.Duration, failedOutcome(o))

@@ -72,6 +72,7 @@ type options struct {
 	sites, pages, edits, footers, bulk int
 	gap, drain, poll                   time.Duration
 	seed                               uint64
+	verbose                            bool
 }
 
 func main() {
@@ -85,6 +86,7 @@ func main() {
 	flag.DurationVar(&o.drain, "drain", time.Minute, "how long to wait after the day for the last purges")
 	flag.DurationVar(&o.poll, "poll", 20*time.Millisecond, "how often the fake's calls are read (the resolution of time to fresh)")
 	flag.Uint64Var(&o.seed, "seed", 1, "the generator's seed")
+	flag.BoolVar(&o.verbose, "v", false, "list every call the fake received")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "trace-bench:", err)
@@ -285,7 +287,7 @@ log: {level: error}
 	r := judge(evs, sites, w.snapshot())
 	r.naive = naiveCalls(evs, naiveMax)
 	r.print("cf (cloudflare)")
-	if os.Getenv("TRACE_DEBUG") != "" {
+	if o.verbose {
 		for _, c := range cf.Calls() {
 			fmt.Println(c.Key, len(c.Items), c.Status, c.Items[:min(2, len(c.Items))])
 		}
