@@ -357,10 +357,10 @@ func (w *watch) snapshot() []seen {
 
 // result is one provider's figures.
 type result struct {
-	naive, calls, maxPerMinute int
-	overPurged, stale          int
-	fresh                      []time.Duration
-	freshBy                    map[string][]time.Duration
+	naive, calls, maxPerMinute  int
+	overPurged, stale, uncached int
+	fresh                       []time.Duration
+	freshBy                     map[string][]time.Duration
 }
 
 // judge replays the events and the calls in time order: an event marks
@@ -369,8 +369,12 @@ type result struct {
 // a poll that came after the event: it was surely made after it.
 func judge(evs []*event, sites []*site, calls []seen) result {
 	byHost := map[string]*site{}
+	known := map[string]bool{}
 	for _, s := range sites {
 		byHost[s.host] = s
+		for _, u := range s.pages {
+			known[u] = true
+		}
 	}
 	r := result{freshBy: map[string][]time.Duration{}}
 	r.calls = len(calls)
@@ -381,7 +385,11 @@ func judge(evs []*event, sites []*site, calls []seen) result {
 	cover := func(c seen, u string) {
 		waiting, ok := dirty[u]
 		if !ok {
-			r.overPurged++
+			if known[u] {
+				r.overPurged++
+			} else {
+				r.uncached++ // a new page: nothing cached to purge
+			}
 			return
 		}
 		delete(dirty, u)
@@ -474,7 +482,7 @@ func (r result) print(name string) {
 	fmt.Printf("%-16s %7s %7s %7s %9s %10s %12s %6s %8s %8s\n", "provider", "naive", "calls", "ratio", "max/min", "budget", "over-purged", "stale", "p50", "p99")
 	fmt.Printf("%-16s %7d %7d %6.1f%% %9d %10s %12d %6d %8s %8s\n", name, r.naive, r.calls, 100*float64(r.calls)/float64(max(r.naive, 1)),
 		r.maxPerMinute, exceeded, r.overPurged, r.stale, quantile(r.fresh, 0.5), quantile(r.fresh, 0.99))
-	fmt.Printf("(budget %d calls a day; time to fresh over %d webhooks)\n", budget, len(r.fresh))
+	fmt.Printf("(budget %d calls a day; time to fresh over %d webhooks; %d purged URLs were new pages, not counted as over-purged)\n", budget, len(r.fresh), r.uncached)
 	fmt.Println("time to fresh by kind of webhook:")
 	for _, k := range []string{"edit", "footer", "import"} {
 		d := r.freshBy[k]
