@@ -5,13 +5,16 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,7 +103,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Service, error) {
 		if client == nil {
 			client = &http.Client{Timeout: cfg.Warm.Timeout}
 		}
-		warmer = warm.New(warm.Options{Concurrency: cfg.Warm.Concurrency, Delay: cfg.Warm.Delay, Header: cfg.Warm.Header, Client: client, Scope: res})
+		var shared warm.Shared
+		if cfg.Store.Driver == store.Postgres {
+			// Replicas share each origin's bound through the store.
+			shared = newWarmSlots(st, cfg.Warm)
+		}
+		warmer = warm.New(warm.Options{Limiter: warmLimiter(cfg.Warm, shared, o.Logger), Header: cfg.Warm.Header, Variants: warmVariants(cfg.Warm),
+			Client: client, Scope: res, OnSharedError: func(err error) { o.Logger.Warn("warm-up slots unavailable", "err", err) }})
 	}
 	crawler, crawls := crawlers(cfg, o.HTTPClient, res)
 	// The content graph: every replica keeps its own index, loaded from
@@ -378,4 +387,61 @@ func crawlers(cfg *config.Config, client *http.Client, res *resolve.Resolver) (*
 // Resolver builds the resolver for a config, with its limits.
 func Resolver(cfg *config.Config) (*resolve.Resolver, error) {
 	return resolve.New(cfg.Sites, cfg.Rules, resolve.Limits{URLLength: cfg.Limits.URLLength, Targets: cfg.Limits.Targets})
+}
+
+// warmLimiter is the process's one bound on warm-up requests, shared by
+// every warm job; it logs each change of an origin's back-off.
+func warmLimiter(w config.Warm, shared warm.Shared, log *slog.Logger) *warm.Limiter {
+	return warm.NewLimiter(warm.LimitOptions{
+		Shared: shared,
+		Total:  w.Concurrency, PerOrigin: w.PerOrigin, Delay: w.Delay,
+		Backoff: warm.Backoff{Latency: w.Backoff.Latency, ErrorRate: w.Backoff.ErrorRate, MaxDelay: w.Backoff.MaxDelay},
+		OnChange: func(origin string, s warm.OriginState) {
+			log.Info("warm-up pace changed", "origin", origin, "concurrency", s.Limit, "delay", s.Delay,
+				"latency", s.Latency.Round(time.Millisecond), "error_rate", fmt.Sprintf("%.2f", s.ErrorRate), "struggling", s.Struggling)
+		},
+	})
+}
+
+func warmVariants(w config.Warm) []warm.Variant {
+	var out []warm.Variant
+	for _, v := range w.Variants {
+		out = append(out, warm.Variant{Name: v.Name, Header: v.Headers})
+	}
+	return out
+}
+
+// warmSlots is warm.Shared on the store's leases: warm.per_origin slots
+// per origin across every replica. A lease outlives the slowest request
+// and its longest pause, so that only a replica that died leaves one to
+// run out.
+type warmSlots struct {
+	st     *store.Store
+	slots  int
+	ttl    time.Duration
+	prefix string
+	seq    atomic.Uint64
+}
+
+func newWarmSlots(st *store.Store, w config.Warm) *warmSlots {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return &warmSlots{st: st, slots: w.PerOrigin, ttl: w.Timeout + w.Backoff.MaxDelay + 10*time.Second,
+		prefix: fmt.Sprintf("%s-%d-%x", host, os.Getpid(), b)}
+}
+
+func (s *warmSlots) Take(ctx context.Context, origin string) (func(), bool, error) {
+	holder := fmt.Sprintf("%s-%d", s.prefix, s.seq.Add(1))
+	slot, err := s.st.WarmSlotTake(ctx, origin, holder, s.slots, s.ttl)
+	if err != nil || slot < 0 {
+		return nil, false, err
+	}
+	return func() {
+		// Given back even when the job's ctx ended: else the slot waits
+		// for its lease to run out.
+		gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = s.st.WarmSlotGive(gctx, origin, holder, slot)
+	}, true, nil
 }

@@ -15,25 +15,31 @@ import (
 
 // Defaults, documented here once and applied by Load.
 const (
-	DefaultListen         = "127.0.0.1:8080"
-	DefaultStoreDriver    = "sqlite"
-	DefaultStoreDSN       = "purgehook.db"
-	DefaultMaxBody        = 1 << 20
-	DefaultCoalesce       = time.Second
-	DefaultMaxWait        = 10 * time.Second
-	DefaultWarmConc       = 5
-	DefaultWarmDelay      = 200 * time.Millisecond
-	DefaultWarmTimeout    = 10 * time.Second
-	DefaultJobTimeout     = time.Minute
-	DefaultRescueAfter    = 2 * time.Minute
-	DefaultMaxAttempts    = 10
-	DefaultWorkers        = 10
-	DefaultOnBudget       = "purge_everything"
-	DefaultBudgetReserve  = 0.2
-	DefaultReplayWindow   = 5 * time.Minute
-	DefaultProviderTimout = 30 * time.Second
-	DefaultRetention      = 30 * 24 * time.Hour
-	DefaultDedupeWindow   = 5 * time.Minute
+	DefaultListen      = "127.0.0.1:8080"
+	DefaultStoreDriver = "sqlite"
+	DefaultStoreDSN    = "purgehook.db"
+	DefaultMaxBody     = 1 << 20
+	DefaultCoalesce    = time.Second
+	DefaultMaxWait     = 10 * time.Second
+	DefaultWarmConc    = 5
+	DefaultWarmDelay   = 200 * time.Millisecond
+	DefaultWarmTimeout = 10 * time.Second
+	// The warm-up back-off's thresholds: an origin whose recent average
+	// response time or share of failed requests is past them gets half
+	// the concurrency and twice the delay (up to the maximum).
+	DefaultWarmBackoffLatency   = 2 * time.Second
+	DefaultWarmBackoffErrorRate = 0.2
+	DefaultWarmBackoffMaxDelay  = 10 * time.Second
+	DefaultJobTimeout           = time.Minute
+	DefaultRescueAfter          = 2 * time.Minute
+	DefaultMaxAttempts          = 10
+	DefaultWorkers              = 10
+	DefaultOnBudget             = "purge_everything"
+	DefaultBudgetReserve        = 0.2
+	DefaultReplayWindow         = 5 * time.Minute
+	DefaultProviderTimout       = 30 * time.Second
+	DefaultRetention            = 30 * 24 * time.Hour
+	DefaultDedupeWindow         = 5 * time.Minute
 	// DefaultURLLength is the sitemap protocol's limit: a longer URL in a
 	// payload is dropped.
 	DefaultURLLength = 2048
@@ -334,11 +340,45 @@ type RuleTarget struct {
 // Warm configures the re-fetch after a purge.
 type Warm struct {
 	// Disabled turns warming off.
-	Disabled    bool              `yaml:"disabled"`
-	Concurrency int               `yaml:"concurrency"`
-	Delay       time.Duration     `yaml:"delay"`
-	Header      map[string]string `yaml:"header"`
-	Timeout     time.Duration     `yaml:"timeout"`
+	Disabled bool `yaml:"disabled"`
+	// Concurrency is the most warm-up requests at once in the process,
+	// every batch's together (default 5).
+	Concurrency int `yaml:"concurrency"`
+	// PerOrigin is the most at once to one origin host (default
+	// concurrency).
+	PerOrigin int `yaml:"per_origin"`
+	// Delay is the pause after each request before its slot is used
+	// again.
+	Delay   time.Duration     `yaml:"delay"`
+	Header  map[string]string `yaml:"header"`
+	Timeout time.Duration     `yaml:"timeout"`
+	// Variants are extra versions of every page to fetch, for caches
+	// that key on a request header (Vary: Accept-Language, a mobile
+	// User-Agent): each page is fetched plainly and once per variant.
+	Variants []WarmVariant `yaml:"variants"`
+	// Backoff slows warm-ups to an origin whose latency or error rate
+	// rises, and restores them as it recovers.
+	Backoff WarmBackoff `yaml:"backoff"`
+}
+
+// WarmVariant is one version of a page a cache keeps apart.
+type WarmVariant struct {
+	// Name names the variant in warm-up outcomes ("de", "mobile").
+	Name string `yaml:"name"`
+	// Headers are sent with the variant's requests, over warm.header.
+	Headers map[string]string `yaml:"headers"`
+}
+
+// WarmBackoff holds the thresholds on an origin's moving averages.
+type WarmBackoff struct {
+	// Latency: a slower average response means the origin struggles
+	// (default 2s).
+	Latency time.Duration `yaml:"latency"`
+	// ErrorRate: a larger share of failed requests (no answer, 5xx,
+	// 429) means the origin struggles (default 0.2).
+	ErrorRate float64 `yaml:"error_rate"`
+	// MaxDelay caps the lengthened delay (default 10s).
+	MaxDelay time.Duration `yaml:"max_delay"`
 }
 
 // Graph configures the content graph: what pages show which content.

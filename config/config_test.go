@@ -172,6 +172,14 @@ rules:
     purge: [{url: relative}, {everything_on: galaxy}, {url: /a, tag: b}]
 queue: {job_timeout: 5m, rescue_after: 1m}
 limits: {url_length: -1, targets: -5}
+warm:
+  concurrency: 4
+  per_origin: 6
+  backoff: {error_rate: 1.5, latency: -1s}
+  variants:
+    - {name: de, headers: {Accept-Language: de}}
+    - {name: de, headers: {"Bad Header": x}}
+    - {name: Mobile}
 `
 	_, err := Parse([]byte(in), testKinds)
 	if err == nil {
@@ -209,6 +217,13 @@ limits: {url_length: -1, targets: -5}
 		`queue.rescue_after: must exceed queue.job_timeout`,
 		`limits.url_length: must not be negative`,
 		`limits.targets: must not be negative`,
+		`warm.per_origin: want between 1 and warm.concurrency (4), got 6`,
+		`warm.backoff.error_rate: want a share between 0 and 1, got 1.5`,
+		`warm.backoff.latency: must not be negative`,
+		`warm.variants[1].name: "de" is already a variant's name`,
+		`warm.variants[1].headers: want HTTP header names, got "Bad Header"`,
+		`warm.variants[2].name: want a lower-case name like de or mobile, got "Mobile"`,
+		`warm.variants[2].headers: want at least one header`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("problems lack %q:\n%v", want, err)
@@ -415,5 +430,27 @@ func TestOverPurge(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "providers[0].over_purge: want a fraction from 0 to 1, got "+v) {
 			t.Errorf("over_purge %s: %v", v, err)
 		}
+	}
+}
+
+func TestWarmDefaultsAndVariants(t *testing.T) {
+	in := minimal + `
+warm:
+  concurrency: 8
+  variants:
+    - {name: de, headers: {Accept-Language: de}}
+    - {name: mobile, headers: {User-Agent: "Mozilla/5.0 (iPhone) Mobile"}}
+`
+	c, err := Parse([]byte(in), testKinds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := c.Warm
+	if w.Concurrency != 8 || w.PerOrigin != 8 || w.Backoff.Latency != DefaultWarmBackoffLatency ||
+		w.Backoff.ErrorRate != DefaultWarmBackoffErrorRate || w.Backoff.MaxDelay != DefaultWarmBackoffMaxDelay {
+		t.Errorf("warm %+v", w)
+	}
+	if len(w.Variants) != 2 || w.Variants[1].Headers["User-Agent"] == "" {
+		t.Errorf("variants %+v", w.Variants)
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/url"
@@ -81,6 +82,18 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Warm.Timeout == 0 {
 		c.Warm.Timeout = DefaultWarmTimeout
+	}
+	if c.Warm.PerOrigin == 0 {
+		c.Warm.PerOrigin = c.Warm.Concurrency
+	}
+	if c.Warm.Backoff.Latency == 0 {
+		c.Warm.Backoff.Latency = DefaultWarmBackoffLatency
+	}
+	if c.Warm.Backoff.ErrorRate == 0 {
+		c.Warm.Backoff.ErrorRate = DefaultWarmBackoffErrorRate
+	}
+	if c.Warm.Backoff.MaxDelay == 0 {
+		c.Warm.Backoff.MaxDelay = DefaultWarmBackoffMaxDelay
 	}
 	c.Warm.Header = warmHeader(c.Warm.Header)
 	if c.Graph.TagHeaders == nil {
@@ -538,10 +551,45 @@ func (c *Config) validateTiming() Problems {
 }
 
 func (c *Config) validateWarm() Problems {
-	if c.Warm.Concurrency < 0 {
-		return Problems{problem("warm.concurrency", "must not be negative")}
+	var p Problems
+	w := c.Warm
+	if w.Concurrency < 0 {
+		p = append(p, problem("warm.concurrency", "must not be negative"))
 	}
-	return nil
+	if w.PerOrigin < 0 || w.PerOrigin > w.Concurrency {
+		p = append(p, problem("warm.per_origin", "want between 1 and warm.concurrency (%d), got %d", w.Concurrency, w.PerOrigin))
+	}
+	if w.Backoff.Latency < 0 {
+		p = append(p, problem("warm.backoff.latency", "must not be negative"))
+	}
+	if w.Backoff.ErrorRate < 0 || w.Backoff.ErrorRate > 1 {
+		p = append(p, problem("warm.backoff.error_rate", "want a share between 0 and 1, got %g", w.Backoff.ErrorRate))
+	}
+	if w.Backoff.MaxDelay < 0 {
+		p = append(p, problem("warm.backoff.max_delay", "must not be negative"))
+	}
+	names := map[string]bool{}
+	for i, v := range w.Variants {
+		path := fmt.Sprintf("warm.variants[%d]", i)
+		switch {
+		case !fieldName.MatchString(v.Name):
+			p = append(p, problem(path+".name", "want a lower-case name like de or mobile, got %q", v.Name))
+		case names[v.Name]:
+			p = append(p, problem(path+".name", "%q is already a variant's name", v.Name))
+		}
+		names[v.Name] = true
+		if len(v.Headers) == 0 {
+			p = append(p, problem(path+".headers", "want at least one header: a variant without one is the plain request"))
+		}
+		for _, k := range slices.Sorted(maps.Keys(v.Headers)) {
+			if !isToken(k) {
+				p = append(p, problem(path+".headers", "want HTTP header names, got %q", k))
+			} else if strings.ContainsAny(v.Headers[k], "\r\n") {
+				p = append(p, problem(path+".headers."+k, "must be one line"))
+			}
+		}
+	}
+	return p
 }
 
 func (c *Config) validateGraph() Problems {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -47,8 +50,7 @@ func (p *Pipeline) queueWarm(ctx context.Context, tx *store.Tx, batch int64, tar
 			}
 		}
 	}
-	// The sites' warm lists (their most visited pages) come first, so that
-	// limits.warm cuts the purged pages, not the home pages.
+	// The sites' warm lists (their most visited pages).
 	for _, s := range p.o.Resolver.Sites() {
 		if allSites || sites[s.Name] {
 			for _, w := range s.Warm {
@@ -61,6 +63,13 @@ func (p *Pipeline) queueWarm(ctx context.Context, tx *store.Tx, batch int64, tar
 			addURL(t.Value)
 		}
 	}
+	// Most important first (stable: the warm lists keep their order), so
+	// that limits.warm cuts the least visited pages.
+	tiers := make(map[string]int, len(urls))
+	for _, u := range urls {
+		tiers[u] = p.warmTier(u)
+	}
+	slices.SortStableFunc(urls, func(a, b string) int { return tiers[a] - tiers[b] })
 	if p.o.MaxWarm > 0 && len(urls) > p.o.MaxWarm {
 		note := fmt.Sprintf("%d page(s) to warm, over limits.warm (%d): warming the first %d", len(urls), p.o.MaxWarm, p.o.MaxWarm)
 		if err := p.eventBatch(ctx, tx, batch, "capped", note); err != nil {
@@ -116,6 +125,15 @@ func (w *warmWorker) chunk() int {
 	return warmRounds(w.p.o.Warmer, w.p.o.RescueAfter) * w.p.o.Warmer.PerRound()
 }
 
+// window is how long a job starts pages: its timeout less one page's
+// requests at their slowest and some slack.
+func (w *warmWorker) window() time.Duration {
+	if w.p.o.Warmer == nil {
+		return 0
+	}
+	return max(w.Timeout(nil)-w.p.o.Warmer.RoundTime()-warmSlack/2, 0)
+}
+
 // Timeout covers the job's rounds at their slowest.
 func (w *warmWorker) Timeout(*river.Job[WarmArgs]) time.Duration {
 	if w.p.o.Warmer == nil {
@@ -132,16 +150,26 @@ func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 		return err
 	}
 	byURL := map[string][]store.Warm{}
-	var urls []string
+	var pages []warm.Page
 	for _, r := range rows {
 		if _, ok := byURL[r.URL]; !ok {
-			urls = append(urls, r.URL)
+			pages = append(pages, warm.Page{URL: r.URL, Tier: p.warmTier(r.URL)})
 		}
 		byURL[r.URL] = append(byURL[r.URL], r)
 	}
+	// Rows come in the order queueWarm ranked them; a page ranked top
+	// waits for a slot ahead of other batches' lesser pages.
+	slices.SortStableFunc(pages, func(a, b warm.Page) int { return a.Tier - b.Tier })
 	var outcomes []warm.Outcome
 	if p.o.Warmer != nil {
-		if err := p.o.Warmer.Fetch(ctx, urls, func(o warm.Outcome) { outcomes = append(outcomes, o) }); err != nil {
+		// The limiter is shared with every other warm job: stop starting
+		// pages while this job's time still covers the requests under
+		// way; the rest are the next job's.
+		stop := make(chan struct{})
+		t := time.AfterFunc(w.window(), func() { close(stop) })
+		err := p.o.Warmer.FetchPages(ctx, stop, pages, func(o warm.Outcome) { outcomes = append(outcomes, o) })
+		t.Stop()
+		if err != nil {
 			if released(ctx, err) {
 				return river.JobSnooze(0)
 			}
@@ -150,7 +178,7 @@ func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 	}
 	ok, failed := 0, 0
 	err = p.st.InTx(ctx, func(tx *store.Tx) error {
-		for _, o := range outcomes {
+		for _, o := range byPage(outcomes, 1+p.o.Warmer.Variants()) {
 			rec := store.Warm{State: store.WarmDone, Status: o.Status, Duration: o.Duration}
 			label := "ok"
 			if !o.OK() {
@@ -175,10 +203,10 @@ func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 				}
 			}
 		}
-		if err := p.checkFresh(ctx, tx, batch, outcomes); err != nil {
+		if err := p.checkFresh(ctx, tx, batch, plain(outcomes)); err != nil {
 			return err
 		}
-		learned, err := p.learnTags(ctx, tx, graph.Learned, outcomes)
+		learned, err := p.learnTags(ctx, tx, graph.Learned, plain(outcomes))
 		if err != nil {
 			return err
 		}
@@ -212,6 +240,90 @@ func (w *warmWorker) Work(ctx context.Context, job *river.Job[WarmArgs]) error {
 		}
 	}
 	return err
+}
+
+// warmTier ranks a page for warming (see warm.TierTop): a site's home
+// page, a culture's home page (/en/, /pt-br/) or a page of the site's warm
+// list first; then a list page, one the content graph knows reports a
+// list:{type} tag (how list_of rules find list pages); then the rest.
+func (p *Pipeline) warmTier(u string) int {
+	if s := p.o.Resolver.SiteOfURL(u); s != nil {
+		if path, ok := strings.CutPrefix(u, strings.TrimSuffix(s.BaseURL, "/")); ok {
+			if path == "" || homePath.MatchString(path) || slices.Contains(s.Warm, path) {
+				return warm.TierTop
+			}
+		}
+	}
+	if p.o.Graph != nil {
+		for _, k := range p.o.Graph.Keys(u) {
+			if k.Kind == graph.Tag && strings.HasPrefix(k.Value, "list:") {
+				return warm.TierList
+			}
+		}
+	}
+	return warm.TierRest
+}
+
+// homePath matches a home page's path: / or a culture's /en/, /pt-br/.
+var homePath = regexp.MustCompile(`^/([a-z]{2}(-[a-z]{2,4})?/?)?$`)
+
+// byPage folds each page's outcomes, one per variant, into one: the
+// plain request's, failed with the first failing variant's reason if any
+// variant failed. A page with fewer than n outcomes was not fetched whole
+// (its job stopped) and is left out: it stays pending.
+func byPage(outcomes []warm.Outcome, n int) []warm.Outcome {
+	if n <= 1 {
+		return outcomes
+	}
+	type page struct {
+		plain  warm.Outcome
+		failed *warm.Outcome
+		count  int
+	}
+	var order []string
+	pages := map[string]*page{}
+	for _, o := range outcomes {
+		pg := pages[o.URL]
+		if pg == nil {
+			pg = &page{}
+			pages[o.URL] = pg
+			order = append(order, o.URL)
+		}
+		pg.count++
+		if o.Variant == "" {
+			pg.plain = o
+		} else if !o.OK() && pg.failed == nil {
+			pg.failed = &o
+		}
+	}
+	var out []warm.Outcome
+	for _, u := range order {
+		pg := pages[u]
+		if pg.count < n {
+			continue
+		}
+		o := pg.plain
+		if o.OK() && pg.failed != nil {
+			reason := pg.failed.Err
+			if reason == nil {
+				reason = fmt.Errorf("status %d", pg.failed.Status)
+			}
+			o.Err = fmt.Errorf("variant %s: %w", pg.failed.Variant, reason)
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// plain keeps the outcomes of plain requests: tags are learned from those.
+func plain(outcomes []warm.Outcome) []warm.Outcome {
+	var out []warm.Outcome
+	for _, o := range outcomes {
+		if o.Variant == "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 func (p *Pipeline) learning() bool {

@@ -1,8 +1,12 @@
 // Package warm fetches purged pages again so that the first visitor after
-// a publish gets a cached page: a bounded number of requests at a time, a
-// pause between rounds so that an origin that was just purged everywhere is
-// not stampeded, and a header (X-Warmup: true by default) so that analytics
-// can leave these requests out.
+// a publish gets a cached page: a bounded number of requests at a time for
+// the whole process and for each origin (a Limiter every warm job shares),
+// the most important pages first, a pause after each request so that an
+// origin that was just purged everywhere is not stampeded, less of both
+// while the origin's latency or error rate is up, once per configured
+// variant of the request (a language, a mobile User-Agent) for caches that
+// key on it, and a header (X-Warmup: true by default) so that analytics can
+// leave these requests out.
 //
 // A Warmer given a Scope reaches only configured hosts: a URL or a redirect
 // to any other host is not fetched (the outcome says why), a redirect leaves
@@ -45,22 +49,61 @@ var ErrPrivateAddress = errors.New("private, loopback or link-local address refu
 
 // Options configure a Warmer.
 type Options struct {
+	// Concurrency and Delay make the Warmer's own Limiter (Total and
+	// Delay) when Limiter is nil.
 	Concurrency int
 	Delay       time.Duration
-	Header      map[string]string
-	Client      *http.Client
-	// Sleep waits between rounds; tests replace it. nil: a timer that
-	// honours ctx.
+	// Limiter bounds and paces the requests; share one between Warmers
+	// (app makes one per process) so that the bound holds for all.
+	Limiter *Limiter
+	Header  map[string]string
+	// Variants are the extra versions of each page to fetch, for caches
+	// that key on a request header: every page is fetched once plainly
+	// and once per variant.
+	Variants []Variant
+	Client   *http.Client
+	// Sleep makes the pause after each request; tests replace it. nil: a
+	// timer that honours ctx.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// OnSharedError hears a failure of the Limiter's Shared slots (the
+	// request goes ahead under the process's own bound).
+	OnSharedError func(error)
 	// Scope limits the hosts fetched; nil fetches any URL given and follows
 	// any redirect (tests only: app always sets it).
 	Scope Scope
 }
 
+// Variant is one version of a page a cache keeps apart: the headers a
+// reader of that version sends (Accept-Language: de, a mobile User-Agent).
+type Variant struct {
+	Name   string
+	Header map[string]string
+}
+
+// Page is a URL to fetch and its importance: a lower tier is fetched first
+// (see the Tier constants).
+type Page struct {
+	URL  string
+	Tier int
+}
+
+// The tiers, most important first: what readers land on is cached first.
+const (
+	// TierTop: a site's home page and the pages of its warm list.
+	TierTop = iota
+	// TierList: list pages (pages the content graph knows report a
+	// list:{type} tag, which is how list_of finds them).
+	TierList
+	// TierRest: every other page.
+	TierRest
+)
+
 // Outcome is one fetch.
 type Outcome struct {
-	URL    string
-	Status int
+	URL string
+	// Variant is the variant's name; "" for the plain request.
+	Variant string
+	Status  int
 	// Header is the response's header (nil when there was no response):
 	// the cache tags a page reports are learned from it.
 	Header   http.Header
@@ -79,8 +122,8 @@ type Warmer struct{ o Options }
 
 // New returns a Warmer with defaults for unset options.
 func New(o Options) *Warmer {
-	if o.Concurrency <= 0 {
-		o.Concurrency = 5
+	if o.Limiter == nil {
+		o.Limiter = NewLimiter(LimitOptions{Total: o.Concurrency, Delay: o.Delay})
 	}
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: 10 * time.Second}
@@ -186,62 +229,140 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// PerRound is how many URLs are fetched at once.
-func (w *Warmer) PerRound() int { return w.o.Concurrency }
+// PerRound is how many pages are fetched at once, at most: the Limiter's
+// bound over the requests each page takes (one per variant, plus one).
+func (w *Warmer) PerRound() int { return max(1, w.o.Limiter.Total()/(1+len(w.o.Variants))) }
 
-// RoundTime bounds one round: the pause before it and the slowest
-// request (the client's timeout; 30s when it has none).
+// RoundTime bounds the time one page's requests hold a slot: the pause
+// after them and the slowest request (the client's timeout; 30s when it
+// has none). Back-off can lengthen the pause: FetchPages's stop ends a job
+// in time regardless.
 func (w *Warmer) RoundTime() time.Duration {
 	t := w.o.Client.Timeout
 	if t <= 0 {
 		t = 30 * time.Second
 	}
-	return w.o.Delay + t
+	return w.o.Limiter.o.Delay + t
 }
 
-// Fetch GETs every URL, Concurrency at a time with Delay between rounds,
-// and calls record with each outcome as it arrives (from one goroutine at a
-// time). It stops early, returning ctx's error, when ctx ends.
+// Fetch fetches urls, all of the same importance (see FetchPages).
 func (w *Warmer) Fetch(ctx context.Context, urls []string, record func(Outcome)) error {
+	pages := make([]Page, len(urls))
+	for i, u := range urls {
+		pages[i] = Page{URL: u, Tier: TierRest}
+	}
+	return w.FetchPages(ctx, nil, pages, record)
+}
+
+// FetchPages GETs every page, in order, once plainly and once per variant,
+// each request when the Limiter grants it a slot, and calls record with
+// each outcome as it arrives (from one goroutine at a time). It stops
+// starting pages when stop closes, the first page excepted (returning nil
+// once the requests under way are done: the pages not recorded are for
+// later; a page's variants are all fetched or none), and stops early,
+// returning ctx's error, when ctx ends.
+func (w *Warmer) FetchPages(ctx context.Context, stop <-chan struct{}, pages []Page, record func(Outcome)) error {
 	var mu sync.Mutex
-	for start := 0; start < len(urls); start += w.o.Concurrency {
-		if start > 0 {
-			if err := w.o.Sleep(ctx, w.o.Delay); err != nil {
+	emit := func(o Outcome) {
+		mu.Lock()
+		defer mu.Unlock()
+		record(o)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	variants := append([]Variant{{}}, w.o.Variants...)
+	// waitCtx also ends when stop closes: a page waiting for a slot then
+	// is for later.
+	waitCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if stop != nil {
+		go func() {
+			select {
+			case <-stop:
+				cancel()
+			case <-waitCtx.Done():
+			}
+		}()
+	}
+	for n, p := range pages {
+		// The first page is always fetched, so that every call makes
+		// progress however short its window.
+		if n > 0 && stopped(stop) {
+			return nil
+		}
+		u, err := url.Parse(p.URL)
+		if err == nil && w.o.Scope != nil && !w.o.Scope.HostConfigured(hostPort(u)) {
+			err = fmt.Errorf("%s: %w", trim(u.Host), ErrOffSite)
+		}
+		if err != nil {
+			for _, v := range variants {
+				emit(Outcome{URL: p.URL, Variant: v.Name, Err: err})
+			}
+			continue
+		}
+		host := hostPort(u)
+		for i, v := range variants {
+			wait := ctx
+			if i == 0 && n > 0 {
+				wait = waitCtx
+			}
+			pause, err := w.o.Limiter.Acquire(wait, host, p.Tier)
+			if err != nil {
+				if ctx.Err() == nil {
+					return nil // stopped while this page waited
+				}
 				return err
 			}
-		}
-		end := min(start+w.o.Concurrency, len(urls))
-		var wg sync.WaitGroup
-		for _, u := range urls[start:end] {
+			if wait == waitCtx && stopped(stop) {
+				w.o.Limiter.Release(host)
+				return nil
+			}
 			wg.Go(func() {
-				o := w.one(ctx, u)
-				mu.Lock()
-				defer mu.Unlock()
-				record(o)
+				defer w.o.Limiter.Release(host)
+				give, err := w.o.Limiter.takeShared(ctx, host, w.o.Sleep)
+				defer give()
+				if ctx.Err() != nil {
+					emit(Outcome{URL: p.URL, Variant: v.Name, Err: ctx.Err()})
+					return
+				}
+				if err != nil && w.o.OnSharedError != nil {
+					w.o.OnSharedError(err)
+				}
+				o := w.one(ctx, p.URL, v)
+				if ctx.Err() == nil {
+					w.o.Limiter.Observe(host, o.Duration, failedOutcome(o))
+				}
+				emit(o)
+				_ = w.o.Sleep(ctx, pause)
 			})
 		}
-		wg.Wait()
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 	}
-	return nil
+	wg.Wait()
+	return ctx.Err()
 }
 
-func (w *Warmer) one(ctx context.Context, u string) Outcome {
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *Warmer) one(ctx context.Context, u string, v Variant) Outcome {
 	start := time.Now()
-	o := Outcome{URL: u}
+	o := Outcome{URL: u, Variant: v.Name}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		o.Err = err
 		return o
 	}
-	if w.o.Scope != nil && !w.o.Scope.HostConfigured(hostPort(req.URL)) {
-		o.Err = fmt.Errorf("%s: %w", trim(req.URL.Host), ErrOffSite)
-		return o
-	}
 	for k, v := range w.o.Header {
 		req.Header.Set(k, v)
+	}
+	for k, val := range v.Header {
+		req.Header.Set(k, val)
 	}
 	resp, err := w.o.Client.Do(req)
 	if err != nil {
@@ -274,4 +395,13 @@ func hostPort(u *url.URL) string {
 		}
 	}
 	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// Variants is how many variants each page is fetched in besides the plain
+// request.
+func (w *Warmer) Variants() int {
+	if w == nil {
+		return 0
+	}
+	return len(w.o.Variants)
 }

@@ -58,8 +58,8 @@ func TestFetchBoundsConcurrencyAndPaces(t *testing.T) {
 	if most.Load() > 3 {
 		t.Errorf("%d requests at once, limit 3", most.Load())
 	}
-	// 11 URLs, 3 at a time: 4 rounds, a pause before each but the first.
-	if len(sleeps) != 3 || sleeps[0] != 200*time.Millisecond {
+	// A pause after each request before its slot is used again.
+	if len(sleeps) != 11 || sleeps[0] != 200*time.Millisecond {
 		t.Errorf("pauses %v", sleeps)
 	}
 	if o := got[srv.URL+"/missing"]; o.OK() || o.Status != 404 {
