@@ -322,7 +322,7 @@ func providers(cfg *config.Config, d ProviderDeps) ([]pipeline.Provider, error) 
 		// p.Limits() are the effective limits NewPurger built the adapter
 		// with: the planner plans with the numbers the adapter enforces.
 		out = append(out, pipeline.Provider{
-			Provider: plan.Provider{Name: pc.Name, Layer: layer, Limits: p.Limits(), Sites: pc.Sites, OverPurge: pc.OverPurge,
+			Provider: plan.Provider{Name: pc.Name, Layer: layer, Limits: p.Limits(), Sites: pc.Sites, OverPurge: pc.OverPurge, Covers: covers(pc.Covers),
 				Budget: budget.Budget{PerDay: pc.Budget.CallsPerDay, Policy: policy, Reserve: reserve(pc.Budget)}},
 			Purger:  p,
 			Timeout: pc.Timeout,
@@ -444,4 +444,17 @@ func (s *warmSlots) Take(ctx context.Context, origin string) (func(), bool, erro
 		defer cancel()
 		_ = s.st.WarmSlotGive(gctx, origin, holder, slot)
 	}, true, nil
+}
+
+// covers turns providers[].covers into the planner's kinds: absent is nil
+// (every kind), [] is none.
+func covers(c *[]string) []change.TargetKind {
+	if c == nil {
+		return nil
+	}
+	out := make([]change.TargetKind, 0, len(*c))
+	for _, k := range *c {
+		out = append(out, change.TargetKind(k))
+	}
+	return out
 }

@@ -271,6 +271,12 @@ type Provider struct {
 	// planner's cost model purges it instead of the URLs: 0 takes only a
 	// tag, prefix or host whose every known page is being purged anyway.
 	OverPurge float64 `yaml:"over_purge"`
+	// Covers are the kinds (tag, prefix, host) the cost model may purge
+	// instead of URLs; absent means every kind the provider purges, []
+	// none. A young graph knows few pages, so a prefix or host it thinks
+	// holds only targets may hold pages it has not seen yet: [tag] keeps
+	// to the covers the CDN itself keeps exact.
+	Covers *[]string `yaml:"covers"`
 
 	// Settings is the kind's own block (purger/cloudflare's Config, …),
 	// decoded from the same mapping: {name: cf, kind: cloudflare, zone: Z}

@@ -454,3 +454,20 @@ warm:
 		t.Errorf("variants %+v", w.Variants)
 	}
 }
+
+// covers names the kinds the cost model may use: absent is every kind,
+// [] none, and anything but tag, prefix or host is an error at its path.
+func TestCovers(t *testing.T) {
+	c, err := Parse([]byte(minimal), testKinds)
+	if err != nil || c.Providers[0].Covers != nil {
+		t.Fatalf("absent: %v %+v", err, c.Providers[0].Covers)
+	}
+	c, err = Parse([]byte(strings.Replace(minimal, "kind: plain}", "kind: plain, covers: []}", 1)), testKinds)
+	if err != nil || c.Providers[0].Covers == nil || len(*c.Providers[0].Covers) != 0 {
+		t.Fatalf("covers []: %v %+v", err, c.Providers[0].Covers)
+	}
+	_, err = Parse([]byte(strings.Replace(minimal, "kind: plain}", "kind: plain, covers: [tag, url]}", 1)), testKinds)
+	if err == nil || !strings.Contains(err.Error(), `providers[0].covers[1]: want tag, prefix or host, got "url"`) {
+		t.Errorf("covers [tag, url]: %v", err)
+	}
+}

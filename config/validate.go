@@ -433,6 +433,13 @@ func (c *Config) validateProviders(kinds map[string]ProviderKind, sites map[stri
 		if r := pr.Budget.Reserve; r != nil && (*r < 0 || *r > 1) {
 			p = append(p, problem(path+".budget.reserve", "want a share of the day's budget from 0 to 1, got %g", *r))
 		}
+		if pr.Covers != nil {
+			for j, k := range *pr.Covers {
+				if k != "tag" && k != "prefix" && k != "host" {
+					p = append(p, problem(fmt.Sprintf("%s.covers[%d]", path, j), "want tag, prefix or host, got %q", k))
+				}
+			}
+		}
 		if pr.OverPurge < 0 || pr.OverPurge > 1 || math.IsNaN(pr.OverPurge) {
 			p = append(p, problem(path+".over_purge", "want a fraction from 0 to 1, got %g", pr.OverPurge))
 		}

@@ -139,6 +139,8 @@ func TestCrashMidProcessingLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
+	// covers: [] keeps the calls to URLs (the cost model would purge the
+	// batch's directories instead), so that calls are in flight to kill.
 	cf, g, apiURL := gatedCloudflare(t, 5)
 
 	dir := t.TempDir()
@@ -152,7 +154,7 @@ sites:
 sources:
   - {name: cms, kind: generic, secret: %s, site: site}
 providers:
-  - {name: cf, kind: cloudflare, zone: %s, token: %s, api_url: %s, limits: {files_per_call: 5}}
+  - {name: cf, kind: cloudflare, zone: %s, token: %s, api_url: %s, limits: {files_per_call: 5}, covers: []}
 coalesce: 200ms
 warm: {disabled: true}
 queue: {workers: 4}

@@ -128,7 +128,7 @@ sources:
 providers:
   - {name: apps, kind: app, stream: true}
   - {name: cf, kind: cloudflare, zone: %s, token: %s, api_url: %s,
-     limits: {files_per_call: 5}, budget: {calls_per_day: %d}}
+     limits: {files_per_call: 5}, budget: {calls_per_day: %d}, covers: []}
 coalesce: 100ms
 warm: {disabled: true}
 queue: {workers: %d, job_timeout: 5s, rescue_after: 6s}

@@ -126,10 +126,13 @@ func shared(urls []change.Target, of func(string) []string) []keyed {
 
 // dirs returns the directories a URL is under, below its host's root:
 // https://h/a/b/c is under https://h/a/b/ and https://h/a/, and
-// https://h/a/ under itself. The root is the host's cover.
+// https://h/a/ under itself. The root is the host's cover. A URL on an
+// explicit port has none: a prefix purge names host/path (Cloudflare's
+// prefixes, CloudFront's paths), so it could not say which port, and
+// such a page is purged by its URL.
 func dirs(u string) []string {
 	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
+	if !ok || explicitPort(u) {
 		return nil
 	}
 	if i := strings.IndexAny(rest, "?#"); i >= 0 {
@@ -148,11 +151,18 @@ func dirs(u string) []string {
 	return out
 }
 
-// host returns a URL's host name, as host targets name it.
+// host returns a URL's host name, as host targets name it; none for a
+// URL on an explicit port, since a host purge would reach every port.
 func host(u string) []string {
 	p, err := url.Parse(u)
-	if err != nil || p.Hostname() == "" {
+	if err != nil || p.Hostname() == "" || p.Port() != "" {
 		return nil
 	}
 	return []string{strings.ToLower(p.Hostname())}
+}
+
+// explicitPort reports whether a URL names its port.
+func explicitPort(u string) bool {
+	p, err := url.Parse(u)
+	return err != nil || p.Port() != ""
 }

@@ -56,3 +56,19 @@ func TestCoversOf(t *testing.T) {
 		t.Errorf("nginx only: %+v", cs)
 	}
 }
+
+// Pages on an explicit port get no prefix or host cover: a prefix or host
+// purge names host/path and could not say which port.
+func TestCoversOfSkipsExplicitPorts(t *testing.T) {
+	g := graph.New()
+	var targets []change.Target
+	for i := range 3 {
+		u := fmt.Sprintf("http://127.0.0.1:8080/en/%d", i)
+		g.Apply(graph.Edge{Key: graph.Key{Site: "a", Kind: graph.ID, Value: fmt.Sprint(i)}, URL: u, Origin: graph.Payload})
+		targets = append(targets, change.Target{Kind: change.URL, Value: u, Site: "a"})
+	}
+	cf := plan.Provider{Name: "cf", Limits: change.Limits{Kinds: change.AllKinds}}
+	if cs := coversOf(g, targets, []plan.Provider{cf}); len(cs) != 0 {
+		t.Errorf("covers for pages on a port: %+v", cs)
+	}
+}

@@ -49,7 +49,8 @@ type chosen struct {
 func candidates(p Provider, targets map[string]bool, covers []Cover) []candidate {
 	var out []candidate
 	for _, c := range covers {
-		if !p.Limits.Supports(c.Kind) || !p.serves(change.Target{Site: c.Site}) || len(c.URLs) == 0 {
+		if !p.Limits.Supports(c.Kind) || !p.serves(change.Target{Site: c.Site}) || len(c.URLs) == 0 ||
+			(p.Covers != nil && !slices.Contains(p.Covers, c.Kind)) {
 			continue
 		}
 		var covered []string

@@ -53,6 +53,10 @@ func TestCostModel(t *testing.T) {
 	overPurging.OverPurge = 0.1
 	royalOnly := cloudflareLike
 	royalOnly.Sites = []string{"royal"}
+	tagsOnly := cloudflareLike
+	tagsOnly.Covers = []change.TargetKind{change.Tag}
+	noCovers := cloudflareLike
+	noCovers.Covers = []change.TargetKind{}
 	news := pages("news", 0, 40)
 	newsAndMore := append(slices.Clone(news), "https://a.example/news/archive")
 	cases := []struct {
@@ -69,6 +73,18 @@ func TestCostModel(t *testing.T) {
 		covers:    []Cover{{Kind: change.Tag, Value: "news", Site: "a", URLs: news}},
 		want:      "tag:[news]",
 		wantNotes: []string{`cf: chose tag "news" for 40 URL(s)`, "cf: cost model: 1 call(s) instead of 2"},
+	}, {
+		name:    "covers: [] turns the cost model off: the URLs",
+		p:       noCovers,
+		targets: urlTargets(news),
+		covers:  []Cover{{Kind: change.Tag, Value: "news", Site: "a", URLs: news}},
+		want:    "url:30 url:10",
+	}, {
+		name:    "covers: [tag] takes a tag but not a prefix",
+		p:       tagsOnly,
+		targets: urlTargets(news),
+		covers:  []Cover{{Kind: change.Prefix, Value: "https://a.example/news/", Site: "a", URLs: news}},
+		want:    "url:30 url:10",
 	}, {
 		name:    "no graph, no covers: the URLs",
 		p:       cloudflareLike,

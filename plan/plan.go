@@ -34,6 +34,9 @@ type Provider struct {
 	// (a tag, prefix or host) instead of the URLs; 0, the default, takes
 	// only covers whose known pages are all targets.
 	OverPurge float64
+	// Covers are the kinds the cost model may purge instead of URLs; nil
+	// means every kind the provider purges, empty means none.
+	Covers []change.TargetKind
 }
 
 // serves reports whether the provider caches pages of the target's site.
