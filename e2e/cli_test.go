@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,7 +14,10 @@ import (
 
 func runCLI(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	var out bytes.Buffer
+	// One writer for stdout and stderr, as a terminal is: purge --direct's
+	// pipeline logs to stderr from its job goroutines while the command
+	// prints progress to stdout, so the buffer takes a lock (os.File does).
+	var out syncBuffer
 	code := cli.Execute(context.Background(), args, &out, &out)
 	return code, out.String()
 }
