@@ -442,11 +442,11 @@ func (s *Store) migrateOn(ctx context.Context, db execer) error {
 		names = append(names, e.Name())
 	}
 	sort.Strings(names)
+	if err := uniqueVersions(names); err != nil {
+		return err
+	}
 	for _, name := range names {
-		v, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("store: migration %s: bad name", name)
-		}
+		v, _ := migrationVersion(name)
 		var n int
 		if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_migration WHERE version = ?`, v).Scan(&n); err != nil {
 			return fmt.Errorf("store: migrate: %w", err)
@@ -545,4 +545,30 @@ func fromMS(v sql.NullInt64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(v.Int64)
+}
+
+// migrationVersion is the number a migration's file name starts with.
+func migrationVersion(name string) (int, error) {
+	v, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
+	if err != nil {
+		return 0, fmt.Errorf("store: migration %s: bad name", name)
+	}
+	return v, nil
+}
+
+// uniqueVersions refuses two migrations of one version: the second would
+// be skipped as applied, silently (two branches each adding "057_…").
+func uniqueVersions(names []string) error {
+	seen := map[int]string{}
+	for _, name := range names {
+		v, err := migrationVersion(name)
+		if err != nil {
+			return err
+		}
+		if other, ok := seen[v]; ok {
+			return fmt.Errorf("store: migrations %s and %s share version %d", other, name, v)
+		}
+		seen[v] = name
+	}
+	return nil
 }
