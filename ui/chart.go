@@ -83,10 +83,8 @@ func drawChart(s budget.Status, hours map[time.Time]int, start, now time.Time) c
 	// than one row); the spend line ends at whichever is larger.
 	spent := max(s.Spent, total)
 	elapsed := now.Sub(start)
-	c.Projected = spent
-	if elapsed >= 10*time.Minute {
-		c.Projected = int(float64(spent) * float64(24*time.Hour) / float64(elapsed))
-	}
+	// The same forecast as /v1/budgets and status, from the spend drawn.
+	c.Projected = budget.Project(spent, now)
 	top := max(spent, c.Projected, s.PerDay, 1)
 	top = niceCeil(top + top/10)
 	x := func(hour float64) float64 { return padL + hour/24*(chartW-padL-padR) }
