@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
@@ -52,13 +53,21 @@ func JobComplete[T river.JobArgs](ctx context.Context, tx *Tx, job *river.Job[T]
 
 // JobCounts counts River's jobs by state (River's words: available,
 // running, completed, …), every state present, whichever process made
-// them.
-func (s *Store) JobCounts(ctx context.Context) (map[string]int, error) {
+// them. Given kinds, it counts only jobs of those kinds.
+func (s *Store) JobCounts(ctx context.Context, kinds ...string) (map[string]int, error) {
 	counts := map[string]int{}
 	for _, st := range rivertype.JobStates() {
 		counts[string(st)] = 0
 	}
-	rows, err := s.q.QueryContext(ctx, `SELECT state, COUNT(*) FROM river_job GROUP BY state`)
+	query := `SELECT state, COUNT(*) FROM river_job GROUP BY state`
+	var args []any
+	if len(kinds) > 0 {
+		for _, k := range kinds {
+			args = append(args, k)
+		}
+		query = `SELECT state, COUNT(*) FROM river_job WHERE kind IN (?` + strings.Repeat(", ?", len(kinds)-1) + `) GROUP BY state`
+	}
+	rows, err := s.q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: count jobs: %w", err)
 	}

@@ -88,6 +88,13 @@ func TestJobs(t *testing.T) {
 		if counts, _ := s.JobCounts(ctx); counts["available"] != 1 || counts["scheduled"] != 1 {
 			t.Fatalf("after insert: %v", counts)
 		}
+		// By kind: the two are counted under theirs and not under another.
+		if counts, _ := s.JobCounts(ctx, "store_test", "other"); counts["available"] != 1 || counts["scheduled"] != 1 {
+			t.Fatalf("after insert, of kind store_test: %v", counts)
+		}
+		if counts, _ := s.JobCounts(ctx, "other"); counts["available"] != 0 || counts["scheduled"] != 0 {
+			t.Fatalf("after insert, of kind other: %v", counts)
+		}
 		if err := q.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
