@@ -84,20 +84,9 @@ func targetsOf(pending []store.PendingTarget) []change.Target {
 	return out
 }
 
-// eventBatch records an event against a batch and every delivery it
-// serves, so that a delivery's trace shows what happened to its targets.
+// eventBatch records an event against a batch. It is written once: a
+// delivery's trace reads the events of the batches that served it
+// (store.EventList), so a batch of thousands of deliveries costs one row.
 func (p *Pipeline) eventBatch(ctx context.Context, tx *store.Tx, batch int64, kind, msg string) error {
-	ds, err := tx.BatchDeliveries(ctx, batch)
-	if err != nil {
-		return err
-	}
-	if len(ds) == 0 {
-		return tx.EventAdd(ctx, 0, batch, kind, msg)
-	}
-	for _, d := range ds {
-		if err := tx.EventAdd(ctx, d, batch, kind, msg); err != nil {
-			return err
-		}
-	}
-	return nil
+	return tx.EventAdd(ctx, 0, batch, kind, msg)
 }

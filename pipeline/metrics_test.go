@@ -81,7 +81,13 @@ func TestMetrics(t *testing.T) {
 		if b := h.settle(t); b.State != store.BatchDone {
 			t.Fatalf("batch %+v", b)
 		}
+		// The batch reads done once its transaction commits; the
+		// processing time is observed just after, by the worker.
 		m := gather(t, reg)
+		for deadline := time.Now().Add(10 * time.Second); len(m["purgehook_webhook_processing_seconds"]) == 0 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+			m = gather(t, reg)
+		}
 		calls := map[string]float64{}
 		for _, c := range m["purgehook_purge_calls_total"] {
 			calls[label(c, "outcome")] += c.GetCounter().GetValue()

@@ -376,32 +376,16 @@ func (p *Pipeline) settleDone(ctx context.Context, tx *store.Tx, batch int64) er
 	if err := tx.BatchSettle(ctx, batch, store.BatchDone, ""); err != nil {
 		return err
 	}
-	ds, err := tx.BatchDeliveries(ctx, batch)
+	ds, err := tx.BatchDeliveryStarts(ctx, batch)
 	if err != nil {
 		return err
 	}
 	now := p.st.Now()
-	for _, id := range ds {
-		d, err := tx.DeliveryGet(ctx, id)
-		if err != nil {
-			return err
-		}
+	for _, d := range ds {
 		if d.Source == manualSource {
 			continue
 		}
-		from := d.ReceivedAt
-		events, err := tx.EventList(ctx, id, 0, 1000)
-		if err != nil {
-			return err
-		}
-		for _, e := range events {
-			// Newest first: the latest replay restarts the clock.
-			if e.Kind == "replay" {
-				from = e.At
-				break
-			}
-		}
-		took := now.Sub(from).Seconds()
+		took := now.Sub(d.From).Seconds()
 		tx.AfterCommit(func() { p.m.processing.WithLabelValues(d.Source).Observe(took) })
 	}
 	return nil

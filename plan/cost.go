@@ -2,6 +2,7 @@ package plan
 
 import (
 	"cmp"
+	"container/heap"
 	"fmt"
 	"math"
 	"slices"
@@ -32,6 +33,8 @@ type candidate struct {
 	// known pages it purges that are not targets.
 	covered []string
 	extra   int
+	// gain is how many of covered the greedy last found not yet covered.
+	gain int
 }
 
 // chosen is what the cost model decided for one provider.
@@ -103,6 +106,14 @@ func cost(p Provider, items map[change.TargetKind][]string) int {
 // keep the URLs, which purge exactly what was asked. Purging everything
 // is not a cover: it is what escalation and the budget (fit) fall back on
 // when nothing else fits.
+//
+// A batch of a bulk import has thousands of targets and as many covers,
+// so the greedy is lazy (a heap keyed by each cover's last count of new
+// URLs, a count that only falls as URLs are covered) and a run's cost is
+// kept as running counts (tally) instead of splitting the items anew for
+// each cover: the choice takes about (covers + covered URLs) × log
+// covers, not their product. The chosen plan is then costed exactly, and
+// its covers kept only if it is cheaper.
 func cheapest(p Provider, items map[change.TargetKind][]string, covers []Cover) (map[change.TargetKind][]string, chosen) {
 	urls := items[change.URL]
 	best := chosen{before: cost(p, items)}
@@ -118,51 +129,152 @@ func cheapest(p Provider, items map[change.TargetKind][]string, covers []Cover) 
 	if len(cands) == 0 {
 		return items, best
 	}
+	h := make(candHeap, len(cands))
+	for i := range cands {
+		cands[i].gain = len(cands[i].covered)
+		h[i] = &cands[i]
+	}
+	heap.Init(&h)
+	t := newTally(p, items)
 	done := map[string]bool{}
 	var run []candidate
-	for len(cands) > 0 {
-		i := bestCandidate(cands, done)
-		if i < 0 {
-			break
-		}
-		c := cands[i]
-		cands = slices.Delete(cands, i, i+1)
-		run = append(run, c)
-		for _, u := range c.covered {
-			done[u] = true
-		}
-		if n := cost(p, replaced(items, run, done)); n < best.after {
-			best.covers, best.after = slices.Clone(run), n
-		}
-	}
-	if len(best.covers) == 0 {
-		return items, best
-	}
-	done = map[string]bool{}
-	for _, c := range best.covers {
-		for _, u := range c.covered {
-			done[u] = true
-		}
-	}
-	return replaced(items, best.covers, done), best
-}
-
-// bestCandidate returns the index of the candidate that covers the most
-// URLs not in done, or -1 when none covers two or more.
-func bestCandidate(cands []candidate, done map[string]bool) int {
-	best, bestNew := -1, 1
-	for i, c := range cands {
-		n := 0
+	bestLen, bestCost := 0, best.before
+	for h.Len() > 0 {
+		c := heap.Pop(&h).(*candidate)
+		c.gain = 0
 		for _, u := range c.covered {
 			if !done[u] {
-				n++
+				c.gain++
 			}
 		}
-		if n > bestNew || (n == bestNew && best >= 0 && narrower(c, cands[best])) {
-			best, bestNew = i, n
+		if c.gain < 2 {
+			continue // it can only cover fewer as others are taken
+		}
+		if h.Len() > 0 && h.less(h[0], c) {
+			heap.Push(&h, c) // another may cover more: look at it first
+			continue
+		}
+		run = append(run, *c)
+		for _, u := range c.covered {
+			if !done[u] {
+				done[u] = true
+				t.remove(change.URL, u)
+			}
+		}
+		t.add(c.Kind, c.Value)
+		if n := t.cost(); n < bestCost {
+			bestLen, bestCost = len(run), n
 		}
 	}
-	return best
+	if bestLen == 0 {
+		return items, best
+	}
+	run = run[:bestLen]
+	done = map[string]bool{}
+	for _, c := range run {
+		for _, u := range c.covered {
+			done[u] = true
+		}
+	}
+	out := replaced(items, run, done)
+	if n := cost(p, out); n < best.before {
+		best.covers, best.after = run, n
+		return out, best
+	}
+	return items, best
+}
+
+// candHeap orders candidates by the URLs they would newly cover, most
+// first, then narrower first.
+type candHeap []*candidate
+
+func (h candHeap) less(a, b *candidate) bool {
+	if a.gain != b.gain {
+		return a.gain > b.gain
+	}
+	return narrower(*a, *b)
+}
+func (h candHeap) Len() int           { return len(h) }
+func (h candHeap) Less(i, j int) bool { return h.less(h[i], h[j]) }
+func (h candHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *candHeap) Push(x any)        { *h = append(*h, x.(*candidate)) }
+func (h *candHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// tally is a plan's items as counts per kind, so that a run of covers is
+// costed without splitting its items anew.
+type tally struct {
+	p     Provider
+	n     map[change.TargetKind]int
+	bytes map[change.TargetKind]int             // as split counts them: each item's length + 3
+	has   map[change.TargetKind]map[string]bool // the items of the kinds covers are added to
+	items map[change.TargetKind][]string
+}
+
+func newTally(p Provider, items map[change.TargetKind][]string) *tally {
+	t := &tally{p: p, n: map[change.TargetKind]int{}, bytes: map[change.TargetKind]int{},
+		has: map[change.TargetKind]map[string]bool{}, items: items}
+	for k, v := range items {
+		t.n[k] = len(v)
+		for _, it := range v {
+			t.bytes[k] += len(it) + 3
+		}
+	}
+	return t
+}
+
+func (t *tally) remove(k change.TargetKind, it string) {
+	t.n[k]--
+	t.bytes[k] -= len(it) + 3
+}
+
+// add counts a cover, once however many times it is added and whether or
+// not the plan had it already.
+func (t *tally) add(k change.TargetKind, it string) {
+	if t.has[k] == nil {
+		t.has[k] = map[string]bool{}
+		for _, v := range t.items[k] {
+			t.has[k][v] = true
+		}
+	}
+	if t.has[k][it] {
+		return
+	}
+	t.has[k][it] = true
+	t.n[k]++
+	t.bytes[k] += len(it) + 3
+}
+
+// cost is cost's figure for the counted items: exact when only the
+// per-call item limit binds (split then makes ⌈n / max⌉ calls), at least
+// the calls the body limit needs for the bytes otherwise (split may need
+// one or two more, as whole items do not fill a body to the byte).
+func (t *tally) cost() int {
+	total := 0
+	for _, k := range change.AllKinds {
+		n := t.n[k]
+		if n <= 0 {
+			continue
+		}
+		if t.p.Limits.BilledPerItem {
+			total += n
+			continue
+		}
+		calls := 1
+		if m := t.p.Limits.Max(k); m > 0 {
+			calls = (n + m - 1) / m
+		}
+		if b := t.p.Limits.BodyBytes; b > splitOverhead {
+			per := b - splitOverhead
+			calls = max(calls, (t.bytes[k]+per-1)/per)
+		}
+		total += calls
+	}
+	return total
 }
 
 // narrower orders candidates of equal coverage: a tag before a prefix
@@ -181,13 +293,26 @@ func replaced(items map[change.TargetKind][]string, run []candidate, done map[st
 		out[k] = v
 	}
 	out[change.URL] = slices.DeleteFunc(slices.Clone(items[change.URL]), func(u string) bool { return done[u] })
+	has := map[change.TargetKind]map[string]bool{}
 	for _, c := range run {
-		if !slices.Contains(out[c.Kind], c.Value) {
-			out[c.Kind] = append(slices.Clone(out[c.Kind]), c.Value)
+		if has[c.Kind] == nil {
+			has[c.Kind] = map[string]bool{}
+			for _, v := range items[c.Kind] {
+				has[c.Kind][v] = true
+			}
+			out[c.Kind] = slices.Clone(items[c.Kind])
+		}
+		if !has[c.Kind][c.Value] {
+			has[c.Kind][c.Value] = true
+			out[c.Kind] = append(out[c.Kind], c.Value)
 		}
 	}
 	return out
 }
+
+// maxCoverNotes is how many chosen covers the notes name one by one; a
+// bulk import's batch may choose thousands, and the trace shows the notes.
+const maxCoverNotes = 20
 
 // notes says what the cost model chose, so that the trace shows it: each
 // cover with the URLs it replaced, and the cost before and after.
@@ -200,7 +325,11 @@ func (ch chosen) notes(p Provider) []Note {
 		unit = "path(s)"
 	}
 	var out []Note
-	for _, c := range ch.covers {
+	shown := ch.covers
+	if len(shown) > maxCoverNotes {
+		shown = shown[:maxCoverNotes]
+	}
+	for _, c := range shown {
 		what := fmt.Sprintf("%s %q", c.Kind, c.Value)
 		if p.Limits.BilledPerItem && c.Kind == change.Prefix {
 			what = fmt.Sprintf("wildcard %q", c.Value+"*")
@@ -210,6 +339,13 @@ func (ch chosen) notes(p Provider) []Note {
 			n += fmt.Sprintf(", also purging %d known page(s) not asked for (over_purge %g)", c.extra, p.OverPurge)
 		}
 		out = append(out, Note(n))
+	}
+	if more := len(ch.covers) - len(shown); more > 0 {
+		covered := 0
+		for _, c := range ch.covers[len(shown):] {
+			covered += len(c.covered)
+		}
+		out = append(out, Note(fmt.Sprintf("%s: and %d more cover(s) for %d URL(s)", p.Name, more, covered)))
 	}
 	out = append(out, Note(fmt.Sprintf("%s: cost model: %d %s instead of %d", p.Name, ch.after, unit, ch.before)))
 	return out

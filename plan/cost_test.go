@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -267,4 +268,191 @@ func callsOf(s Step) []change.Call {
 		out = append(out, c.Call)
 	}
 	return out
+}
+
+// cheapestByRescan is the cost model as it was first written: at each
+// step it counts every candidate's new URLs and re-splits the whole plan.
+// It is quadratic and more (a bulk import's batch of 5,000 covers held a
+// flush for minutes), but plainly right, so the lazy greedy is checked
+// against it.
+func cheapestByRescan(p Provider, items map[change.TargetKind][]string, covers []Cover) (map[change.TargetKind][]string, int) {
+	urls := items[change.URL]
+	before := cost(p, items)
+	targets := map[string]bool{}
+	for _, u := range urls {
+		targets[u] = true
+	}
+	cands := candidates(p, targets, covers)
+	done := map[string]bool{}
+	var run, bestRun []candidate
+	bestCost := before
+	for len(cands) > 0 {
+		best, bestNew := -1, 1
+		for i, c := range cands {
+			n := 0
+			for _, u := range c.covered {
+				if !done[u] {
+					n++
+				}
+			}
+			if n > bestNew || (n == bestNew && best >= 0 && narrower(c, cands[best])) {
+				best, bestNew = i, n
+			}
+		}
+		if best < 0 {
+			break
+		}
+		c := cands[best]
+		cands = slices.Delete(cands, best, best+1)
+		run = append(run, c)
+		for _, u := range c.covered {
+			done[u] = true
+		}
+		if n := cost(p, replaced(items, run, done)); n < bestCost {
+			bestRun, bestCost = slices.Clone(run), n
+		}
+	}
+	done = map[string]bool{}
+	for _, c := range bestRun {
+		for _, u := range c.covered {
+			done[u] = true
+		}
+	}
+	if len(bestRun) == 0 {
+		return items, before
+	}
+	return replaced(items, bestRun, done), bestCost
+}
+
+// TestCheapestAgreesWithRescan draws batches of overlapping covers (a
+// site's directories, tags that share pages) and checks that the lazy
+// greedy chooses what the plain one does when only item limits bind, and
+// that with a body limit it never makes a plan dearer or drops a target.
+func TestCheapestAgreesWithRescan(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	byItems := Provider{Name: "cf", Layer: change.LayerEdge, Limits: change.Limits{
+		Kinds: change.AllKinds, PerCall: map[change.TargetKind]int{change.URL: 7, change.Tag: 3, change.Prefix: 4, change.Host: 2},
+	}}
+	byBytes := byItems
+	byBytes.Limits.BodyBytes = 600
+	withCovers := 0
+	for i := range 300 {
+		var all []string
+		for d := range 1 + r.IntN(6) {
+			all = append(all, pages(fmt.Sprintf("d%d", d), 0, 1+r.IntN(12))...)
+		}
+		var covers []Cover
+		for c := range r.IntN(12) {
+			var us []string
+			for _, u := range all {
+				if r.IntN(3) == 0 {
+					us = append(us, u)
+				}
+			}
+			kind := []change.TargetKind{change.Tag, change.Prefix, change.Host}[r.IntN(3)]
+			covers = append(covers, Cover{Kind: kind, Value: fmt.Sprintf("c%d", c), URLs: us})
+		}
+		var asked []string
+		for _, u := range all {
+			if r.IntN(5) != 0 {
+				asked = append(asked, u)
+			}
+		}
+		items := map[change.TargetKind][]string{change.URL: asked, change.Tag: {"c0"}}
+		got, ch := cheapest(byItems, items, covers)
+		want, wantCost := cheapestByRescan(byItems, items, covers)
+		if ch.after != wantCost || !sameItems(got, want) {
+			t.Fatalf("batch %d: lazy %v (cost %d), rescan %v (cost %d)", i, got, ch.after, want, wantCost)
+		}
+		if len(ch.covers) > 0 {
+			withCovers++
+		}
+		got, ch = cheapest(byBytes, items, covers)
+		if ch.after > ch.before || cost(byBytes, got) != ch.after {
+			t.Fatalf("batch %d, body limit: cost %d → %d (recomputed %d)", i, ch.before, ch.after, cost(byBytes, got))
+		}
+		coveredBy := map[string]bool{}
+		for _, u := range got[change.URL] {
+			coveredBy[u] = true
+		}
+		for _, c := range ch.covers {
+			for _, u := range c.covered {
+				coveredBy[u] = true
+			}
+		}
+		for _, u := range asked {
+			if !coveredBy[u] {
+				t.Fatalf("batch %d, body limit: %s neither planned nor covered", i, u)
+			}
+		}
+	}
+	if withCovers < 30 {
+		t.Fatalf("covers chosen in %d batches of 300: the draw does not test the choice", withCovers)
+	}
+}
+
+func sameItems(a, b map[change.TargetKind][]string) bool {
+	for _, k := range change.AllKinds {
+		if !slices.Equal(a[k], b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// BenchmarkCheapestBulkImport is a bulk import's batch: n deliveries,
+// each two pages under a directory of its own that the graph knows (a
+// prefix cover each), and the four list pages they share; "rescan" is the
+// first cost model (cheapestByRescan), the baseline, at the smaller size.
+func BenchmarkCheapestBulkImport(b *testing.B) {
+	batch := func(n int) (map[change.TargetKind][]string, []Cover) {
+		var urls []string
+		var covers []Cover
+		for i := range n {
+			own := pages(fmt.Sprintf("p/%d", i), 0, 2)
+			urls = append(urls, own...)
+			covers = append(covers, Cover{Kind: change.Prefix, Value: fmt.Sprintf("https://a.example/p/%d/", i), URLs: own})
+		}
+		urls = append(urls, pages("news", 0, 4)...)
+		return map[change.TargetKind][]string{change.URL: urls}, covers
+	}
+	for _, n := range []int{250, 2500} {
+		items, covers := batch(n)
+		b.Run(fmt.Sprintf("lazy/%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, ch := cheapest(cloudflareLike, items, covers); len(ch.covers) == 0 {
+					b.Fatal("no cover chosen")
+				}
+			}
+		})
+		if n > 250 {
+			continue // the rescan takes minutes
+		}
+		b.Run(fmt.Sprintf("rescan/%d", n), func(b *testing.B) {
+			for b.Loop() {
+				cheapestByRescan(cloudflareLike, items, covers)
+			}
+		})
+	}
+}
+
+func TestCostNotesNameTwentyCoversAndCountTheRest(t *testing.T) {
+	var urls []string
+	var covers []Cover
+	for i := range 50 {
+		own := pages(fmt.Sprintf("p/%d", i), 0, 3)
+		urls = append(urls, own...)
+		covers = append(covers, Cover{Kind: change.Prefix, Value: fmt.Sprintf("https://a.example/p/%d/", i), URLs: own})
+	}
+	_, ch := cheapest(cloudflareLike, map[change.TargetKind][]string{change.URL: urls}, covers)
+	notes := ch.notes(cloudflareLike)
+	if len(ch.covers) != 50 || len(notes) != maxCoverNotes+2 {
+		t.Fatalf("%d covers, %d notes: %v", len(ch.covers), len(notes), notes)
+	}
+	if got := string(notes[maxCoverNotes]); got != "cf: and 30 more cover(s) for 90 URL(s)" {
+		t.Errorf("summary note: %q", got)
+	}
+	if got := string(notes[len(notes)-1]); got != "cf: cost model: 2 call(s) instead of 5" {
+		t.Errorf("cost note: %q", got)
+	}
 }

@@ -251,20 +251,22 @@ func escalate(t change.Target, l change.Limits) (change.Target, bool) {
 	}
 }
 
+// splitOverhead is the JSON envelope around a call's items.
+const splitOverhead = 64
+
 // split chunks items so that no chunk has more than max items (0: no
 // limit) or more than maxBytes of encoded items (0: no limit). A single
 // item larger than maxBytes still gets a call of its own: the provider will
 // refuse it and say why, which is better than silently dropping it.
 func split(items []string, maxItems, maxBytes int) [][]string {
-	const overhead = 64 // the JSON envelope around the items
 	var out [][]string
 	var cur []string
-	size := overhead
+	size := splitOverhead
 	for _, it := range items {
 		n := len(it) + 3 // quotes and comma
 		if len(cur) > 0 && ((maxItems > 0 && len(cur) >= maxItems) || (maxBytes > 0 && size+n > maxBytes)) {
 			out = append(out, cur)
-			cur, size = nil, overhead
+			cur, size = nil, splitOverhead
 		}
 		cur = append(cur, it)
 		size += n

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -123,6 +124,42 @@ func (q *queries) DeliveryTargets(ctx context.Context, delivery int64) ([]change
 			return nil, err
 		}
 		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// DeliveryStart is when a delivery's processing began: its acceptance,
+// or its latest replay.
+type DeliveryStart struct {
+	ID     int64
+	Source string
+	From   time.Time
+}
+
+// BatchDeliveryStarts returns, in one query, when each delivery a batch
+// served began (the processing-time metric reads it when the batch is
+// done; a bulk import's batch serves thousands).
+func (q *queries) BatchDeliveryStarts(ctx context.Context, batch int64) ([]DeliveryStart, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT d.id, d.source, d.received_at,
+		(SELECT MAX(e.at) FROM ph_event e WHERE e.delivery = d.id AND e.kind = 'replay')
+		FROM ph_delivery d WHERE d.id IN (SELECT delivery FROM ph_batch_target WHERE batch = ?) ORDER BY d.id`, batch)
+	if err != nil {
+		return nil, fmt.Errorf("store: batch %d deliveries: %w", batch, err)
+	}
+	defer rows.Close()
+	var out []DeliveryStart
+	for rows.Next() {
+		var d DeliveryStart
+		var received int64
+		var replay sql.NullInt64
+		if err := rows.Scan(&d.ID, &d.Source, &received, &replay); err != nil {
+			return nil, fmt.Errorf("store: batch %d deliveries: %w", batch, err)
+		}
+		d.From = time.UnixMilli(received)
+		if replay.Valid {
+			d.From = time.UnixMilli(replay.Int64)
+		}
+		out = append(out, d)
 	}
 	return out, rows.Err()
 }

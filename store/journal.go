@@ -216,13 +216,16 @@ func (q *queries) EventAdd(ctx context.Context, delivery, batch int64, kind, msg
 }
 
 // EventList returns events for a delivery, a batch, or (both 0) the newest.
+// A delivery's are its own and those of the batches that served it, which
+// are written once, against the batch (a bulk import's batch serves
+// thousands of deliveries); they come back with Delivery set to it.
 func (q *queries) EventList(ctx context.Context, delivery, batch int64, limit int) ([]Event, error) {
 	query := `SELECT id, at, delivery, batch, kind, message FROM ph_event`
 	var args []any
 	switch {
 	case delivery != 0:
-		query += ` WHERE delivery = ?`
-		args = append(args, delivery)
+		query += ` WHERE delivery = ? OR (delivery IS NULL AND batch IN (SELECT batch FROM ph_batch_target WHERE delivery = ?))`
+		args = append(args, delivery, delivery)
 	case batch != 0:
 		query += ` WHERE batch = ?`
 		args = append(args, batch)
@@ -243,6 +246,9 @@ func (q *queries) EventList(ctx context.Context, delivery, batch int64, limit in
 			return nil, err
 		}
 		e.At, e.Delivery, e.Batch = time.UnixMilli(at), d.Int64, b.Int64
+		if delivery != 0 {
+			e.Delivery = delivery
+		}
 		out = append(out, e)
 	}
 	return out, rows.Err()

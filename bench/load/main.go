@@ -135,7 +135,7 @@ log: {level: error}
 		return err
 	}
 	ctx := context.Background()
-	svc, err := app.New(ctx, cfg, app.Options{Logger: slog.New(slog.DiscardHandler)})
+	svc, err := app.New(ctx, cfg, app.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return err
 	}
@@ -192,7 +192,7 @@ type result struct {
 	lat                                []time.Duration
 	elapsed                            time.Duration
 	rss, hwm                           int64
-	own                                []string // the acknowledged deliveries' own URLs
+	own                                []ownURL // the acknowledged deliveries' own URLs
 	purgedAfter                        time.Duration
 }
 
@@ -259,7 +259,9 @@ func send(url string, rate, step int, o options) *result {
 				case status == http.StatusAccepted || status == http.StatusOK:
 					res.acked++
 					res.lat = append(res.lat, d)
-					res.own = append(res.own, own...)
+					for _, u := range own {
+						res.own = append(res.own, ownURL{u, t0.Add(d)})
+					}
 				case status == http.StatusServiceUnavailable:
 					res.busy++
 				default:
@@ -310,7 +312,8 @@ func payload(step, i, urls int) ([]byte, []string) {
 		} `json:"content"`
 		Dependencies []string `json:"dependencies"`
 	}
-	p.Event, p.Timestamp = "ContentPublished", "2026-03-05T14:30:00Z"
+	// The signed timestamp must be within the source's replay window.
+	p.Event, p.Timestamp = "ContentPublished", time.Now().UTC().Format(time.RFC3339)
 	p.Content.ID, p.Content.ContentType, p.Content.Cultures, p.Content.URLs = id, "roomDetailPage", []string{"pt", "en"}, own
 	p.Dependencies = []string{"/pt/alojamento", "/en/accommodation", "/pt/", "/en/"}
 	body, _ := json.Marshal(p)
@@ -321,34 +324,74 @@ func payload(step, i, urls int) ([]byte, []string) {
 	return body, abs
 }
 
-// purgeWatch follows the URLs the fake accepted.
+// purgeWatch follows what the fake accepted: files, and the prefixes,
+// hosts or purge-everything the planner's cost model chooses when the
+// graph says they cover only the targets (a delivery's own pages share
+// a prefix no other page has). A prefix, host or purge-everything covers
+// a page only if the fake received it after the page's delivery was
+// acknowledged: one received before purged an older copy.
 type purgeWatch struct {
-	cf     *cloudflaretest.Server
-	seen   map[string]bool
-	offset int
+	cf         *cloudflaretest.Server
+	files      map[string]bool
+	hosts      map[string]time.Time // the latest call for each
+	prefixes   map[string]time.Time // the latest call for each
+	everything time.Time
+	offset     int
 }
 
 func newPurgeWatch(cf *cloudflaretest.Server) *purgeWatch {
-	return &purgeWatch{cf: cf, seen: map[string]bool{}}
+	return &purgeWatch{cf: cf, files: map[string]bool{}, hosts: map[string]time.Time{}, prefixes: map[string]time.Time{}}
+}
+
+func (p *purgeWatch) covered(u ownURL) bool {
+	if p.files[u.url] || p.everything.After(u.acked) {
+		return true
+	}
+	bare := strings.TrimPrefix(strings.TrimPrefix(u.url, "https://"), "http://")
+	host, _, _ := strings.Cut(bare, "/")
+	if p.hosts[host].After(u.acked) {
+		return true
+	}
+	// Every prefix of the page that ends in "/".
+	for i := len(host); i < len(bare); i++ {
+		if bare[i] == '/' && p.prefixes[bare[:i+1]].After(u.acked) {
+			return true
+		}
+	}
+	return false
 }
 
 // wait returns how long until every URL in want was purged, or -1 if
 // that took longer than limit.
-func (p *purgeWatch) wait(want []string, limit time.Duration) time.Duration {
+func (p *purgeWatch) wait(want []ownURL, limit time.Duration) time.Duration {
 	start := time.Now()
 	for {
 		calls := p.cf.Calls()
 		for _, c := range calls[p.offset:] {
-			if c.Status == http.StatusOK {
+			if c.Status != http.StatusOK {
+				continue
+			}
+			switch c.Key {
+			case "files":
 				for _, it := range c.Items {
-					p.seen[it] = true
+					p.files[it] = true
 				}
+			case "hosts":
+				for _, it := range c.Items {
+					p.hosts[it] = c.At
+				}
+			case "prefixes":
+				for _, it := range c.Items {
+					p.prefixes[it] = c.At
+				}
+			case "purge_everything":
+				p.everything = c.At
 			}
 		}
 		p.offset = len(calls)
 		missing := 0
 		for _, u := range want {
-			if !p.seen[u] {
+			if !p.covered(u) {
 				missing++
 			}
 		}
@@ -360,6 +403,13 @@ func (p *purgeWatch) wait(want []string, limit time.Duration) time.Duration {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// ownURL is an acknowledged delivery's own page and when it was
+// acknowledged.
+type ownURL struct {
+	url   string
+	acked time.Time
 }
 
 // seedHandler is what the seed's handler does inside the request: verify,

@@ -87,6 +87,8 @@ type Call struct {
 	ID     string
 	// Body is the raw request body.
 	Body []byte
+	// At is when the request arrived.
+	At time.Time
 }
 
 // Server is the fake.
@@ -277,7 +279,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.graphql(w, r)
 		return
 	}
-	c := &Call{}
+	c := &Call{At: time.Now()}
 	defer func() {
 		s.mu.Lock()
 		s.calls = append(s.calls, *c)
