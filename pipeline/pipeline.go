@@ -114,6 +114,7 @@ type Pipeline struct {
 	log       *slog.Logger
 	m         *metrics
 	graphSync graphSync
+	reqIDs    requestIDCache // batch → request ids, for batchLog
 	stopSync  context.CancelFunc
 	synced    sync.WaitGroup
 	w         *writer

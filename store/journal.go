@@ -224,7 +224,10 @@ func (q *queries) EventList(ctx context.Context, delivery, batch int64, limit in
 	var args []any
 	switch {
 	case delivery != 0:
-		query += ` WHERE delivery = ? OR (delivery IS NULL AND batch IN (SELECT batch FROM ph_batch_target WHERE delivery = ?))`
+		// COALESCE keeps the planner off the delivery index for the
+		// batches' events (all of them have none): it finds them by batch.
+		query += ` WHERE delivery = ? UNION ALL ` + query +
+			` WHERE batch IN (SELECT batch FROM ph_batch_target WHERE delivery = ?) AND COALESCE(delivery, 0) = 0`
 		args = append(args, delivery, delivery)
 	case batch != 0:
 		query += ` WHERE batch = ?`
