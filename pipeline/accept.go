@@ -70,7 +70,7 @@ func (p *Pipeline) Manual(ctx context.Context, id string, targets []change.Targe
 		if err := tx.EventAdd(ctx, row, 0, "accepted", fmt.Sprintf("manual purge of %d target(s)", len(targets))); err != nil {
 			return err
 		}
-		return p.queueTargets(ctx, tx, row, targets)
+		return p.queueTargets(ctx, tx, store.DeliveryTargets{Delivery: row, Targets: targets})
 	})
 	return row, err
 }
@@ -94,7 +94,7 @@ func (p *Pipeline) Replay(ctx context.Context, delivery int64) error {
 			return err
 		}
 		if len(changes) == 0 {
-			return p.queueTargets(ctx, tx, delivery, targets)
+			return p.queueTargets(ctx, tx, store.DeliveryTargets{Delivery: delivery, Targets: targets})
 		}
 		return tx.JobInsert(ctx, p.queue, DeliveryArgs{Delivery: delivery}, nil)
 	})

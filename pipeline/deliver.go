@@ -88,10 +88,12 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 		if err := tx.EventAddMany(ctx, events); err != nil {
 			return err
 		}
-		for _, r := range out {
-			if err := p.queueTargets(ctx, tx, r.id, r.targets); err != nil {
-				return err
-			}
+		ds := make([]store.DeliveryTargets, len(out))
+		for i, r := range out {
+			ds[i] = store.DeliveryTargets{Delivery: r.id, Targets: r.targets}
+		}
+		if err := p.queueTargets(ctx, tx, ds...); err != nil {
+			return err
 		}
 		return store.JobComplete(ctx, tx, job)
 	})
@@ -112,16 +114,28 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 	return err
 }
 
-// queueTargets adds targets to the next batch and makes sure a flush job
-// is queued for it.
-func (p *Pipeline) queueTargets(ctx context.Context, tx *store.Tx, delivery int64, targets []change.Target) error {
-	if err := tx.PendingInsert(ctx, delivery, targets); err != nil {
+// queueTargets adds deliveries' targets to the next batch and makes sure
+// a flush job is queued for it, in a few statements however many
+// deliveries there are.
+func (p *Pipeline) queueTargets(ctx context.Context, tx *store.Tx, ds ...store.DeliveryTargets) error {
+	if err := tx.PendingInsertMany(ctx, ds); err != nil {
 		return err
 	}
-	if len(targets) == 0 {
-		return tx.DeliverySetState(ctx, delivery, store.DeliveryNothing)
+	var nothing, resolved []int64
+	for _, d := range ds {
+		if len(d.Targets) == 0 {
+			nothing = append(nothing, d.Delivery)
+		} else {
+			resolved = append(resolved, d.Delivery)
+		}
 	}
-	if err := tx.DeliverySetState(ctx, delivery, store.DeliveryResolved); err != nil {
+	if err := tx.DeliverySetStates(ctx, nothing, store.DeliveryNothing); err != nil {
+		return err
+	}
+	if len(resolved) == 0 {
+		return nil
+	}
+	if err := tx.DeliverySetStates(ctx, resolved, store.DeliveryResolved); err != nil {
 		return err
 	}
 	if err := tx.StateLock(ctx, flushKey); err != nil {

@@ -173,6 +173,24 @@ func (q *queries) DeliverySetState(ctx context.Context, id int64, state Delivery
 	return nil
 }
 
+// DeliverySetStates is DeliverySetState for several deliveries, a few
+// hundred a statement.
+func (q *queries) DeliverySetStates(ctx context.Context, ids []int64, state DeliveryState) error {
+	const perStatement = 500
+	for start := 0; start < len(ids); start += perStatement {
+		chunk := ids[start:min(start+perStatement, len(ids))]
+		args := []any{string(state), ms(q.now())}
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		query := `UPDATE ph_delivery SET state = ?, resolved_at = ? WHERE id IN (?` + strings.Repeat(", ?", len(chunk)-1) + `)`
+		if _, err := q.q.ExecContext(ctx, query, args...); err != nil {
+			return fmt.Errorf("store: %d deliveries: %w", len(chunk), err)
+		}
+	}
+	return nil
+}
+
 // ChangeList reads a delivery's changes in order.
 func (q *queries) ChangeList(ctx context.Context, delivery int64) ([]change.Change, error) {
 	rows, err := q.q.QueryContext(ctx, `SELECT data FROM ph_change WHERE delivery = ? ORDER BY seq`, delivery)

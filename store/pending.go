@@ -22,16 +22,39 @@ type PendingTarget struct {
 
 // PendingInsert queues targets resolved from a delivery.
 func (q *queries) PendingInsert(ctx context.Context, delivery int64, targets []change.Target) error {
+	return q.PendingInsertMany(ctx, []DeliveryTargets{{Delivery: delivery, Targets: targets}})
+}
+
+// DeliveryTargets are the targets one delivery resolved to.
+type DeliveryTargets struct {
+	Delivery int64
+	Targets  []change.Target
+}
+
+// PendingInsertMany is PendingInsert for several deliveries, in as few
+// statements as their targets allow (a delivery job resolves a group of
+// deliveries that ingest committed together).
+func (q *queries) PendingInsertMany(ctx context.Context, ds []DeliveryTargets) error {
 	now := ms(q.now())
+	type row struct {
+		delivery int64
+		t        change.Target
+	}
+	var rows []row
+	for _, d := range ds {
+		for _, t := range d.Targets {
+			rows = append(rows, row{d.Delivery, t})
+		}
+	}
 	// A few multi-row statements rather than one per target: a bulk
 	// publish resolves to thousands, and each statement is parsed anew.
-	for start := 0; start < len(targets); start += pendingRowsPerInsert {
-		chunk := targets[start:min(start+pendingRowsPerInsert, len(targets))]
+	for start := 0; start < len(rows); start += pendingRowsPerInsert {
+		chunk := rows[start:min(start+pendingRowsPerInsert, len(rows))]
 		var b strings.Builder
 		b.WriteString(`INSERT INTO ph_pending (delivery, data, created_at) VALUES `)
 		args := make([]any, 0, 3*len(chunk))
-		for i, t := range chunk {
-			data, err := json.Marshal(t)
+		for i, r := range chunk {
+			data, err := json.Marshal(r.t)
 			if err != nil {
 				return err
 			}
@@ -39,7 +62,7 @@ func (q *queries) PendingInsert(ctx context.Context, delivery int64, targets []c
 				b.WriteString(", ")
 			}
 			b.WriteString("(?, ?, ?)")
-			args = append(args, delivery, string(data), now)
+			args = append(args, r.delivery, string(data), now)
 		}
 		if _, err := q.q.ExecContext(ctx, b.String(), args...); err != nil {
 			return fmt.Errorf("store: pending: %w", err)
