@@ -12,8 +12,8 @@ import (
 
 // Group commit: concurrent accepts share one write transaction and one
 // fsync. An accept queues its delivery and waits; one writer goroutine
-// takes whatever has queued (up to GroupMax, after waiting at most
-// GroupWindow for more when it was idle), journals the group with one
+// takes whatever has queued (up to GroupMax; with a GroupWindow, after
+// waiting that long for more when it was idle), journals the group with one
 // delivery job that will resolve all of it, in one transaction, commits,
 // and only then answers each member. A failed commit answers its error to
 // every member, none of which is journaled. The queue is bounded: when it
@@ -25,7 +25,12 @@ import (
 
 // Defaults of the group commit's options.
 const (
-	DefaultGroupWindow = time.Millisecond
+	// DefaultGroupWindow is no wait: what queues while one commit is in
+	// flight is the next group. A 1 ms window measured worse at every
+	// rate (bench/load -ingest-only: p50 at 50/s 6.1 ms against 3.0 ms,
+	// p99 at 2,000/s 60 ms against 21 ms): a timer on an idle virtual
+	// machine wakes late, and the fsync it waits to share is 0.3 ms.
+	DefaultGroupWindow = 0
 	DefaultGroupMax    = 64
 	DefaultAcceptQueue = 4096
 	// commitTimeout bounds one group's transaction: it serves many

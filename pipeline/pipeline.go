@@ -91,8 +91,8 @@ type Options struct {
 	// --direct).
 	RetryPolicy river.ClientRetryPolicy
 	// GroupWindow is how long the journal's writer, when idle, waits for
-	// more deliveries to commit together (default DefaultGroupWindow; a
-	// negative value: not at all).
+	// more deliveries to commit together (0: DefaultGroupWindow, which is
+	// not at all; a negative value: not at all).
 	GroupWindow time.Duration
 	// GroupMax is the most deliveries one commit takes (default
 	// DefaultGroupMax).
