@@ -103,13 +103,13 @@ func (q *queries) DeliveryFindLatest(ctx context.Context, source, deliveryID str
 	return id, time.UnixMilli(at), nil
 }
 
-// DeliveryFind on the store reads from the read-only pool when there is
-// one (a SQLite file), so that it does not wait for a write transaction.
+// DeliveryFind on the store reads from the read pool when there is one
+// (Store.read), so that it does not wait for a write transaction.
 func (s *Store) DeliveryFind(ctx context.Context, source, deliveryID string) (int64, time.Time, error) {
 	if s.read == nil {
 		return s.queries.DeliveryFind(ctx, source, deliveryID)
 	}
-	r := queries{q: s.read, env: s.env}
+	r := queries{q: s.env.rebound(s.read), env: s.env}
 	return r.DeliveryFind(ctx, source, deliveryID)
 }
 
@@ -119,7 +119,7 @@ func (s *Store) DeliveryFindLatest(ctx context.Context, source, deliveryID strin
 	if s.read == nil {
 		return s.queries.DeliveryFindLatest(ctx, source, deliveryID)
 	}
-	r := queries{q: s.read, env: s.env}
+	r := queries{q: s.env.rebound(s.read), env: s.env}
 	return r.DeliveryFindLatest(ctx, source, deliveryID)
 }
 

@@ -79,11 +79,17 @@ type Store struct {
 	queries
 	db   *sql.DB
 	lock *os.File
-	// read, for a SQLite file, is a pool of read-only connections: WAL
-	// lets them read while the one writing connection is in a
-	// transaction, so a redelivery is answered without waiting for the
-	// journal's writer. nil: reads use db.
+	// read is a pool for the acknowledgement's reads, so that a
+	// redelivery is answered without waiting for the journal's writer
+	// and a burst of them does not hold the connections the writer
+	// needs: for a SQLite file, read-only connections (WAL lets them read
+	// while the one writing connection is in a transaction); on
+	// PostgreSQL, a second, smaller pool. nil (SQLite in memory): reads
+	// use db.
 	read *sql.DB
+	// journal, on PostgreSQL, is the journal's writer's own connection
+	// (Store.InTxJournal); nil: it uses db.
+	journal *sql.DB
 	// listen, on PostgreSQL, gives the connections that LISTEN: River's
 	// (new jobs, leadership) and the stream's (events other replicas
 	// appended). They are taken out of the pool for good, so it holds
@@ -141,6 +147,28 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("store: connect to postgres: %w", err)
 	}
 	s := newStore(db, Postgres, nil)
+	// The acknowledgement's reads (is this a redelivery?) get a pool of
+	// their own: in the shared one, a burst of requests took every
+	// connection and the journal's writer waited behind them (bench/load
+	// on PostgreSQL: 500/s acknowledged in seconds, not milliseconds).
+	read, err := sql.Open("pgx", dsn)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: open postgres: %w", err)
+	}
+	read.SetMaxOpenConns(postgresReaders)
+	read.SetConnMaxIdleTime(5 * time.Minute)
+	s.read = read
+	// And its writes a connection of their own, for the same reason: the
+	// job workers' transactions hold the shared pool's.
+	journal, err := sql.Open("pgx", dsn)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: open postgres: %w", err)
+	}
+	journal.SetMaxOpenConns(1)
+	journal.SetConnMaxIdleTime(5 * time.Minute)
+	s.journal = journal
 	if s.listen, err = listenPool(ctx, dsn); err != nil {
 		s.Close()
 		return nil, err
@@ -208,6 +236,9 @@ func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 
 // sqliteReaders bounds the read-only connections to a SQLite file.
 const sqliteReaders = 4
+
+// postgresReaders bounds the connections of PostgreSQL's read pool.
+const postgresReaders = 8
 
 // Driver is SQLite or Postgres.
 func (s *Store) Driver() string { return s.env.driver }
@@ -369,6 +400,9 @@ func sqliteDSN(dsn string) string {
 
 // Close closes the database and releases the lock.
 func (s *Store) Close() error {
+	if s.journal != nil {
+		s.journal.Close()
+	}
 	if s.read != nil {
 		s.read.Close()
 	}
@@ -512,7 +546,21 @@ func (s *Store) Ready(ctx context.Context) error {
 // rolling back (River's jobs inserted through tx included) when it does
 // not.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
-	sqlTx, err := s.db.BeginTx(ctx, nil)
+	return s.inTx(ctx, s.db, fn)
+}
+
+// InTxJournal is InTx for the journal's writer, whose commit webhook
+// senders wait for: on PostgreSQL it runs on a connection of its own, so
+// that it never waits for the job workers to give one back.
+func (s *Store) InTxJournal(ctx context.Context, fn func(tx *Tx) error) error {
+	if s.journal != nil {
+		return s.inTx(ctx, s.journal, fn)
+	}
+	return s.inTx(ctx, s.db, fn)
+}
+
+func (s *Store) inTx(ctx context.Context, db *sql.DB, fn func(tx *Tx) error) error {
+	sqlTx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
