@@ -70,6 +70,7 @@ type options struct {
 	driver, dsn      string
 	cpuprofile       string
 	ingestOnly       bool
+	replicas         int
 }
 
 func main() {
@@ -84,10 +85,14 @@ func main() {
 	flag.StringVar(&o.dsn, "dsn", "", "the store's DSN (default: a SQLite file in a temporary directory)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the purgehook steps to this file")
 	flag.BoolVar(&o.ingestOnly, "ingest-only", false, "do not start the job workers: measure the acknowledgement alone")
+	flag.IntVar(&o.replicas, "replicas", 1, "purgehook instances on the one store (postgres only), each with its own listener; deliveries go round-robin")
 	flag.Parse()
 	o.rates, o.baseRates = ints(*rates), ints(*baseRates)
 	if o.urls < 5 {
 		fail(fmt.Errorf("-urls %d: want at least 5 (4 shared, 1 own)", o.urls))
+	}
+	if o.replicas < 1 || (o.replicas > 1 && o.driver != "postgres") {
+		fail(fmt.Errorf("-replicas %d: want 1, or more with -driver postgres (SQLite is one process's)", o.replicas))
 	}
 	if err := run(o); err != nil {
 		fail(err)
@@ -113,8 +118,8 @@ func run(o options) error {
 	if o.dsn == "" {
 		o.dsn = filepath.Join(dir, "ph.db")
 	}
-	fmt.Printf("load-bench: %s %s/%s, GOMAXPROCS=%d, NumCPU=%d, store %s, %d URLs per delivery, %s per step\n",
-		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU(), o.driver, o.urls, o.step)
+	fmt.Printf("load-bench: %s %s/%s, GOMAXPROCS=%d, NumCPU=%d, store %s, %d replica(s), %d URLs per delivery, %s per step\n",
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU(), o.driver, o.replicas, o.urls, o.step)
 	fmt.Println("generator, Cloudflare fake and the server under test share this process; RSS is the whole process's")
 	fmt.Println()
 
@@ -135,16 +140,25 @@ log: {level: error}
 		return err
 	}
 	ctx := context.Background()
-	svc, err := app.New(ctx, cfg, app.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		return err
-	}
-	if !o.ingestOnly {
-		if err := svc.Start(ctx); err != nil {
+	// Replicas share the process (and its two cores) but nothing else:
+	// each has its own service, pools and listener, as separate processes
+	// on one PostgreSQL database would.
+	var svcs []*app.Service
+	var urls []string
+	var srvs []*httptest.Server
+	for range o.replicas {
+		svc, err := app.New(ctx, cfg, app.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		if err != nil {
 			return err
 		}
+		if !o.ingestOnly {
+			if err := svc.Start(ctx); err != nil {
+				return err
+			}
+		}
+		srv := quietServer(svc.Handler())
+		svcs, srvs, urls = append(svcs, svc), append(srvs, srv), append(urls, srv.URL+"/hooks/cms")
 	}
-	srv := quietServer(svc.Handler())
 
 	header()
 	if o.cpuprofile != "" {
@@ -159,7 +173,7 @@ log: {level: error}
 	}
 	purged := newPurgeWatch(cf)
 	for i, r := range o.rates {
-		res := send(srv.URL+"/hooks/cms", r, i, o)
+		res := send(urls, r, i, o)
 		if !o.ingestOnly {
 			res.purgedAfter = purged.wait(res.own, o.drain)
 		}
@@ -168,17 +182,20 @@ log: {level: error}
 	if o.cpuprofile != "" {
 		pprof.StopCPUProfile()
 	}
-	srv.Close()
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := svc.Close(sctx); err != nil {
-		return err
+	for i, srv := range srvs {
+		srv.Close()
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := svcs[i].Close(sctx)
+		cancel()
+		if err != nil {
+			return err
+		}
 	}
 
 	base := quietServer(&seedHandler{cf: cf, origin: origin.URL, client: &http.Client{Timeout: 30 * time.Second}})
 	defer base.Close()
 	for i, r := range o.baseRates {
-		res := send(base.URL+"/api/webhooks/umbraco", r, 1000+i, o)
+		res := send([]string{base.URL + "/api/webhooks/umbraco"}, r, 1000+i, o)
 		res.purgedAfter = 0 // purged before the answer
 		res.print("baseline", r)
 	}
@@ -223,8 +240,9 @@ func (r *result) print(name string, target int) {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/1e6) }
 
-// send posts deliveries at rate per second for o.step, open-loop.
-func send(url string, rate, step int, o options) *result {
+// send posts deliveries at rate per second for o.step, open-loop, to the
+// urls in turn.
+func send(urls []string, rate, step int, o options) *result {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: o.inflight, MaxIdleConnsPerHost: o.inflight}, Timeout: time.Minute}
 	defer client.CloseIdleConnections()
 	n := int(float64(rate) * o.step.Seconds())
@@ -244,6 +262,7 @@ func send(url string, rate, step int, o options) *result {
 			}
 			res.sent++
 			body, own := payload(step, i, o.urls)
+			url := urls[i%len(urls)]
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
