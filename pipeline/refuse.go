@@ -50,13 +50,15 @@ func (p *Pipeline) refuse(ctx context.Context, job *river.Job[CallArgs], row sto
 		}
 		ds := p.deliveriesOf(targets, row.Kind, row.Items[0])
 		note := fmt.Sprintf("%s refused %s %q (call %d): %s; the batch's other items go on", row.Provider, row.Kind, row.Items[0], row.ID, msg)
-		for _, d := range ds {
-			if err := tx.EventAdd(ctx, d, row.Batch, "failed", note); err != nil {
-				return err
-			}
-			if err := tx.DeliverySetState(ctx, d, store.DeliveryFailed); err != nil {
-				return err
-			}
+		events := make([]store.Event, len(ds))
+		for i, d := range ds {
+			events[i] = store.Event{Delivery: d, Batch: row.Batch, Kind: "failed", Message: note}
+		}
+		if err := tx.EventAddMany(ctx, events); err != nil {
+			return err
+		}
+		if err := tx.DeliverySetStates(ctx, ds, store.DeliveryFailed); err != nil {
+			return err
 		}
 		return p.closeLayer(ctx, tx, job, row)
 	})

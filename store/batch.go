@@ -164,24 +164,6 @@ func (q *queries) BatchDeliveryStarts(ctx context.Context, batch int64) ([]Deliv
 	return out, rows.Err()
 }
 
-// BatchDeliveries lists the distinct deliveries a batch serves.
-func (q *queries) BatchDeliveries(ctx context.Context, batch int64) ([]int64, error) {
-	rows, err := q.q.QueryContext(ctx, `SELECT DISTINCT delivery FROM ph_batch_target WHERE batch = ? ORDER BY delivery`, batch)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
-}
-
 // BatchPurging records that a batch is purging a layer. A failed batch
 // whose failed call is retried is purging again: its error and done time
 // are cleared, so that it is neither shown as failed nor pruned.

@@ -39,8 +39,9 @@ func TestBatch(t *testing.T) {
 		if err != nil || len(ts) != 3 || ts[0].Delivery != d1 || ts[0].Target.Value != a.Value || ts[1].Delivery != d2 || ts[2].Target != tag {
 			t.Errorf("targets %+v %v", ts, err)
 		}
-		if ds, err := s.BatchDeliveries(ctx, b1); err != nil || len(ds) != 2 || ds[0] != d1 || ds[1] != d2 {
-			t.Errorf("deliveries %v %v", ds, err)
+		if ds, err := s.BatchDeliveryStarts(ctx, b1); err != nil || len(ds) != 2 || ds[0].ID != d1 || ds[1].ID != d2 ||
+			ds[0].Source != "cms" || !ds[0].From.Equal(at) {
+			t.Errorf("deliveries %+v %v", ds, err)
 		}
 		// A delivery's targets across batches, each once, first seen first.
 		if dt, err := s.DeliveryTargets(ctx, d1); err != nil || len(dt) != 2 || dt[0].Value != a.Value || dt[1] != tag {

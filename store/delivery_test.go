@@ -58,7 +58,7 @@ func TestDelivery(t *testing.T) {
 		}
 
 		for _, st := range []DeliveryState{DeliveryResolved, DeliveryNothing} {
-			if err := s.DeliverySetState(ctx, id, st); err != nil {
+			if err := s.DeliverySetStates(ctx, []int64{id}, st); err != nil {
 				t.Fatal(err)
 			}
 			if got, _ := s.DeliveryGet(ctx, id); got.State != st {

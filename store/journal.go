@@ -165,16 +165,8 @@ func (q *queries) DeliveryCount(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// DeliverySetState records how far a delivery got.
-func (q *queries) DeliverySetState(ctx context.Context, id int64, state DeliveryState) error {
-	if _, err := q.q.ExecContext(ctx, `UPDATE ph_delivery SET state = ?, resolved_at = ? WHERE id = ?`, string(state), ms(q.now()), id); err != nil {
-		return fmt.Errorf("store: delivery %d: %w", id, err)
-	}
-	return nil
-}
-
-// DeliverySetStates is DeliverySetState for several deliveries, a few
-// hundred a statement.
+// DeliverySetStates records how far deliveries got, a few hundred a
+// statement.
 func (q *queries) DeliverySetStates(ctx context.Context, ids []int64, state DeliveryState) error {
 	const perStatement = 500
 	for start := 0; start < len(ids); start += perStatement {
