@@ -170,29 +170,7 @@ queue: {workers: 4}
 	waitReady(t, base)
 
 	// 200 deliveries, 2 URLs each, sent 10 at a time.
-	want := map[string]bool{}
-	var mu sync.Mutex
-	accepted := 0
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 10)
-	for i := range 200 {
-		u1, u2 := fmt.Sprintf("/news/%d", i), fmt.Sprintf("/en/news/%d", i)
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			status, _ := send(t, base, publishPayload(fmt.Sprintf("item-%d", i), u1, u2))
-			if status == http.StatusAccepted {
-				mu.Lock()
-				accepted++
-				want["https://www.site.example"+u1] = true
-				want["https://www.site.example"+u2] = true
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	accepted, want := publishMany(t, []string{base}, 200, 10)
 	if accepted != 200 {
 		t.Fatalf("%d of 200 deliveries accepted", accepted)
 	}

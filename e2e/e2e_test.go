@@ -161,6 +161,37 @@ func send(t *testing.T, base string, p payload) (int, map[string]any) {
 	return resp.StatusCode, m
 }
 
+// publishMany sends n deliveries, item-i with the pages /news/i and
+// /en/news/i, at most `at` of them at a time, to bases in turn; it returns
+// how many were accepted and the absolute URLs of those.
+func publishMany(t *testing.T, bases []string, n, at int) (int, map[string]bool) {
+	t.Helper()
+	want := map[string]bool{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, at)
+	accepted := 0
+	for i := range n {
+		u1, u2 := fmt.Sprintf("/news/%d", i), fmt.Sprintf("/en/news/%d", i)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			status, _ := send(t, bases[i%len(bases)], publishPayload(fmt.Sprintf("item-%d", i), u1, u2))
+			if status == http.StatusAccepted {
+				mu.Lock()
+				accepted++
+				want["https://www.site.example"+u1] = true
+				want["https://www.site.example"+u2] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return accepted, want
+}
+
 // waitBatches waits until every batch is settled and nothing is queued.
 func waitBatches(t *testing.T, st *store.Store, timeout time.Duration) []store.Batch {
 	t.Helper()

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -184,29 +183,9 @@ queue: {workers: %d, job_timeout: 5s, rescue_after: 6s}
 	t.Logf("measured: webhook accepted → invalidation heard by a follower of each replica in %v", delays)
 
 	// 2. Deliveries spread over the three replicas.
-	want := map[string]bool{"https://www.site.example/news/first": true}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	accepted := 1
-	for i := range 150 {
-		u1, u2 := fmt.Sprintf("/news/%d", i), fmt.Sprintf("/en/news/%d", i)
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			status, _ := send(t, bases[i%3], publishPayload(fmt.Sprintf("item-%d", i), u1, u2))
-			if status == http.StatusAccepted {
-				mu.Lock()
-				accepted++
-				want["https://www.site.example"+u1] = true
-				want["https://www.site.example"+u2] = true
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	accepted, want := publishMany(t, bases, 150, 8)
+	accepted++ // the first, above
+	want["https://www.site.example/news/first"] = true
 	if accepted != 151 {
 		t.Fatalf("%d of 151 deliveries accepted", accepted)
 	}
