@@ -297,6 +297,17 @@ type ledger struct {
 	batches   map[string]int
 }
 
+// settle waits for every URL f had acknowledged to reach the fake (at
+// most limit), then stops the cluster and reads its ledger: how many were
+// lost, when the wait ended, and the ledger.
+func (c *cluster) settle(ctx context.Context, f *flow, started time.Time, limit time.Duration) (int, time.Time, ledger, error) {
+	lost := f.waitPurged(ctx, c.cf, limit)
+	purged := time.Now()
+	c.stop()
+	l, err := readLedger(ctx, c.driver, c.dsn, c.cf, started)
+	return lost, purged, l, err
+}
+
 func readLedger(ctx context.Context, driver, dsn string, cf *cloudflaretest.Server, started time.Time) (ledger, error) {
 	var l ledger
 	st, err := store.Open(ctx, driver, dsn)
@@ -409,13 +420,11 @@ func crashSQLite(ctx context.Context, bin string, rng *rand.Rand, kills, n int, 
 		return err
 	}
 	last := time.Now()
-	lost := f.waitPurged(ctx, cf, 90*time.Second)
-	took := time.Since(last)
-	c.stop()
-	l, err := readLedger(ctx, store.SQLite, c.dsn, cf, started)
+	lost, purged, l, err := c.settle(ctx, f, started, 90*time.Second)
 	if err != nil {
 		return err
 	}
+	took := purged.Sub(last)
 	fmt.Fprintf(w, "\n## Crash: SQLite, SIGKILL at random moments\n\n"+
 		"One serve process, %d deliveries (2 URLs each) sent 4 at a time and resent until acknowledged, as a CMS does; "+
 		"the process SIGKILLed %d times, 0.2–1.5 s apart at random while they flow, and restarted on the same file each time.\n\n", n, kills)
@@ -500,13 +509,11 @@ func crashPostgres(ctx context.Context, bin, pgURL string, rng *rand.Rand, n int
 	if err := <-killErr; err != nil {
 		return err
 	}
-	lost := f.waitPurged(ctx, cf, 150*time.Second)
-	took := time.Since(killed)
-	c.stop()
-	l, err := readLedger(ctx, store.Postgres, dsn, cf, started)
+	lost, purged, l, err := c.settle(ctx, f, started, 150*time.Second)
 	if err != nil {
 		return err
 	}
+	took := purged.Sub(killed)
 	fmt.Fprintf(w, "Three serve processes on one database, %d deliveries (2 URLs each) sent 8 at a time round robin, an attempt that failed "+
 		"resent to the next replica; one process SIGKILLed after %d attempts and never restarted; rescue_after %s.\n\n", n, killAt, rescueAfter)
 	fmt.Fprintf(w, "- deliveries acknowledged: %d (%.0f/s across the replicas while one died); attempts refused or cut off: %d\n", f.accepted, rate, f.failed)
@@ -622,13 +629,11 @@ func faults(ctx context.Context, bin string, rng *rand.Rand, n int, w io.Writer)
 		return err
 	}
 	last := time.Now()
-	lost := f.waitPurged(ctx, cf, 2*time.Minute)
-	took := time.Since(last)
-	c.stop()
-	l, err := readLedger(ctx, store.SQLite, c.dsn, cf, started)
+	lost, purged, l, err := c.settle(ctx, f, started, 2*time.Minute)
 	if err != nil {
 		return err
 	}
+	took := purged.Sub(last)
 	fmt.Fprintf(w, "\n## Provider faults\n\nOne serve process (SQLite), %d deliveries (2 URLs each); Cloudflare (the fake) behind a proxy that "+
 		"answers each request with a fault drawn at random for %s after the first call, then lets every request through "+
 		"(an outage, then recovery; failed calls are retried with square backoff, 1 s, 4 s, 9 s, …):\n\n| outcome | share | requests |\n| --- | --- | --- |\n", n, storm)
