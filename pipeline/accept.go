@@ -60,7 +60,7 @@ const manualSource = "manual"
 // the CLI) as a delivery of the pseudo-source "manual".
 func (p *Pipeline) Manual(ctx context.Context, id string, targets []change.Target) (int64, error) {
 	var row int64
-	err := p.st.InTx(ctx, func(tx *store.Tx) error {
+	err := p.st.InTxDurable(ctx, func(tx *store.Tx) error {
 		var err error
 		var inserted bool
 		row, inserted, err = tx.DeliveryInsert(ctx, change.Delivery{Source: manualSource, ID: id})
@@ -89,7 +89,7 @@ func (p *Pipeline) Replay(ctx context.Context, delivery int64) error {
 			return err
 		}
 	}
-	return p.st.InTx(ctx, func(tx *store.Tx) error {
+	return p.st.InTxDurable(ctx, func(tx *store.Tx) error {
 		if err := tx.EventAdd(ctx, delivery, 0, "replay", "replay requested"); err != nil {
 			return err
 		}

@@ -78,7 +78,7 @@ func (p *Pipeline) crawlSchedule() []*river.PeriodicJob {
 // StartCrawl starts a crawl of site, or returns the one running (started
 // false), by says who asked (a token's name, "schedule").
 func (p *Pipeline) StartCrawl(ctx context.Context, site, by string) (id int64, started bool, err error) {
-	err = p.st.InTx(ctx, func(tx *store.Tx) error {
+	err = p.st.InTxDurable(ctx, func(tx *store.Tx) error {
 		var err error
 		id, started, err = p.startCrawl(ctx, tx, site, by)
 		return err

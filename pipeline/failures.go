@@ -82,7 +82,7 @@ func (p *Pipeline) RetryCall(ctx context.Context, id int64, by string) (store.Ca
 		return store.CallRow{}, fmt.Errorf("call %d: provider %q is no longer configured: %w", id, row.Provider, ErrNotRetryable)
 	}
 	var out store.CallRow
-	err = p.st.InTx(ctx, func(tx *store.Tx) error {
+	err = p.st.InTxDurable(ctx, func(tx *store.Tx) error {
 		// Serialised with the calls of the batch finishing, so that a
 		// layer closes either before the retry (and stops on the failure)
 		// or after it (and waits for the retried call).
@@ -164,7 +164,7 @@ func (p *Pipeline) requeue(ctx context.Context, tx *store.Tx, row store.CallRow,
 
 // RetryJob gives a discarded job one more attempt.
 func (p *Pipeline) RetryJob(ctx context.Context, id int64, by string) error {
-	err := p.st.InTx(ctx, func(tx *store.Tx) error {
+	err := p.st.InTxDurable(ctx, func(tx *store.Tx) error {
 		j, err := tx.JobRetry(ctx, p.queue, id)
 		if errors.Is(err, store.ErrJobNotDiscarded) {
 			return fmt.Errorf("job %d is %s, not discarded: %w", id, j.State, ErrNotRetryable)

@@ -180,7 +180,7 @@ func (w *writer) commit(g int, group []*pending) {
 		ds[i] = pd.d
 	}
 	var res []store.DeliveryJournaled
-	err := w.p.st.InTxJournal(ctx, func(tx *store.Tx) error {
+	err := w.p.st.InTxDurable(ctx, func(tx *store.Tx) error {
 		var err error
 		if res, err = tx.DeliveryInsertMany(ctx, ds); err != nil {
 			return err

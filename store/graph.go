@@ -129,10 +129,11 @@ func distinctEdges(edges []GraphEdge) []GraphEdge {
 	return out
 }
 
-// GraphEdgePut is Tx.GraphEdgePut in a transaction of its own.
+// GraphEdgePut is Tx.GraphEdgePut in a durable transaction of its own
+// (InTxDurable): a registration is answered once it is on disk.
 func (s *Store) GraphEdgePut(ctx context.Context, edges []GraphEdge) (int64, error) {
 	var seq int64
-	err := s.InTx(ctx, func(tx *Tx) error {
+	err := s.InTxDurable(ctx, func(tx *Tx) error {
 		var err error
 		seq, err = tx.GraphEdgePut(ctx, edges)
 		return err
@@ -278,10 +279,11 @@ func (tx *Tx) GraphEdgeRemove(ctx context.Context, edges []GraphEdge) (int, erro
 	return n, nil
 }
 
-// GraphEdgeRemove is Tx.GraphEdgeRemove in a transaction of its own.
+// GraphEdgeRemove is Tx.GraphEdgeRemove in a durable transaction of its
+// own (InTxDurable).
 func (s *Store) GraphEdgeRemove(ctx context.Context, edges []GraphEdge) (int, error) {
 	var n int
-	err := s.InTx(ctx, func(tx *Tx) error {
+	err := s.InTxDurable(ctx, func(tx *Tx) error {
 		var err error
 		n, err = tx.GraphEdgeRemove(ctx, edges)
 		return err

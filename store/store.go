@@ -20,6 +20,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -33,8 +34,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	_ "github.com/jackc/pgx/v5/stdlib" // the PostgreSQL driver
+	"github.com/jackc/pgx/v5/stdlib" // the PostgreSQL driver
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
@@ -87,14 +89,18 @@ type Store struct {
 	// PostgreSQL, a second, smaller pool. nil (SQLite in memory): reads
 	// use db.
 	read *sql.DB
-	// journal, on PostgreSQL, is the journal's writer's own connection
-	// (Store.InTxJournal); nil: it uses db.
+	// journal, on PostgreSQL, is the connection of the transactions
+	// whose commit someone waits for (Store.InTxDurable); nil: they use
+	// db.
 	journal *sql.DB
 	// listen, on PostgreSQL, gives the connections that LISTEN: River's
 	// (new jobs, leadership) and the stream's (events other replicas
 	// appended). They are taken out of the pool for good, so it holds
 	// none otherwise.
 	listen *pgxpool.Pool
+	// lazySync: the SQLite connection commits with synchronous=NORMAL and
+	// InTxDurable raises it to FULL (a DSN of ours, not a file: DSN).
+	lazySync bool
 }
 
 // Tx is a transaction begun by Store.InTx.
@@ -133,10 +139,18 @@ func newStore(db *sql.DB, driver string, lock *os.File) *Store {
 }
 
 func openPostgres(ctx context.Context, dsn string) (*Store, error) {
-	db, err := sql.Open("pgx", dsn)
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("store: open postgres: %w", err)
+		// pgx's parse errors quote the DSN with its password masked.
+		return nil, fmt.Errorf("store: postgres dsn: %w", err)
 	}
+	// The job workers' pool commits without waiting for the WAL flush:
+	// a server crash can lose its last commits, never a part of one, and
+	// what is lost is redone (a purge sent twice). What someone waits for
+	// commits on the journal's connection below, which waits for the
+	// flush, and the WAL is flushed in order, so theirs are flushed first.
+	cfg.RuntimeParams["synchronous_commit"] = "off"
+	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(20)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -214,6 +228,7 @@ func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 	// starting the next one.
 	db.SetMaxOpenConns(1)
 	s := newStore(db, SQLite, lock)
+	s.lazySync = !strings.HasPrefix(dsn, "file:")
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -392,7 +407,13 @@ func sqliteDSN(dsn string) string {
 	v := url.Values{}
 	v.Add("_pragma", "busy_timeout(10000)")
 	v.Add("_pragma", "journal_mode(WAL)")
-	v.Add("_pragma", "synchronous(FULL)")
+	// NORMAL: in WAL mode a commit is written, not synced, unless it is
+	// one InTxDurable raises to FULL. A power cut can lose the last
+	// unsynced commits (a process crash cannot); the WAL's checksums make
+	// what survives a prefix of the commits, an earlier consistent state,
+	// and every acknowledged one is in it. What the workers redo after
+	// one (a purge sent twice, a warm-up repeated) is harmless.
+	v.Add("_pragma", "synchronous(NORMAL)")
 	v.Add("_pragma", "foreign_keys(1)")
 	v.Set("_txlock", "immediate")
 	return "file:" + dsn + "?" + v.Encode()
@@ -549,17 +570,55 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	return s.inTx(ctx, s.db, fn)
 }
 
-// InTxJournal is InTx for the journal's writer, whose commit webhook
-// senders wait for: on PostgreSQL it runs on a connection of its own, so
-// that it never waits for the job workers to give one back.
-func (s *Store) InTxJournal(ctx context.Context, fn func(tx *Tx) error) error {
+// InTxDurable is InTx for a commit that someone outside waits for: a
+// webhook's sender, an admin's purge, a plugin's edges. Its commit is on
+// disk before it returns, and with it every commit before it.
+//
+// On SQLite that is the one transaction kind that syncs: the connection's
+// default is synchronous=NORMAL (see sqliteDSN), under which a commit is
+// written to the WAL but not synced, so the job workers' transactions,
+// River's included, do not each wait for the disk while the webhooks'
+// acknowledgements wait behind them. A durable commit switches the
+// connection to FULL for itself; fsync covers the whole WAL file, so the
+// workers' commits written before it are synced too.
+//
+// On PostgreSQL it runs on a connection of its own, so that it never waits
+// for the job workers to give one back; the workers' pool commits with
+// synchronous_commit=off (see openPostgres), and this connection's commit
+// waits for the WAL to be flushed past it, theirs included.
+func (s *Store) InTxDurable(ctx context.Context, fn func(tx *Tx) error) error {
 	if s.journal != nil {
 		return s.inTx(ctx, s.journal, fn)
 	}
-	return s.inTx(ctx, s.db, fn)
+	if s.env.driver != SQLite || !s.lazySync {
+		return s.inTx(ctx, s.db, fn)
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	defer conn.Close()
+	// SQLite refuses to change the safety level inside a transaction, so
+	// it is set around it, on the same (the only) connection.
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = FULL`); err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	defer func() {
+		// A connection left at FULL is only slower; a closed one is
+		// reopened from the DSN, at NORMAL.
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = NORMAL`); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // always that error: the point is to discard the connection
+		}
+	}()
+	return s.inTx(ctx, conn, fn)
 }
 
-func (s *Store) inTx(ctx context.Context, db *sql.DB, fn func(tx *Tx) error) error {
+// beginner is a *sql.DB or a *sql.Conn.
+type beginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+func (s *Store) inTx(ctx context.Context, db beginner, fn func(tx *Tx) error) error {
 	sqlTx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)

@@ -120,3 +120,53 @@ func TestReadyNeedsAWritableJournal(t *testing.T) {
 		}
 	})
 }
+
+// The job workers' commits do not wait for the disk; the ones someone is
+// answered after (InTxDurable) do, and the connection they borrow goes
+// back to the workers as it was, whether the transaction commits or not.
+func TestOnlyDurableTransactionsWaitForTheDisk(t *testing.T) {
+	drivers(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		ctx := context.Background()
+		level := func(q querier) string {
+			t.Helper()
+			query := `PRAGMA synchronous`
+			if s.Driver() == Postgres {
+				query = `SHOW synchronous_commit`
+			}
+			var v string
+			if err := q.QueryRowContext(ctx, query).Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		// SQLite's levels: 1 NORMAL (written, not synced), 2 FULL.
+		lazy, durable := "1", "2"
+		if s.Driver() == Postgres {
+			lazy, durable = "off", "on"
+		}
+		mustTx(t, s, func(tx *Tx) error {
+			if got := level(tx.q); got != lazy {
+				t.Errorf("a worker's transaction commits at %s, want %s", got, lazy)
+			}
+			return nil
+		})
+		for _, fail := range []bool{false, true} {
+			err := s.InTxDurable(ctx, func(tx *Tx) error {
+				if got := level(tx.q); got != durable {
+					t.Errorf("a durable transaction commits at %s, want %s", got, durable)
+				}
+				if fail {
+					return errors.New("rolled back")
+				}
+				return nil
+			})
+			if fail != (err != nil) {
+				t.Fatalf("InTxDurable: %v", err)
+			}
+			if got := level(s.q); got != lazy {
+				t.Errorf("after a durable transaction (failed %v) the pool commits at %s, want %s", fail, got, lazy)
+			}
+		}
+	})
+}
