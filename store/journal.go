@@ -106,20 +106,14 @@ func (q *queries) DeliveryFindLatest(ctx context.Context, source, deliveryID str
 // DeliveryFind on the store reads from the read pool when there is one
 // (Store.read), so that it does not wait for a write transaction.
 func (s *Store) DeliveryFind(ctx context.Context, source, deliveryID string) (int64, time.Time, error) {
-	if s.read == nil {
-		return s.queries.DeliveryFind(ctx, source, deliveryID)
-	}
-	r := queries{q: s.env.rebound(s.read), env: s.env}
+	r := s.reader()
 	return r.DeliveryFind(ctx, source, deliveryID)
 }
 
 // DeliveryFindLatest on the store reads from the read-only pool too: a
 // redelivery of a body hash is answered without waiting for the writer.
 func (s *Store) DeliveryFindLatest(ctx context.Context, source, deliveryID string) (int64, time.Time, error) {
-	if s.read == nil {
-		return s.queries.DeliveryFindLatest(ctx, source, deliveryID)
-	}
-	r := queries{q: s.env.rebound(s.read), env: s.env}
+	r := s.reader()
 	return r.DeliveryFindLatest(ctx, source, deliveryID)
 }
 

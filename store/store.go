@@ -98,6 +98,9 @@ type Store struct {
 	// appended). They are taken out of the pool for good, so it holds
 	// none otherwise.
 	listen *pgxpool.Pool
+	// prep and readPrep, on SQLite, keep the prepared statements of the
+	// pool's and the read pool's queries (see prepared); nil otherwise.
+	prep, readPrep *prepared
 	// lazySync: the SQLite connection commits with synchronous=NORMAL and
 	// InTxDurable raises it to FULL (a DSN of ours, not a file: DSN).
 	lazySync bool
@@ -237,6 +240,8 @@ func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.prep = newPrepared(db)
+	s.queries.q = s.prep
 	if lock != nil && !strings.HasPrefix(dsn, "file:") {
 		read, err := sql.Open("sqlite", sqliteDSN(dsn)+"&_pragma=query_only(1)")
 		if err != nil {
@@ -245,6 +250,7 @@ func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 		}
 		read.SetMaxOpenConns(sqliteReaders)
 		s.read = read
+		s.readPrep = newPrepared(read)
 	}
 	return s, nil
 }
@@ -271,6 +277,18 @@ func (s *Store) riverDriver() riverdriver.Driver[*sql.Tx] {
 		return riverdatabasesql.New(s.db)
 	}
 	return riversqlite.New(s.db)
+}
+
+// reader is the querier of the acknowledgement's reads: the read pool's
+// (prepared, on SQLite), or the store's own when there is none.
+func (s *Store) reader() queries {
+	switch {
+	case s.readPrep != nil:
+		return queries{q: s.readPrep, env: s.env}
+	case s.read != nil:
+		return queries{q: s.env.rebound(s.read), env: s.env}
+	}
+	return s.queries
 }
 
 // rebound adapts a querier to the database's placeholders.
@@ -421,6 +439,11 @@ func sqliteDSN(dsn string) string {
 
 // Close closes the database and releases the lock.
 func (s *Store) Close() error {
+	for _, p := range []*prepared{s.prep, s.readPrep} {
+		if p != nil {
+			p.close()
+		}
+	}
 	if s.journal != nil {
 		s.journal.Close()
 	}

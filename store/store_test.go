@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -169,4 +170,49 @@ func TestOnlyDurableTransactionsWaitForTheDisk(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A SQLite store keeps each of its pool queries prepared: the second
+// lookup of the same query reuses the first's statement, and a query that
+// fails to prepare still reports its own error.
+func TestSQLitePoolQueriesArePrepared(t *testing.T) {
+	t.Parallel()
+	s, err := Open(context.Background(), SQLite, filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for range 3 {
+		if _, _, err := s.DeliveryFindLatest(ctx, "cms", "nope"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("DeliveryFindLatest: %v", err)
+		}
+		if _, err := s.DeliveryGet(ctx, 1); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("DeliveryGet: %v", err)
+		}
+	}
+	if s.readPrep == nil || len(s.readPrep.m) != 1 {
+		t.Errorf("read pool statements: %v, want the one lookup", s.readPrep)
+	}
+	if n := len(s.prep.m); n == 0 {
+		t.Error("the pool kept no statement")
+	}
+	before := len(s.prep.m)
+	if _, err := s.q.ExecContext(ctx, `NOT SQL`); err == nil || !strings.Contains(err.Error(), "syntax error") {
+		t.Errorf("a bad query: %v, want its syntax error", err)
+	}
+	if len(s.prep.m) != before {
+		t.Error("a query that does not prepare was kept")
+	}
+	// Queries built for their arguments stop being kept at the bound,
+	// and still run.
+	for i := range maxPrepared + 10 {
+		var n int
+		if err := s.q.QueryRowContext(ctx, "SELECT "+strconv.Itoa(i)).Scan(&n); err != nil || n != i {
+			t.Fatalf("SELECT %d: %d, %v", i, n, err)
+		}
+	}
+	if len(s.prep.m) != maxPrepared {
+		t.Errorf("%d statements kept, want the bound %d", len(s.prep.m), maxPrepared)
+	}
 }
