@@ -39,14 +39,16 @@ func (q *queries) BatchInsert(ctx context.Context, targets []PendingTarget) (int
 	if err := q.q.QueryRowContext(ctx, `INSERT INTO ph_batch (created_at, state) VALUES (?, ?) RETURNING id`, ms(q.now()), BatchPurging).Scan(&id); err != nil {
 		return 0, fmt.Errorf("store: batch: %w", err)
 	}
-	for _, t := range targets {
-		data, err := json.Marshal(t.Target)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := q.q.ExecContext(ctx, `INSERT INTO ph_batch_target (batch, delivery, data) VALUES (?, ?, ?)`, id, t.Delivery, string(data)); err != nil {
-			return 0, fmt.Errorf("store: batch target: %w", err)
-		}
+	err := q.insertMany(ctx, `INSERT INTO ph_batch_target (batch, delivery, data) VALUES `, "(?, ?, ?)", len(targets), pendingRowsPerInsert,
+		func(i int, args []any) ([]any, error) {
+			data, err := json.Marshal(targets[i].Target)
+			if err != nil {
+				return nil, err
+			}
+			return append(args, id, targets[i].Delivery, string(data)), nil
+		})
+	if err != nil {
+		return 0, err
 	}
 	return id, nil
 }

@@ -46,26 +46,39 @@ func (q *queries) PendingInsertMany(ctx context.Context, ds []DeliveryTargets) e
 			rows = append(rows, row{d.Delivery, t})
 		}
 	}
-	// A few multi-row statements rather than one per target: a bulk
-	// publish resolves to thousands, and each statement is parsed anew.
-	for start := 0; start < len(rows); start += pendingRowsPerInsert {
-		chunk := rows[start:min(start+pendingRowsPerInsert, len(rows))]
-		var b strings.Builder
-		b.WriteString(`INSERT INTO ph_pending (delivery, data, created_at) VALUES `)
-		args := make([]any, 0, 3*len(chunk))
-		for i, r := range chunk {
-			data, err := json.Marshal(r.t)
+	return q.insertMany(ctx, `INSERT INTO ph_pending (delivery, data, created_at) VALUES `, "(?, ?, ?)", len(rows), pendingRowsPerInsert,
+		func(i int, args []any) ([]any, error) {
+			data, err := json.Marshal(rows[i].t)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			if i > 0 {
+			return append(args, rows[i].delivery, string(data), now), nil
+		})
+}
+
+// insertMany inserts n rows with a few multi-row statements, per rows
+// each, rather than one statement a row: a bulk publish resolves to
+// thousands of targets, and each statement is parsed anew (a
+// transaction's statements are not kept prepared). head ends with
+// VALUES; row is one row's placeholders; add appends row i's values.
+func (q *queries) insertMany(ctx context.Context, head, row string, n, per int, add func(i int, args []any) ([]any, error)) error {
+	for start := 0; start < n; start += per {
+		end := min(start+per, n)
+		var b strings.Builder
+		b.WriteString(head)
+		args := make([]any, 0, (end-start)*strings.Count(row, "?"))
+		for i := start; i < end; i++ {
+			if i > start {
 				b.WriteString(", ")
 			}
-			b.WriteString("(?, ?, ?)")
-			args = append(args, r.delivery, string(data), now)
+			b.WriteString(row)
+			var err error
+			if args, err = add(i, args); err != nil {
+				return err
+			}
 		}
 		if _, err := q.q.ExecContext(ctx, b.String(), args...); err != nil {
-			return fmt.Errorf("store: pending: %w", err)
+			return fmt.Errorf("store: %s: %w", strings.Fields(head)[2], err)
 		}
 	}
 	return nil
