@@ -39,7 +39,7 @@ func (q *queries) BatchInsert(ctx context.Context, targets []PendingTarget) (int
 	if err := q.q.QueryRowContext(ctx, `INSERT INTO ph_batch (created_at, state) VALUES (?, ?) RETURNING id`, ms(q.now()), BatchPurging).Scan(&id); err != nil {
 		return 0, fmt.Errorf("store: batch: %w", err)
 	}
-	err := q.insertMany(ctx, `INSERT INTO ph_batch_target (batch, delivery, data) VALUES `, "(?, ?, ?)", len(targets), pendingRowsPerInsert,
+	err := q.insertMany(ctx, `INSERT INTO ph_batch_target (batch, delivery, data) VALUES `, "(?, ?, ?)", len(targets),
 		func(i int, args []any) ([]any, error) {
 			data, err := json.Marshal(targets[i].Target)
 			if err != nil {

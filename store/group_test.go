@@ -22,7 +22,7 @@ func TestDeliveryInsertMany(t *testing.T) {
 			t.Fatal(err)
 		}
 		// More changes than one multi-row insert takes.
-		many := make([]change.Change, changeRowsPerInsert+7)
+		many := make([]change.Change, rowsPerInsert+7)
 		for i := range many {
 			many[i] = change.Change{Event: "e", ContentID: fmt.Sprint(i)}
 		}

@@ -276,13 +276,37 @@ type DeliveryJournaled struct {
 	Inserted bool
 }
 
-// Rows per multi-row insert, well under SQLite's and PostgreSQL's
-// parameter limits.
-const (
-	deliveryRowsPerInsert = 500
-	changeRowsPerInsert   = 500
-	eventRowsPerInsert    = 500
-)
+// rowsPerInsert is how many rows one multi-row insert writes, well under
+// SQLite's and PostgreSQL's parameter limits.
+const rowsPerInsert = 500
+
+// insertMany inserts n rows with a few multi-row statements,
+// rowsPerInsert rows each, rather than one statement a row: a bulk
+// publish resolves to thousands of targets, and each statement is parsed
+// anew (a transaction's statements are not kept prepared). head ends with
+// VALUES; row is one row's placeholders; add appends row i's values.
+func (q *queries) insertMany(ctx context.Context, head, row string, n int, add func(i int, args []any) ([]any, error)) error {
+	for start := 0; start < n; start += rowsPerInsert {
+		end := min(start+rowsPerInsert, n)
+		var b strings.Builder
+		b.WriteString(head)
+		args := make([]any, 0, (end-start)*strings.Count(row, "?"))
+		for i := start; i < end; i++ {
+			if i > start {
+				b.WriteString(", ")
+			}
+			b.WriteString(row)
+			var err error
+			if args, err = add(i, args); err != nil {
+				return err
+			}
+		}
+		if _, err := q.q.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("store: %s: %w", strings.Fields(head)[2], err)
+		}
+	}
+	return nil
+}
 
 // DeliveryInsertMany journals several deliveries and their changes, as
 // DeliveryInsert does one: the group commit's half of the journal. The
@@ -296,8 +320,8 @@ func (tx *Tx) DeliveryInsertMany(ctx context.Context, ds []change.Delivery) ([]D
 	type key struct{ source, id string }
 	ids := make(map[key]int64, len(ds))
 	now := ms(tx.now())
-	for start := 0; start < len(ds); start += deliveryRowsPerInsert {
-		chunk := ds[start:min(start+deliveryRowsPerInsert, len(ds))]
+	for start := 0; start < len(ds); start += rowsPerInsert {
+		chunk := ds[start:min(start+rowsPerInsert, len(ds))]
 		var b strings.Builder
 		b.WriteString(`INSERT INTO ph_delivery (source, delivery_id, received_at, remote, body_sha256, n_changes, request_id) VALUES `)
 		args := make([]any, 0, 7*len(chunk))
@@ -367,27 +391,14 @@ type changeRow struct {
 }
 
 func (tx *Tx) changeInsertMany(ctx context.Context, cs []changeRow) error {
-	for start := 0; start < len(cs); start += changeRowsPerInsert {
-		chunk := cs[start:min(start+changeRowsPerInsert, len(cs))]
-		var b strings.Builder
-		b.WriteString(`INSERT INTO ph_change (delivery, seq, data) VALUES `)
-		args := make([]any, 0, 3*len(chunk))
-		for i, r := range chunk {
-			data, err := json.Marshal(r.c)
+	return tx.insertMany(ctx, `INSERT INTO ph_change (delivery, seq, data) VALUES `, "(?, ?, ?)", len(cs),
+		func(i int, args []any) ([]any, error) {
+			data, err := json.Marshal(cs[i].c)
 			if err != nil {
-				return fmt.Errorf("store: insert change: %w", err)
+				return nil, fmt.Errorf("store: insert change: %w", err)
 			}
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("(?, ?, ?)")
-			args = append(args, r.delivery, r.seq, string(data))
-		}
-		if _, err := tx.q.ExecContext(ctx, b.String(), args...); err != nil {
-			return fmt.Errorf("store: insert %d changes: %w", len(chunk), err)
-		}
-	}
-	return nil
+			return append(args, cs[i].delivery, cs[i].seq, string(data)), nil
+		})
 }
 
 // EventAddMany appends several events to the audit trail with one
@@ -395,23 +406,11 @@ func (tx *Tx) changeInsertMany(ctx context.Context, cs []changeRow) error {
 // stamps them) and its Delivery and Batch may be 0.
 func (tx *Tx) EventAddMany(ctx context.Context, es []Event) error {
 	now := ms(tx.now())
-	for start := 0; start < len(es); start += eventRowsPerInsert {
-		chunk := es[start:min(start+eventRowsPerInsert, len(es))]
-		var b strings.Builder
-		b.WriteString(`INSERT INTO ph_event (at, delivery, batch, kind, message) VALUES `)
-		args := make([]any, 0, 5*len(chunk))
-		for i, e := range chunk {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("(?, ?, ?, ?, ?)")
-			args = append(args, now, nullID(e.Delivery), nullID(e.Batch), e.Kind, e.Message)
-		}
-		if _, err := tx.q.ExecContext(ctx, b.String(), args...); err != nil {
-			return fmt.Errorf("store: %d events: %w", len(chunk), err)
-		}
-	}
-	return nil
+	return tx.insertMany(ctx, `INSERT INTO ph_event (at, delivery, batch, kind, message) VALUES `, "(?, ?, ?, ?, ?)", len(es),
+		func(i int, args []any) ([]any, error) {
+			e := es[i]
+			return append(args, now, nullID(e.Delivery), nullID(e.Batch), e.Kind, e.Message), nil
+		})
 }
 
 // EventLatest says when a batch last had an event of a kind; ok is false

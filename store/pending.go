@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/purgehook/purgehook/change"
@@ -46,7 +45,7 @@ func (q *queries) PendingInsertMany(ctx context.Context, ds []DeliveryTargets) e
 			rows = append(rows, row{d.Delivery, t})
 		}
 	}
-	return q.insertMany(ctx, `INSERT INTO ph_pending (delivery, data, created_at) VALUES `, "(?, ?, ?)", len(rows), pendingRowsPerInsert,
+	return q.insertMany(ctx, `INSERT INTO ph_pending (delivery, data, created_at) VALUES `, "(?, ?, ?)", len(rows),
 		func(i int, args []any) ([]any, error) {
 			data, err := json.Marshal(rows[i].t)
 			if err != nil {
@@ -55,37 +54,6 @@ func (q *queries) PendingInsertMany(ctx context.Context, ds []DeliveryTargets) e
 			return append(args, rows[i].delivery, string(data), now), nil
 		})
 }
-
-// insertMany inserts n rows with a few multi-row statements, per rows
-// each, rather than one statement a row: a bulk publish resolves to
-// thousands of targets, and each statement is parsed anew (a
-// transaction's statements are not kept prepared). head ends with
-// VALUES; row is one row's placeholders; add appends row i's values.
-func (q *queries) insertMany(ctx context.Context, head, row string, n, per int, add func(i int, args []any) ([]any, error)) error {
-	for start := 0; start < n; start += per {
-		end := min(start+per, n)
-		var b strings.Builder
-		b.WriteString(head)
-		args := make([]any, 0, (end-start)*strings.Count(row, "?"))
-		for i := start; i < end; i++ {
-			if i > start {
-				b.WriteString(", ")
-			}
-			b.WriteString(row)
-			var err error
-			if args, err = add(i, args); err != nil {
-				return err
-			}
-		}
-		if _, err := q.q.ExecContext(ctx, b.String(), args...); err != nil {
-			return fmt.Errorf("store: %s: %w", strings.Fields(head)[2], err)
-		}
-	}
-	return nil
-}
-
-// pendingRowsPerInsert bounds one multi-row insert of pending targets.
-const pendingRowsPerInsert = 500
 
 // PendingWindow returns how many targets wait and when the oldest and
 // newest arrived.

@@ -66,7 +66,7 @@ func TestPendingInsertMany(t *testing.T) {
 		s := open(t)
 		ctx := t.Context()
 		d, _, _ := s.DeliveryInsert(ctx, change.Delivery{Source: "cms", ID: "bulk"})
-		ts := make([]change.Target, 2*pendingRowsPerInsert+3)
+		ts := make([]change.Target, 2*rowsPerInsert+3)
 		for i := range ts {
 			ts[i] = change.Target{Kind: change.URL, Value: "https://a.example/" + strconv.Itoa(i)}
 		}
