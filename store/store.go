@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/url"
 	"os"
 	"path"
@@ -147,15 +148,22 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 		// pgx's parse errors quote the DSN with its password masked.
 		return nil, fmt.Errorf("store: postgres dsn: %w", err)
 	}
+	// pool opens a pool of at most conns connections on the DSN, with
+	// params set on each of its sessions.
+	pool := func(conns int, params map[string]string) *sql.DB {
+		c := cfg.Copy()
+		maps.Copy(c.RuntimeParams, params)
+		db := stdlib.OpenDB(*c)
+		db.SetMaxOpenConns(conns)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+		return db
+	}
 	// The job workers' pool commits without waiting for the WAL flush:
 	// a server crash can lose its last commits, never a part of one, and
 	// what is lost is redone (a purge sent twice). What someone waits for
 	// commits on the journal's connection below, which waits for the
 	// flush, and the WAL is flushed in order, so theirs are flushed first.
-	cfg.RuntimeParams["synchronous_commit"] = "off"
-	db := stdlib.OpenDB(*cfg)
-	db.SetMaxOpenConns(20)
-	db.SetConnMaxIdleTime(5 * time.Minute)
+	db := pool(20, map[string]string{"synchronous_commit": "off"})
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
@@ -168,24 +176,10 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 	// their own: in the shared one, a burst of requests took every
 	// connection and the journal's writer waited behind them (bench/load
 	// on PostgreSQL: 500/s acknowledged in seconds, not milliseconds).
-	read, err := sql.Open("pgx", dsn)
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("store: open postgres: %w", err)
-	}
-	read.SetMaxOpenConns(postgresReaders)
-	read.SetConnMaxIdleTime(5 * time.Minute)
-	s.read = read
+	s.read = pool(postgresReaders, nil)
 	// And its writes a connection of their own, for the same reason: the
 	// job workers' transactions hold the shared pool's.
-	journal, err := sql.Open("pgx", dsn)
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("store: open postgres: %w", err)
-	}
-	journal.SetMaxOpenConns(1)
-	journal.SetConnMaxIdleTime(5 * time.Minute)
-	s.journal = journal
+	s.journal = pool(1, nil)
 	if s.listen, err = listenPool(ctx, dsn); err != nil {
 		s.Close()
 		return nil, err
@@ -613,7 +607,7 @@ func (s *Store) InTxDurable(ctx context.Context, fn func(tx *Tx) error) error {
 	if s.journal != nil {
 		return s.inTx(ctx, s.journal, fn)
 	}
-	if s.env.driver != SQLite || !s.lazySync {
+	if !s.lazySync {
 		return s.inTx(ctx, s.db, fn)
 	}
 	conn, err := s.db.Conn(ctx)
