@@ -388,7 +388,7 @@ func (p *purgeWatch) covered(u ownURL) bool {
 }
 
 // wait returns how long until every URL in want was purged, or -1 if
-// that took longer than limit.
+// that took longer than limit. It reuses want's array.
 func (p *purgeWatch) wait(want []ownURL, limit time.Duration) time.Duration {
 	start := time.Now()
 	for {
@@ -415,13 +415,17 @@ func (p *purgeWatch) wait(want []ownURL, limit time.Duration) time.Duration {
 			}
 		}
 		p.offset = len(calls)
-		missing := 0
+		// Keep only the URLs still missing: a URL once covered stays
+		// covered, and rescanning a step's hundreds of thousands every
+		// 50 ms took CPU from the server under test (13% of a profile).
+		missing := want[:0]
 		for _, u := range want {
 			if !p.covered(u) {
-				missing++
+				missing = append(missing, u)
 			}
 		}
-		if missing == 0 {
+		want = missing
+		if len(want) == 0 {
 			return max(time.Since(start), time.Nanosecond)
 		}
 		if time.Since(start) > limit {
