@@ -119,6 +119,13 @@ type Graph struct {
 	fwd chunks[posting]
 	rev [][]held
 	n   int
+	// dirs is, by each "/"-ending start of a page's URL (https://h/,
+	// https://h/news/, …), the pages under it, by URL id in the order they
+	// were interned: Under reads the pages under a prefix from its
+	// directory's list rather than scanning every page for each batch the
+	// planner plans. The keys are substrings of the interned URLs, so
+	// they cost no string memory of their own.
+	dirs map[string][]uint32
 }
 
 // held is one key of a page and the origins of the edge, one bit each.
@@ -133,6 +140,7 @@ func New() *Graph {
 		urlID:   map[string]uint32{},
 		keyID:   map[Key]uint32{},
 		siteSet: map[string]string{},
+		dirs:    map[string][]uint32{},
 	}
 }
 
@@ -144,7 +152,30 @@ func (g *Graph) internURL(u string) uint32 {
 	g.urls = append(g.urls, u)
 	g.urlID[u] = id
 	g.rev = append(g.rev, nil)
+	for _, d := range dirsOf(u) {
+		g.dirs[d] = append(g.dirs[d], id)
+	}
 	return id
+}
+
+// dirsOf lists the "/"-ending starts of an absolute URL's path, from the
+// host's root down (none for a URL without "://").
+func dirsOf(u string) []string {
+	start := strings.Index(u, "://")
+	if start < 0 {
+		return nil
+	}
+	end := len(u)
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		end = i
+	}
+	var out []string
+	for i := start + 3; i < end; i++ {
+		if u[i] == '/' {
+			out = append(out, u[:i+1])
+		}
+	}
+	return out
 }
 
 func (g *Graph) internKey(k Key) uint32 {
@@ -307,46 +338,45 @@ func (g *Graph) Len() int {
 // Under returns, for each of prefixes (absolute URLs such as
 // https://host/news/ or https://host/news), the live pages the graph knows
 // whose URL starts with it, in the order the graph learned them; a prefix
-// with no page is absent. It scans every page once, looking up each
-// "/"-ending start of the page's path (a few per page) rather than trying
-// every asked prefix, so asking for many prefixes costs about as much as
-// asking for one.
+// with no page is absent. It reads the pages of the "/"-ending start each
+// prefix extends (dirs), so it costs what the prefixes hold, not what the
+// graph holds.
 func (g *Graph) Under(prefixes []string) map[string][]string {
-	// Each asked prefix under the "/"-ending start it extends.
-	byDir := map[string][]string{}
-	for _, p := range prefixes {
-		if i := strings.LastIndexByte(p, '/'); i >= 0 && !slices.Contains(byDir[p[:i+1]], p) {
-			byDir[p[:i+1]] = append(byDir[p[:i+1]], p)
-		}
-	}
+	return g.UnderAtMost(prefixes, 0)
+}
+
+// UnderAtMost is Under leaving out each prefix with more than max live
+// pages (max 0: no limit), after reading at most max+1 of them: the
+// planner asks whether a cover holds only a batch's targets, and a cover
+// under the site's root can hold every page the graph knows.
+func (g *Graph) UnderAtMost(prefixes []string, max int) map[string][]string {
 	out := map[string][]string{}
-	if len(byDir) == 0 {
-		return out
-	}
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	for id, u := range g.urls {
-		if len(g.rev[uint32(id)]) == 0 {
-			// Interned once, every edge since removed.
+	for _, p := range prefixes {
+		i := strings.LastIndexByte(p, '/')
+		if _, done := out[p]; i < 0 || done {
 			continue
 		}
-		start := strings.Index(u, "://")
-		if start < 0 {
-			continue
-		}
-		end := len(u)
-		if i := strings.IndexAny(u, "?#"); i >= 0 {
-			end = i
-		}
-		for i := start + 3; i < end; i++ {
-			if u[i] != '/' {
+		var under []string
+		for _, id := range g.dirs[p[:i+1]] {
+			if len(g.rev[id]) == 0 {
+				// Interned once, every edge since removed.
 				continue
 			}
-			for _, p := range byDir[u[:i+1]] {
-				if strings.HasPrefix(u, p) {
-					out[p] = append(out[p], u)
+			if u := g.urls[id]; strings.HasPrefix(u, p) {
+				under = append(under, u)
+				if max > 0 && len(under) > max {
+					under = nil
+					break
 				}
 			}
+		}
+		out[p] = under
+	}
+	for p, under := range out {
+		if under == nil {
+			delete(out, p)
 		}
 	}
 	return out

@@ -127,8 +127,8 @@ func TestLoader(t *testing.T) {
 	}
 }
 
-// Under finds the live pages under each prefix, "/"-ending or not, in
-// one scan; removed pages are not found.
+// Under finds the live pages under each prefix, "/"-ending or not, from
+// its directory's list; removed pages are not found.
 func TestUnder(t *testing.T) {
 	g := New()
 	for _, u := range []string{"https://a.example/news/1", "https://a.example/news/2?x=/news/", "https://a.example/newsroom", "https://a.example/sport/1", "https://b.example/news/1"} {
@@ -148,5 +148,12 @@ func TestUnder(t *testing.T) {
 		if !slices.Equal(got[p], w) {
 			t.Errorf("%s: got %v, want %v", p, got[p], w)
 		}
+	}
+	// At most 3 live pages: the root's 3 are; 2 leaves it out.
+	if got := g.UnderAtMost([]string{"https://a.example/", "https://a.example/news/"}, 3); !slices.Equal(got["https://a.example/"], want["https://a.example/"]) || len(got) != 2 {
+		t.Errorf("at most 3: %v", got)
+	}
+	if got := g.UnderAtMost([]string{"https://a.example/", "https://a.example/news/"}, 2); got["https://a.example/"] != nil || len(got["https://a.example/news/"]) != 2 {
+		t.Errorf("at most 2: %v", got)
 	}
 }

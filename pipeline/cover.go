@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -50,6 +51,7 @@ func coversOf(g *graph.Graph, targets []change.Target, providers []plan.Provider
 			wants = append(wants, want{change.Host, h.value, h.site, []string{"https://" + h.value + "/", "http://" + h.value + "/"}})
 		}
 	}
+	costWants := len(wants)
 	for _, t := range targets {
 		switch {
 		case t.Kind == change.Prefix && lacks(change.Prefix):
@@ -61,11 +63,23 @@ func coversOf(g *graph.Graph, targets []change.Target, providers []plan.Provider
 	if len(wants) == 0 {
 		return out
 	}
-	var prefixes []string
-	for _, w := range wants {
-		prefixes = append(prefixes, w.under...)
+	// The cost model's covers are worth reading only while they could
+	// hold no more pages than the URL targets and the over-purge
+	// allowance: (1-OverPurge) of a cover's pages must be targets. The
+	// prefix and host targets a provider cannot purge need every page.
+	limit := 0
+	if overPurge := maxOverPurge(providers); overPurge < 1 {
+		limit = int(float64(len(urls))/(1-overPurge)) + 1
 	}
-	under := g.Under(prefixes)
+	var bounded, whole []string
+	for _, w := range wants[:costWants] {
+		bounded = append(bounded, w.under...)
+	}
+	for _, w := range wants[costWants:] {
+		whole = append(whole, w.under...)
+	}
+	under := g.UnderAtMost(bounded, limit)
+	maps.Copy(under, g.Under(whole))
 	for _, w := range wants {
 		c := plan.Cover{Kind: w.kind, Value: w.value, Site: w.site}
 		for _, p := range w.under {
@@ -165,4 +179,13 @@ func host(u string) []string {
 func explicitPort(u string) bool {
 	p, err := url.Parse(u)
 	return err != nil || p.Port() != ""
+}
+
+// maxOverPurge is the largest over-purge allowance of providers.
+func maxOverPurge(providers []plan.Provider) float64 {
+	m := 0.0
+	for _, p := range providers {
+		m = max(m, p.OverPurge)
+	}
+	return m
 }

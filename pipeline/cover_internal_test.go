@@ -35,12 +35,12 @@ func TestCoversOf(t *testing.T) {
 	for _, c := range coversOf(g, targets, []plan.Provider{cf, nginx}) {
 		got[fmt.Sprintf("%s %s %s", c.Kind, c.Value, c.Site)] = c.URLs
 	}
-	all := append(slices.Clone(news), "https://a.example/")
 	want := map[string][]string{
 		"tag news a":                       news, // "lone" carries one target only
 		"prefix https://a.example/news/ a": news,
-		"host a.example a":                 all,
 		"prefix https://a.example/news a":  news, // the prefix target, for nginx
+		// Not the host: its 4 pages cannot be 2 targets, and without an
+		// over-purge allowance the cost model could never choose it.
 	}
 	if len(got) != len(want) {
 		t.Fatalf("covers %v", got)
@@ -49,6 +49,19 @@ func TestCoversOf(t *testing.T) {
 		if !slices.Equal(got[k], w) {
 			t.Errorf("%s: %v, want %v", k, got[k], w)
 		}
+	}
+	// Allowed to purge half again as many pages as it was asked to, cf
+	// could choose the host: it is read.
+	cf.OverPurge = 0.5
+	all := append(slices.Clone(news), "https://a.example/")
+	var host []string
+	for _, c := range coversOf(g, targets, []plan.Provider{cf, nginx}) {
+		if c.Kind == change.Host {
+			host = c.URLs
+		}
+	}
+	if !slices.Equal(host, all) {
+		t.Errorf("host with over_purge 0.5: %v, want %v", host, all)
 	}
 	// With providers that purge URLs only, nothing is read for the cost
 	// model, and a prefix target still gets its pages.
