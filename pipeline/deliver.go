@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -15,9 +16,33 @@ import (
 // flushKey is the state key that says a flush job is queued.
 const flushKey = "flush_queued"
 
+// The delivery job drains: a group commit queues one only when none is
+// queued (deliverKey), and the job resolves every delivery waiting, a
+// chunk of deliverChunk at a time, until none is left. Under load that
+// is one River job (its insert, fetch and completions) per chunk of
+// hundreds of deliveries rather than one per group commit of a few, on
+// the same single writer the acknowledgements wait for.
+const (
+	// deliverKey is the state key that says a draining delivery job is
+	// queued or running; locked by whoever reads or changes it.
+	deliverKey = "deliver_queued"
+	// deliverDrainKey serialises the drains' transactions, so that two
+	// (a periodic one beside the queued one) never resolve one delivery
+	// twice.
+	deliverDrainKey = "deliver_drain"
+	deliverChunk    = 1000
+	// deliverChunksPerJob bounds one job's run; a longer backlog goes on
+	// in the job it queues.
+	deliverChunksPerJob = 16
+)
+
+// errDrainRaced says another drain resolved some of the deliveries this
+// one read: it reads again.
+var errDrainRaced = errors.New("pipeline: deliveries resolved by another drain")
+
 // deliveryWorker resolves journaled deliveries' changes into targets and
-// queues them for the next batch, all of the job's deliveries (a group
-// commit's) in one transaction.
+// queues them for the next batch: the deliveries waiting (a drain, the
+// group commits'), or the ones it names (a replay).
 type deliveryWorker struct {
 	river.WorkerDefaults[DeliveryArgs]
 	p *Pipeline
@@ -41,20 +66,123 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 	if _, err := p.SyncGraph(ctx); err != nil {
 		return err
 	}
+	if ids := job.Args.ids(); len(ids) > 0 {
+		ds := make([]store.Delivery, len(ids))
+		for i, id := range ids {
+			d, err := p.st.DeliveryGet(ctx, id)
+			if err != nil {
+				return err
+			}
+			ds[i] = d
+		}
+		return p.resolveDeliveries(ctx, ds, nil, func(tx *store.Tx) error {
+			return store.JobComplete(ctx, tx, job)
+		})
+	}
+	return p.drain(ctx, job)
+}
+
+// drain resolves the deliveries waiting, a chunk at a time. Its last
+// transaction either clears deliverKey (none left: the next group commit
+// queues a new drain) or queues the job that goes on.
+func (p *Pipeline) drain(ctx context.Context, job *river.Job[DeliveryArgs]) error {
+	for chunk := 1; ; chunk++ {
+		ds, err := p.st.DeliveryWaiting(ctx, p.drainChunk)
+		if err != nil {
+			return err
+		}
+		last := len(ds) < p.drainChunk || chunk >= p.drainChunks
+		ids := make([]int64, len(ds))
+		for i, d := range ds {
+			ids[i] = d.ID
+		}
+		check := func(tx *store.Tx) error {
+			if err := tx.StateLock(ctx, deliverDrainKey); err != nil {
+				return err
+			}
+			n, err := tx.DeliveryWaitingCount(ctx, ids)
+			if err == nil && len(ids) > 0 && n != len(ids) {
+				err = errDrainRaced
+			}
+			return err
+		}
+		err = p.resolveDeliveries(ctx, ds, check, func(tx *store.Tx) error {
+			if !last {
+				return nil
+			}
+			return p.drainDone(ctx, tx, job)
+		})
+		switch {
+		case errors.Is(err, errDrainRaced):
+			continue
+		case err != nil || last:
+			return err
+		}
+	}
+}
+
+// drainDone ends a drain's run, in its last transaction (after its
+// deliveries are marked resolved): with deliveries still waiting (a backlog longer than
+// the run, or ones committed since the chunk was read) it makes sure a
+// drain is queued; with none it clears deliverKey.
+func (p *Pipeline) drainDone(ctx context.Context, tx *store.Tx, job *river.Job[DeliveryArgs]) error {
+	if err := tx.StateLock(ctx, deliverKey); err != nil {
+		return err
+	}
+	left, err := tx.DeliveryWaitingCount(ctx, nil)
+	if err != nil {
+		return err
+	}
+	switch {
+	case left == 0:
+		err = tx.StateSet(ctx, deliverKey, "")
+	case job.Args.Periodic:
+		// The queued drain, if there is one, goes on; if the flag is
+		// clear there is none.
+		err = p.queueDrain(ctx, tx)
+	default:
+		err = tx.JobInsert(ctx, p.queue, DeliveryArgs{}, nil)
+	}
+	if err != nil {
+		return err
+	}
+	return store.JobComplete(ctx, tx, job)
+}
+
+// queueDrain makes sure a draining delivery job is queued: it queues one
+// unless deliverKey says one is.
+func (p *Pipeline) queueDrain(ctx context.Context, tx *store.Tx) error {
+	if err := tx.StateLock(ctx, deliverKey); err != nil {
+		return err
+	}
+	queued, err := tx.StateGet(ctx, deliverKey)
+	if err != nil || queued == "1" {
+		return err
+	}
+	if err := tx.JobInsert(ctx, p.queue, DeliveryArgs{}, nil); err != nil {
+		return err
+	}
+	return tx.StateSet(ctx, deliverKey, "1")
+}
+
+// resolveDeliveries resolves ds and, in one transaction, runs check (if
+// any), records what the graph learned, the events and the targets
+// (queueTargets, which marks the deliveries resolved), then runs end.
+func (p *Pipeline) resolveDeliveries(ctx context.Context, ds []store.Delivery, check, end func(tx *store.Tx) error) error {
+	ids := make([]int64, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
+	changes, err := p.st.ChangeListMany(ctx, ids)
+	if err != nil {
+		return err
+	}
 	var out []resolved
 	var learned []graph.Edge
-	for _, id := range job.Args.ids() {
-		d, err := p.st.DeliveryGet(ctx, id)
-		if err != nil {
-			return err
-		}
-		changes, err := p.st.ChangeList(ctx, id)
-		if err != nil {
-			return err
-		}
-		r := resolved{id: id, requestID: d.RequestID, changes: len(changes)}
-		log := p.log.With("delivery", id, "request_id", d.RequestID)
-		for _, c := range changes {
+	for _, d := range ds {
+		r := resolved{id: d.ID, requestID: d.RequestID, changes: len(changes[d.ID])}
+		log := p.log.With("delivery", d.ID, "request_id", d.RequestID)
+		for _, c := range changes[d.ID] {
 			res := p.o.Resolver.Resolve(c, p.o.SourceSites[d.Source])
 			r.targets = append(r.targets, res.Targets...)
 			if p.o.Graph != nil {
@@ -71,31 +199,18 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 		}
 		out = append(out, r)
 	}
-	err := p.st.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.GraphEdgePut(ctx, storeEdges(learned)); err != nil {
-			return err
-		}
-		var events []store.Event
-		for _, r := range out {
-			for _, e := range r.dropped {
-				events = append(events, store.Event{Delivery: r.id, Kind: "dropped", Message: e})
+	err = p.st.InTx(ctx, func(tx *store.Tx) error {
+		if check != nil {
+			if err := check(tx); err != nil {
+				return err
 			}
-			if r.capped != "" {
-				events = append(events, store.Event{Delivery: r.id, Kind: "capped", Message: r.capped})
+		}
+		if len(out) > 0 {
+			if err := p.writeResolved(ctx, tx, out, learned); err != nil {
+				return err
 			}
-			events = append(events, store.Event{Delivery: r.id, Kind: "resolved", Message: fmt.Sprintf("%d change(s) → %d target(s): %s", r.changes, len(r.targets), summarize(r.targets))})
 		}
-		if err := tx.EventAddMany(ctx, events); err != nil {
-			return err
-		}
-		ds := make([]store.DeliveryTargets, len(out))
-		for i, r := range out {
-			ds[i] = store.DeliveryTargets{Delivery: r.id, Targets: r.targets}
-		}
-		if err := p.queueTargets(ctx, tx, ds...); err != nil {
-			return err
-		}
-		return store.JobComplete(ctx, tx, job)
+		return end(tx)
 	})
 	if err == nil {
 		for _, r := range out {
@@ -112,6 +227,32 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 		}
 	}
 	return err
+}
+
+// writeResolved records resolved deliveries: the graph's new edges,
+// their events, and their targets queued for the next batch.
+func (p *Pipeline) writeResolved(ctx context.Context, tx *store.Tx, out []resolved, learned []graph.Edge) error {
+	if _, err := tx.GraphEdgePut(ctx, storeEdges(learned)); err != nil {
+		return err
+	}
+	var events []store.Event
+	for _, r := range out {
+		for _, e := range r.dropped {
+			events = append(events, store.Event{Delivery: r.id, Kind: "dropped", Message: e})
+		}
+		if r.capped != "" {
+			events = append(events, store.Event{Delivery: r.id, Kind: "capped", Message: r.capped})
+		}
+		events = append(events, store.Event{Delivery: r.id, Kind: "resolved", Message: fmt.Sprintf("%d change(s) → %d target(s): %s", r.changes, len(r.targets), summarize(r.targets))})
+	}
+	if err := tx.EventAddMany(ctx, events); err != nil {
+		return err
+	}
+	ds := make([]store.DeliveryTargets, len(out))
+	for i, r := range out {
+		ds[i] = store.DeliveryTargets{Delivery: r.id, Targets: r.targets}
+	}
+	return p.queueTargets(ctx, tx, ds...)
 }
 
 // queueTargets adds deliveries' targets to the next batch and makes sure

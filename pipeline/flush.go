@@ -17,6 +17,13 @@ type flushWorker struct {
 	p *Pipeline
 }
 
+// flushMaxTargets is the most targets one batch takes. Its flush and
+// each of its steps run in one transaction, holding SQLite's one writer
+// for as long as planning the batch takes (a batch of 12,000 targets held
+// it for up to a second, with every acknowledgement waiting); a longer
+// backlog becomes several batches, one after the other.
+const flushMaxTargets = 5000
+
 // Work waits until the waiting targets are due (flushDue: the coalescing
 // window after the oldest, longer only while a provider lacks rate or
 // budget), so a lone publish is purged about a window after it arrives
@@ -52,11 +59,18 @@ func (w *flushWorker) Work(ctx context.Context, job *river.Job[FlushArgs]) error
 		if err := tx.StateLock(ctx, flushKey); err != nil {
 			return err
 		}
-		pending, err := tx.PendingTake(ctx)
+		pending, err := tx.PendingTake(ctx, p.flushMax)
 		if err != nil {
 			return err
 		}
-		if err := tx.StateSet(ctx, flushKey, ""); err != nil {
+		if len(pending) < p.flushMax {
+			err = tx.StateSet(ctx, flushKey, "")
+		} else {
+			// More may wait: they are due already, and the flush queued
+			// here takes them as the next batch.
+			err = tx.JobInsert(ctx, p.queue, FlushArgs{}, nil)
+		}
+		if err != nil {
 			return err
 		}
 		if len(pending) > 0 {

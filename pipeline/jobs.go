@@ -11,20 +11,24 @@ const (
 	kindCrawl    = "purgehook_crawl"
 )
 
-// DeliveryArgs is the job that resolves deliveries (deliver.go): one
-// (a replay), or every delivery of one group commit (group.go), so that a
-// burst costs one resolve transaction per group rather than per delivery.
+// DeliveryArgs is the job that resolves deliveries (deliver.go): with
+// Delivery, that one again (a replay); without, every delivery waiting,
+// which is how group commits have theirs resolved (one job drains them
+// all, so a burst costs one River job per chunk of hundreds). Periodic
+// marks the safety net's drain (pipeline.go). A job queued by an earlier
+// version with a list of deliveries reads as a drain, which resolves
+// them.
 type DeliveryArgs struct {
-	Delivery   int64   `json:"delivery,omitempty"`
-	Deliveries []int64 `json:"deliveries,omitempty"`
+	Delivery int64 `json:"delivery,omitempty"`
+	Periodic bool  `json:"periodic,omitempty"`
 }
 
-// ids lists the deliveries the job resolves.
+// ids lists the deliveries a replay resolves (none for a drain).
 func (a DeliveryArgs) ids() []int64 {
 	if a.Delivery != 0 {
-		return append([]int64{a.Delivery}, a.Deliveries...)
+		return []int64{a.Delivery}
 	}
-	return a.Deliveries
+	return nil
 }
 
 // Kind names the job.

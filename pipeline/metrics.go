@@ -68,7 +68,7 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, budgets func(context
 		groups: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "purgehook_journal_group_size",
 			Help:    "Deliveries journaled per write transaction (group commit).",
-			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10), // 1 to 512: DefaultGroupMax
 		}),
 		stale: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "purgehook_stale_after_purge_total",

@@ -4,11 +4,11 @@
 // together with the job that continues the work):
 //
 //	Accept   journal the delivery and its changes, with the
-//	         others of its group commit                   → delivery job  (accept.go, group.go)
-//	delivery resolve the group's changes into targets,
-//	         queue them                                   → flush job     (deliver.go)
-//	flush    after the coalescing window, take every queued target into a
-//	         batch and plan its first step                → call jobs     (flush.go)
+//	         others of its group commit                   → delivery job, unless one is queued  (accept.go, group.go)
+//	delivery resolve the changes of every delivery waiting
+//	         into targets, queue them                     → flush job     (deliver.go)
+//	flush    after the coalescing window, take the queued targets (5,000 at
+//	         most) into a batch and plan its first step  → call jobs     (flush.go)
 //	step     read the batch's targets and budgets → plan.Next → persist
 //	         the calls of the innermost layer left, or queue the warm-up  (step.go)
 //	call     make one provider call; the last call of a layer runs the
@@ -118,6 +118,9 @@ type Pipeline struct {
 	stopSync  context.CancelFunc
 	synced    sync.WaitGroup
 	w         *writer
+	// drainChunk and drainChunks are deliverChunk and deliverChunksPerJob,
+	// flushMax is flushMaxTargets (tests make them small).
+	drainChunk, drainChunks, flushMax int
 }
 
 // provider is a Provider with its rate, which replicas share through the
@@ -135,7 +138,8 @@ func New(o Options) (*Pipeline, error) {
 	if o.Registerer == nil {
 		o.Registerer = prometheus.NewRegistry()
 	}
-	p := &Pipeline{o: o, st: o.Store, providers: map[string]*provider{}, log: o.Logger.With("component", "pipeline")}
+	p := &Pipeline{o: o, st: o.Store, providers: map[string]*provider{}, log: o.Logger.With("component", "pipeline"),
+		drainChunk: deliverChunk, drainChunks: deliverChunksPerJob, flushMax: flushMaxTargets}
 	for _, pr := range o.Providers {
 		pp := &provider{Provider: pr, rate: budget.Rate{PerSecond: pr.Limits.RatePerSecond, Burst: pr.Limits.Burst}}
 		p.providers[pr.Name] = pp
@@ -166,6 +170,11 @@ func New(o Options) (*Pipeline, error) {
 		// costs one query.
 		river.NewPeriodicJob(river.PeriodicInterval(time.Minute), func() (river.JobArgs, *river.InsertOpts) {
 			return FlushArgs{Periodic: true}, nil
+		}, nil),
+		// The same for the draining delivery job (deliver.go): one that
+		// finds nothing waiting costs a query and a transaction.
+		river.NewPeriodicJob(river.PeriodicInterval(time.Minute), func() (river.JobArgs, *river.InsertOpts) {
+			return DeliveryArgs{Periodic: true}, nil
 		}, nil),
 	}
 	if o.Retention > 0 {

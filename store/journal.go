@@ -117,34 +117,67 @@ func (s *Store) DeliveryFindLatest(ctx context.Context, source, deliveryID strin
 	return r.DeliveryFindLatest(ctx, source, deliveryID)
 }
 
-// DeliveryGet reads one delivery.
-func (q *queries) DeliveryGet(ctx context.Context, id int64) (Delivery, error) {
+// deliveryColumns are what scanDelivery reads, in its order.
+const deliveryColumns = `id, source, delivery_id, received_at, remote, body_sha256, n_changes, state, request_id`
+
+func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
 	var d Delivery
 	var at int64
-	err := q.q.QueryRowContext(ctx, `SELECT id, source, delivery_id, received_at, remote, body_sha256, n_changes, state, request_id FROM ph_delivery WHERE id = ?`, id).
-		Scan(&d.ID, &d.Source, &d.DeliveryID, &at, &d.Remote, &d.BodySHA256, &d.Changes, &d.State, &d.RequestID)
+	err := row.Scan(&d.ID, &d.Source, &d.DeliveryID, &at, &d.Remote, &d.BodySHA256, &d.Changes, &d.State, &d.RequestID)
+	d.ReceivedAt = time.UnixMilli(at)
+	return d, err
+}
+
+// DeliveryGet reads one delivery.
+func (q *queries) DeliveryGet(ctx context.Context, id int64) (Delivery, error) {
+	d, err := scanDelivery(q.q.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM ph_delivery WHERE id = ?`, id))
 	if err != nil {
 		return d, fmt.Errorf("store: delivery %d: %w", id, notFound(err))
 	}
-	d.ReceivedAt = time.UnixMilli(at)
 	return d, nil
 }
 
 // DeliveryList lists the newest deliveries first.
 func (q *queries) DeliveryList(ctx context.Context, limit int) ([]Delivery, error) {
-	rows, err := q.q.QueryContext(ctx, `SELECT id, source, delivery_id, received_at, remote, body_sha256, n_changes, state, request_id FROM ph_delivery ORDER BY id DESC LIMIT ?`, limit)
+	return q.deliveries(ctx, `SELECT `+deliveryColumns+` FROM ph_delivery ORDER BY id DESC LIMIT ?`, limit)
+}
+
+// DeliveryWaiting lists, oldest first, at most limit deliveries that are
+// journaled but not yet resolved (state accepted): the delivery job's
+// work.
+func (q *queries) DeliveryWaiting(ctx context.Context, limit int) ([]Delivery, error) {
+	return q.deliveries(ctx, `SELECT `+deliveryColumns+` FROM ph_delivery WHERE state = 'accepted' ORDER BY id LIMIT ?`, limit)
+}
+
+// DeliveryWaitingCount counts, of ids, the deliveries still waiting to
+// be resolved; with no ids, all of them.
+func (q *queries) DeliveryWaitingCount(ctx context.Context, ids []int64) (int, error) {
+	query, args := `SELECT COUNT(*) FROM ph_delivery WHERE state = 'accepted'`, []any{}
+	if len(ids) > 0 {
+		query += ` AND id IN (?` + strings.Repeat(", ?", len(ids)-1) + `)`
+		for _, id := range ids {
+			args = append(args, id)
+		}
+	}
+	var n int
+	if err := q.q.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count waiting deliveries: %w", err)
+	}
+	return n, nil
+}
+
+func (q *queries) deliveries(ctx context.Context, query string, args ...any) ([]Delivery, error) {
+	rows, err := q.q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list deliveries: %w", err)
 	}
 	defer rows.Close()
 	var out []Delivery
 	for rows.Next() {
-		var d Delivery
-		var at int64
-		if err := rows.Scan(&d.ID, &d.Source, &d.DeliveryID, &at, &d.Remote, &d.BodySHA256, &d.Changes, &d.State, &d.RequestID); err != nil {
-			return nil, err
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list deliveries: %w", err)
 		}
-		d.ReceivedAt = time.UnixMilli(at)
 		out = append(out, d)
 	}
 	return out, rows.Err()
@@ -179,24 +212,45 @@ func (q *queries) DeliverySetStates(ctx context.Context, ids []int64, state Deli
 
 // ChangeList reads a delivery's changes in order.
 func (q *queries) ChangeList(ctx context.Context, delivery int64) ([]change.Change, error) {
-	rows, err := q.q.QueryContext(ctx, `SELECT data FROM ph_change WHERE delivery = ? ORDER BY seq`, delivery)
-	if err != nil {
-		return nil, fmt.Errorf("store: changes of %d: %w", delivery, err)
-	}
-	defer rows.Close()
-	var out []change.Change
-	for rows.Next() {
-		var data string
-		if err := rows.Scan(&data); err != nil {
+	m, err := q.ChangeListMany(ctx, []int64{delivery})
+	return m[delivery], err
+}
+
+// ChangeListMany reads the changes of several deliveries, each's in
+// order, in a statement per few hundred deliveries.
+func (q *queries) ChangeListMany(ctx context.Context, deliveries []int64) (map[int64][]change.Change, error) {
+	out := map[int64][]change.Change{}
+	for start := 0; start < len(deliveries); start += rowsPerInsert {
+		chunk := deliveries[start:min(start+rowsPerInsert, len(deliveries))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := q.q.QueryContext(ctx, `SELECT delivery, data FROM ph_change WHERE delivery IN (?`+strings.Repeat(", ?", len(chunk)-1)+`) ORDER BY delivery, seq`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: changes of %d deliveries: %w", len(chunk), err)
+		}
+		err = func() error {
+			defer rows.Close()
+			for rows.Next() {
+				var delivery int64
+				var data string
+				if err := rows.Scan(&delivery, &data); err != nil {
+					return err
+				}
+				var c change.Change
+				if err := json.Unmarshal([]byte(data), &c); err != nil {
+					return fmt.Errorf("store: change of %d: %w", delivery, err)
+				}
+				out[delivery] = append(out[delivery], c)
+			}
+			return rows.Err()
+		}()
+		if err != nil {
 			return nil, err
 		}
-		var c change.Change
-		if err := json.Unmarshal([]byte(data), &c); err != nil {
-			return nil, fmt.Errorf("store: change of %d: %w", delivery, err)
-		}
-		out = append(out, c)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Event is one line of the audit trail.

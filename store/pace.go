@@ -63,7 +63,7 @@ func (q *queries) CallSlotSet(ctx context.Context, id int64, at time.Time) error
 // (change.Target.Overdraft), which no pacing holds back.
 func (q *queries) PendingOverdraft(ctx context.Context) (bool, error) {
 	var n int
-	if err := q.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_pending WHERE data LIKE ?`, `%"overdraft":true%`).Scan(&n); err != nil {
+	if err := q.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM ph_pending WHERE overdraft = 1`).Scan(&n); err != nil {
 		return false, fmt.Errorf("store: pending: %w", err)
 	}
 	return n > 0, nil

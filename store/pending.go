@@ -45,13 +45,17 @@ func (q *queries) PendingInsertMany(ctx context.Context, ds []DeliveryTargets) e
 			rows = append(rows, row{d.Delivery, t})
 		}
 	}
-	return q.insertMany(ctx, `INSERT INTO ph_pending (delivery, data, created_at) VALUES `, "(?, ?, ?)", len(rows),
+	return q.insertMany(ctx, `INSERT INTO ph_pending (delivery, data, created_at, overdraft) VALUES `, "(?, ?, ?, ?)", len(rows),
 		func(i int, args []any) ([]any, error) {
 			data, err := json.Marshal(rows[i].t)
 			if err != nil {
 				return nil, err
 			}
-			return append(args, rows[i].delivery, string(data), now), nil
+			overdraft := 0
+			if rows[i].t.Overdraft {
+				overdraft = 1
+			}
+			return append(args, rows[i].delivery, string(data), now, overdraft), nil
 		})
 }
 
@@ -65,11 +69,16 @@ func (q *queries) PendingWindow(ctx context.Context) (n int, oldest, newest time
 	return n, fromMS(o), fromMS(nw), nil
 }
 
-// PendingTake removes and returns every waiting target, in one statement,
-// so that replicas flushing at once take disjoint sets and a target that
-// arrives meanwhile is either taken whole or left for the next batch.
-func (q *queries) PendingTake(ctx context.Context) ([]PendingTarget, error) {
-	rows, err := q.q.QueryContext(ctx, `DELETE FROM ph_pending RETURNING id, delivery, data`)
+// PendingTake removes and returns the waiting targets, the oldest limit
+// of them (every one when limit is 0), in one statement, so that
+// replicas flushing at once take disjoint sets and a target that arrives
+// meanwhile is either taken whole or left for the next batch.
+func (q *queries) PendingTake(ctx context.Context, limit int) ([]PendingTarget, error) {
+	query, args := `DELETE FROM ph_pending RETURNING id, delivery, data`, []any{}
+	if limit > 0 {
+		query, args = `DELETE FROM ph_pending WHERE id IN (SELECT id FROM ph_pending ORDER BY id LIMIT ?) RETURNING id, delivery, data`, []any{limit}
+	}
+	rows, err := q.q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: take pending: %w", err)
 	}

@@ -34,7 +34,7 @@ func TestPending(t *testing.T) {
 		var got []PendingTarget
 		mustTx(t, s, func(tx *Tx) error {
 			var err error
-			got, err = tx.PendingTake(ctx)
+			got, err = tx.PendingTake(ctx, 0)
 			return err
 		})
 		want := []PendingTarget{
@@ -54,7 +54,7 @@ func TestPending(t *testing.T) {
 		if n, _, _, _ := s.PendingWindow(ctx); n != 0 {
 			t.Errorf("%d pending after take", n)
 		}
-		if again, err := s.PendingTake(ctx); err != nil || len(again) != 0 {
+		if again, err := s.PendingTake(ctx, 0); err != nil || len(again) != 0 {
 			t.Errorf("second take: %+v %v", again, err)
 		}
 	})
@@ -73,13 +73,45 @@ func TestPendingInsertMany(t *testing.T) {
 		if err := s.PendingInsert(ctx, d, ts); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.PendingTake(ctx)
+		got, err := s.PendingTake(ctx, 0)
 		if err != nil || len(got) != len(ts) {
 			t.Fatalf("took %d of %d: %v", len(got), len(ts), err)
 		}
 		for i, p := range got {
 			if p.Target.Value != ts[i].Value || p.Delivery != d {
 				t.Fatalf("took[%d] %+v, want %s (in order)", i, p, ts[i].Value)
+			}
+		}
+	})
+}
+
+// A take with a limit takes the oldest targets, in order, and leaves the
+// rest for the next.
+func TestPendingTakeLimit(t *testing.T) {
+	drivers(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		ctx := t.Context()
+		d, _, _ := s.DeliveryInsert(ctx, change.Delivery{Source: "cms", ID: "bulk"})
+		ts := make([]change.Target, 10)
+		for i := range ts {
+			ts[i] = change.Target{Kind: change.URL, Value: "https://a.example/" + strconv.Itoa(i)}
+		}
+		if err := s.PendingInsert(ctx, d, ts); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, want := range []int{4, 4, 2, 0} {
+			took, err := s.PendingTake(ctx, 4)
+			if err != nil || len(took) != want {
+				t.Fatalf("took %d, want %d: %v", len(took), want, err)
+			}
+			for _, p := range took {
+				got = append(got, p.Target.Value)
+			}
+		}
+		for i, v := range got {
+			if v != ts[i].Value {
+				t.Fatalf("took[%d] %s, want %s (oldest first)", i, v, ts[i].Value)
 			}
 		}
 	})

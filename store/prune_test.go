@@ -20,7 +20,7 @@ func TestPrune(t *testing.T) {
 		must(t, s.BudgetSpend(ctx, "cf", budget.WindowAt(now).Day, 1))
 		var batch, unsettled int64
 		mustTx(t, s, func(tx *Tx) error {
-			pend, err := tx.PendingTake(ctx)
+			pend, err := tx.PendingTake(ctx, 0)
 			if err != nil {
 				return err
 			}

@@ -78,7 +78,7 @@ func TestStateLockOrdersFlushAndQueue(t *testing.T) {
 			if err := tx.StateLock(ctx, key); err != nil {
 				return err
 			}
-			if _, err := tx.PendingTake(ctx); err != nil {
+			if _, err := tx.PendingTake(ctx, 0); err != nil {
 				return err
 			}
 			close(taken)

@@ -105,6 +105,10 @@ type Store struct {
 	// lazySync: the SQLite connection commits with synchronous=NORMAL and
 	// InTxDurable raises it to FULL (a DSN of ours, not a file: DSN).
 	lazySync bool
+	// gate, on SQLite, lets the acknowledgements' transactions go first
+	// (see writeGate); nil on PostgreSQL, where they have a connection of
+	// their own.
+	gate *writeGate
 }
 
 // Tx is a transaction begun by Store.InTx.
@@ -226,6 +230,7 @@ func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 	db.SetMaxOpenConns(1)
 	s := newStore(db, SQLite, lock)
 	s.lazySync = !strings.HasPrefix(dsn, "file:")
+	s.gate = &writeGate{}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -584,6 +589,12 @@ func (s *Store) Ready(ctx context.Context) error {
 // rolling back (River's jobs inserted through tx included) when it does
 // not.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	if s.gate != nil {
+		if err := s.gate.lock(ctx, false); err != nil {
+			return fmt.Errorf("store: begin: %w", err)
+		}
+		defer s.gate.unlock()
+	}
 	return s.inTx(ctx, s.db, fn)
 }
 
@@ -606,6 +617,12 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 func (s *Store) InTxDurable(ctx context.Context, fn func(tx *Tx) error) error {
 	if s.journal != nil {
 		return s.inTx(ctx, s.journal, fn)
+	}
+	if s.gate != nil {
+		if err := s.gate.lock(ctx, true); err != nil {
+			return fmt.Errorf("store: begin: %w", err)
+		}
+		defer s.gate.unlock()
 	}
 	if !s.lazySync {
 		return s.inTx(ctx, s.db, fn)

@@ -1,0 +1,115 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/purgehook/purgehook/store"
+)
+
+// legacyDeliveryArgs is a delivery job as a version before the drain
+// queued it: the list of its group commit's deliveries.
+type legacyDeliveryArgs struct {
+	Deliveries []int64 `json:"deliveries"`
+}
+
+func (legacyDeliveryArgs) Kind() string { return kindDelivery }
+
+// Every journaled delivery is resolved exactly once, however its group
+// commits, the drain's chunks and runs, a periodic drain beside it and a
+// job queued by an earlier version interleave; once nothing waits the
+// flag is clear, so the next group commit queues a new drain.
+func TestTheDeliveryJobDrainsEveryDeliveryOnce(t *testing.T) {
+	groupDrivers(t, func(t *testing.T, driver string) {
+		ctx := context.Background()
+		p, st := groupPipeline(t, driver, Options{Workers: 4, GroupMax: 5})
+		// Small chunks and runs: the backlog takes several of each.
+		p.drainChunk, p.drainChunks = 7, 2
+		accept := func(prefix string, n int) []int64 {
+			ids := make([]int64, n)
+			var wg sync.WaitGroup
+			errs := make(chan error, n)
+			for i := range n {
+				wg.Go(func() {
+					id, _, _, err := p.Accept(ctx, delivery(fmt.Sprintf("%s-%d", prefix, i)))
+					ids[i] = id
+					errs <- err
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			return ids
+		}
+		first := accept("a", 100)
+		// Drains that the flag does not account for, waiting beside the
+		// one it does.
+		err := st.InTx(ctx, func(tx *store.Tx) error {
+			for _, args := range []interface{ Kind() string }{DeliveryArgs{Periodic: true}, DeliveryArgs{Periodic: true}, legacyDeliveryArgs{Deliveries: first[:3]}, DeliveryArgs{}} {
+				if err := tx.JobInsert(ctx, p.queue, args, nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Stop(context.Background()) })
+		waitDrained(t, st)
+		// Nothing waits and the flag is clear: these queue a new drain.
+		second := accept("b", 20)
+		waitDrained(t, st)
+		for _, id := range append(first, second...) {
+			evs, err := st.EventList(ctx, id, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resolved := 0
+			for _, e := range evs {
+				if e.Kind == "resolved" && e.Delivery == id {
+					resolved++
+				}
+			}
+			if resolved != 1 {
+				t.Errorf("delivery %d resolved %d times, want once", id, resolved)
+			}
+		}
+	})
+}
+
+// waitDrained waits until no delivery waits to be resolved and no drain
+// is queued. It polls a condition, not a clock; the deadline only turns
+// a hang into a failure.
+func waitDrained(t *testing.T, st *store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		n, err := st.DeliveryWaitingCount(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flag, err := st.StateGet(ctx, deliverKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 && flag == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d deliveries still waiting, %s=%q", n, deliverKey, flag)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
