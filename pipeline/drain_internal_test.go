@@ -65,7 +65,11 @@ func TestTheDeliveryJobDrainsEveryDeliveryOnce(t *testing.T) {
 		if err := p.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { p.Stop(context.Background()) })
+		t.Cleanup(func() {
+			if err := p.Stop(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
 		waitDrained(t, st)
 		// Nothing waits and the flag is clear: these queue a new drain.
 		second := accept("b", 20)
