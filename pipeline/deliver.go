@@ -19,8 +19,8 @@ const flushKey = "flush_queued"
 // The delivery job drains: a group commit queues one only when none is
 // queued (deliverKey), and the job resolves every delivery waiting, a
 // chunk of deliverChunk at a time, until none is left. Under load that
-// is one River job (its insert, fetch and completions) per chunk of
-// hundreds of deliveries rather than one per group commit of a few, on
+// is one River job (its insert, fetch and completions) per run of up to
+// thousands of deliveries rather than one per group commit of a few, on
 // the same single writer the acknowledgements wait for.
 const (
 	// deliverKey is the state key that says a draining delivery job is
@@ -30,7 +30,11 @@ const (
 	// (a periodic one beside the queued one) never resolve one delivery
 	// twice.
 	deliverDrainKey = "deliver_drain"
-	deliverChunk    = 1000
+	// deliverChunk is small enough that its transaction holds SQLite's
+	// writer for a few milliseconds, not the tens that 1,000 took (an
+	// acknowledgement waits for it), and large enough to cost a few
+	// statements per chunk rather than per delivery.
+	deliverChunk = 250
 	// deliverChunksPerJob bounds one job's run; a longer backlog goes on
 	// in the job it queues.
 	deliverChunksPerJob = 16

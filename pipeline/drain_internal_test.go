@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/purgehook/purgehook/change"
 	"github.com/purgehook/purgehook/store"
 )
 
@@ -116,4 +117,66 @@ func waitDrained(t *testing.T, st *store.Store) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// A backlog longer than a batch is several batches of at most flushMax
+// targets, taken one after the other, over more than one flush run; then
+// the flag is clear.
+func TestTheFlushTakesABacklogInBoundedBatches(t *testing.T) {
+	groupDrivers(t, func(t *testing.T, driver string) {
+		ctx := context.Background()
+		p, st := groupPipeline(t, driver, Options{Workers: 2})
+		p.flushMax, p.flushChunks = 3, 2
+		var targets []change.Target
+		for i := range 20 {
+			targets = append(targets, change.Target{Kind: change.URL, Value: fmt.Sprintf("https://a.example/%d", i), Site: "a"})
+		}
+		if _, err := p.Manual(ctx, "backlog", targets); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := p.Stop(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+		deadline := time.Now().Add(time.Minute)
+		for {
+			n, _, _, err := st.PendingWindow(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flag, err := st.StateGet(ctx, flushKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 && flag == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d targets still pending, %s=%q", n, flushKey, flag)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		batches, err := st.BatchList(ctx, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		taken := 0
+		for _, b := range batches {
+			ts, err := st.BatchTargets(ctx, b.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ts) > 3 {
+				t.Errorf("batch %d took %d targets, want at most 3", b.ID, len(ts))
+			}
+			taken += len(ts)
+		}
+		if len(batches) != 7 || taken != 20 {
+			t.Errorf("%d batches took %d targets, want 7 batches of the 20", len(batches), taken)
+		}
+	})
 }

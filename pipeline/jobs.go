@@ -14,7 +14,7 @@ const (
 // DeliveryArgs is the job that resolves deliveries (deliver.go): with
 // Delivery, that one again (a replay); without, every delivery waiting,
 // which is how group commits have theirs resolved (one job drains them
-// all, so a burst costs one River job per chunk of hundreds). Periodic
+// all, so a burst costs one River job per run of thousands). Periodic
 // marks the safety net's drain (pipeline.go). A job queued by an earlier
 // version with a list of deliveries reads as a drain, which resolves
 // them.

@@ -7,7 +7,7 @@
 //	         others of its group commit                   → delivery job, unless one is queued  (accept.go, group.go)
 //	delivery resolve the changes of every delivery waiting
 //	         into targets, queue them                     → flush job     (deliver.go)
-//	flush    after the coalescing window, take the queued targets (5,000 at
+//	flush    after the coalescing window, take the queued targets (1,000 at
 //	         most) into a batch and plan its first step  → call jobs     (flush.go)
 //	step     read the batch's targets and budgets → plan.Next → persist
 //	         the calls of the innermost layer left, or queue the warm-up  (step.go)
@@ -119,8 +119,9 @@ type Pipeline struct {
 	synced    sync.WaitGroup
 	w         *writer
 	// drainChunk and drainChunks are deliverChunk and deliverChunksPerJob,
-	// flushMax is flushMaxTargets (tests make them small).
-	drainChunk, drainChunks, flushMax int
+	// flushMax and flushChunks flushMaxTargets and flushChunks (tests
+	// make them small).
+	drainChunk, drainChunks, flushMax, flushChunks int
 }
 
 // provider is a Provider with its rate, which replicas share through the
@@ -139,7 +140,7 @@ func New(o Options) (*Pipeline, error) {
 		o.Registerer = prometheus.NewRegistry()
 	}
 	p := &Pipeline{o: o, st: o.Store, providers: map[string]*provider{}, log: o.Logger.With("component", "pipeline"),
-		drainChunk: deliverChunk, drainChunks: deliverChunksPerJob, flushMax: flushMaxTargets}
+		drainChunk: deliverChunk, drainChunks: deliverChunksPerJob, flushMax: flushMaxTargets, flushChunks: flushChunks}
 	for _, pr := range o.Providers {
 		pp := &provider{Provider: pr, rate: budget.Rate{PerSecond: pr.Limits.RatePerSecond, Burst: pr.Limits.Burst}}
 		p.providers[pr.Name] = pp

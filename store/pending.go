@@ -69,6 +69,22 @@ func (q *queries) PendingWindow(ctx context.Context) (n int, oldest, newest time
 	return n, fromMS(o), fromMS(nw), nil
 }
 
+// PendingOldest returns when the oldest waiting target arrived, or
+// ok=false when none waits. Unlike PendingWindow it reads one row of the
+// primary key, not every waiting target: every flush asks, and under
+// load tens of thousands wait.
+func (q *queries) PendingOldest(ctx context.Context) (oldest time.Time, ok bool, err error) {
+	var o int64
+	err = q.q.QueryRowContext(ctx, `SELECT created_at FROM ph_pending ORDER BY id LIMIT 1`).Scan(&o)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("store: pending window: %w", err)
+	}
+	return time.UnixMilli(o), true, nil
+}
+
 // PendingTake removes and returns the waiting targets, the oldest limit
 // of them (every one when limit is 0), in one statement, so that
 // replicas flushing at once take disjoint sets and a target that arrives

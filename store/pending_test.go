@@ -31,6 +31,9 @@ func TestPending(t *testing.T) {
 		if err != nil || n != 3 || !o.Equal(first) || !nw.Equal(now) {
 			t.Errorf("window: %d %v %v %v", n, o, nw, err)
 		}
+		if o, ok, err := s.PendingOldest(ctx); err != nil || !ok || !o.Equal(first) {
+			t.Errorf("oldest: %v %v %v, want %v", o, ok, err, first)
+		}
 		var got []PendingTarget
 		mustTx(t, s, func(tx *Tx) error {
 			var err error
@@ -53,6 +56,9 @@ func TestPending(t *testing.T) {
 		}
 		if n, _, _, _ := s.PendingWindow(ctx); n != 0 {
 			t.Errorf("%d pending after take", n)
+		}
+		if _, ok, err := s.PendingOldest(ctx); err != nil || ok {
+			t.Errorf("oldest after take: %v %v", ok, err)
 		}
 		if again, err := s.PendingTake(ctx, 0); err != nil || len(again) != 0 {
 			t.Errorf("second take: %+v %v", again, err)
