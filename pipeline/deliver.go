@@ -35,6 +35,10 @@ const (
 	// acknowledgement waits for it), and large enough to cost a few
 	// statements per chunk rather than per delivery.
 	deliverChunk = 250
+	// deliverChunkTargets bounds one transaction's targets the same way
+	// (flushMaxTargets): a chunk of deliveries with many URLs each is
+	// written in several.
+	deliverChunkTargets = 1000
 	// deliverChunksPerJob bounds one job's run; a longer backlog goes on
 	// in the job it queues.
 	deliverChunksPerJob = 16
@@ -61,6 +65,8 @@ type resolved struct {
 	targets   []change.Target
 	dropped   []string
 	capped    string
+	// learned is what the graph learns from the delivery's payloads.
+	learned []graph.Edge
 }
 
 func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs]) error {
@@ -79,7 +85,11 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 			}
 			ds[i] = d
 		}
-		return p.resolveDeliveries(ctx, ds, nil, func(tx *store.Tx) error {
+		out, err := p.resolve(ctx, ds)
+		if err != nil {
+			return err
+		}
+		return p.commitResolved(ctx, out, nil, func(tx *store.Tx) error {
 			return store.JobComplete(ctx, tx, job)
 		})
 	}
@@ -96,26 +106,39 @@ func (p *Pipeline) drain(ctx context.Context, job *river.Job[DeliveryArgs]) erro
 			return err
 		}
 		last := len(ds) < p.drainChunk || chunk >= p.drainChunks
-		ids := make([]int64, len(ds))
-		for i, d := range ds {
-			ids[i] = d.ID
-		}
-		check := func(tx *store.Tx) error {
-			if err := tx.StateLock(ctx, deliverDrainKey); err != nil {
-				return err
-			}
-			n, err := tx.DeliveryWaitingCount(ctx, ids)
-			if err == nil && len(ids) > 0 && n != len(ids) {
-				err = errDrainRaced
-			}
+		out, err := p.resolve(ctx, ds)
+		if err != nil {
 			return err
 		}
-		err = p.resolveDeliveries(ctx, ds, check, func(tx *store.Tx) error {
-			if !last {
-				return nil
+		// A transaction per part of at most drainTargets targets: a
+		// chunk of deliveries with 71 URLs each would otherwise hold the
+		// writer for 17,750 rows.
+		parts := splitResolved(out, p.drainTargets)
+		for i, part := range parts {
+			ids := make([]int64, len(part))
+			for j, r := range part {
+				ids[j] = r.id
 			}
-			return p.drainDone(ctx, tx, job)
-		})
+			check := func(tx *store.Tx) error {
+				if err := tx.StateLock(ctx, deliverDrainKey); err != nil {
+					return err
+				}
+				n, err := tx.DeliveryWaitingCount(ctx, ids)
+				if err == nil && len(ids) > 0 && n != len(ids) {
+					err = errDrainRaced
+				}
+				return err
+			}
+			err = p.commitResolved(ctx, part, check, func(tx *store.Tx) error {
+				if !last || i < len(parts)-1 {
+					return nil
+				}
+				return p.drainDone(ctx, tx, job)
+			})
+			if err != nil {
+				break
+			}
+		}
 		switch {
 		case errors.Is(err, errDrainRaced):
 			continue
@@ -123,6 +146,23 @@ func (p *Pipeline) drain(ctx context.Context, job *river.Job[DeliveryArgs]) erro
 			return err
 		}
 	}
+}
+
+// splitResolved cuts out into parts of at most max targets each (a
+// delivery with more is a part of its own); there is always one part,
+// empty when out is.
+func splitResolved(out []resolved, max int) [][]resolved {
+	parts := [][]resolved{nil}
+	n := 0
+	for _, r := range out {
+		if cur := len(parts) - 1; len(parts[cur]) > 0 && n+len(r.targets) > max {
+			parts = append(parts, nil)
+			n = 0
+		}
+		parts[len(parts)-1] = append(parts[len(parts)-1], r)
+		n += len(r.targets)
+	}
+	return parts
 }
 
 // drainDone ends a drain's run, in its last transaction (after its
@@ -169,20 +209,18 @@ func (p *Pipeline) queueDrain(ctx context.Context, tx *store.Tx) error {
 	return tx.StateSet(ctx, deliverKey, "1")
 }
 
-// resolveDeliveries resolves ds and, in one transaction, runs check (if
-// any), records what the graph learned, the events and the targets
-// (queueTargets, which marks the deliveries resolved), then runs end.
-func (p *Pipeline) resolveDeliveries(ctx context.Context, ds []store.Delivery, check, end func(tx *store.Tx) error) error {
+// resolve reads ds's changes and resolves them into targets, outside any
+// transaction.
+func (p *Pipeline) resolve(ctx context.Context, ds []store.Delivery) ([]resolved, error) {
 	ids := make([]int64, len(ds))
 	for i, d := range ds {
 		ids[i] = d.ID
 	}
 	changes, err := p.st.ChangeListMany(ctx, ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var out []resolved
-	var learned []graph.Edge
+	out := make([]resolved, 0, len(ds))
 	for _, d := range ds {
 		r := resolved{id: d.ID, requestID: d.RequestID, changes: len(changes[d.ID])}
 		log := p.log.With("delivery", d.ID, "request_id", d.RequestID)
@@ -190,7 +228,7 @@ func (p *Pipeline) resolveDeliveries(ctx context.Context, ds []store.Delivery, c
 			res := p.o.Resolver.Resolve(c, p.o.SourceSites[d.Source])
 			r.targets = append(r.targets, res.Targets...)
 			if p.o.Graph != nil {
-				learned = append(learned, remembered(c, res)...)
+				r.learned = append(r.learned, remembered(c, res)...)
 			}
 			for _, dr := range res.Dropped {
 				log.Warn("target dropped", "value", dr.Value, "reason", dr.Reason)
@@ -203,7 +241,18 @@ func (p *Pipeline) resolveDeliveries(ctx context.Context, ds []store.Delivery, c
 		}
 		out = append(out, r)
 	}
-	err = p.st.InTx(ctx, func(tx *store.Tx) error {
+	return out, nil
+}
+
+// commitResolved runs, in one transaction, check (if any), records out
+// (writeResolved: what the graph learned, the events, the targets, which
+// marks the deliveries resolved), then end.
+func (p *Pipeline) commitResolved(ctx context.Context, out []resolved, check, end func(tx *store.Tx) error) error {
+	var learned []graph.Edge
+	for _, r := range out {
+		learned = append(learned, r.learned...)
+	}
+	err := p.st.InTx(ctx, func(tx *store.Tx) error {
 		if check != nil {
 			if err := check(tx); err != nil {
 				return err

@@ -27,8 +27,8 @@ func TestTheDeliveryJobDrainsEveryDeliveryOnce(t *testing.T) {
 	groupDrivers(t, func(t *testing.T, driver string) {
 		ctx := context.Background()
 		p, st := groupPipeline(t, driver, Options{Workers: 4, GroupMax: 5})
-		// Small chunks and runs: the backlog takes several of each.
-		p.drainChunk, p.drainChunks = 7, 2
+		// Small chunks, parts and runs: the backlog takes several of each.
+		p.drainChunk, p.drainTargets, p.drainChunks = 7, 3, 2
 		accept := func(prefix string, n int) []int64 {
 			ids := make([]int64, n)
 			var wg sync.WaitGroup
@@ -179,4 +179,37 @@ func TestTheFlushTakesABacklogInBoundedBatches(t *testing.T) {
 			t.Errorf("%d batches took %d targets, want 7 batches of the 20", len(batches), taken)
 		}
 	})
+}
+
+// A chunk is written in parts of at most max targets, a delivery with
+// more being a part of its own, in order; an empty chunk is one empty
+// part (the drain's last transaction still runs).
+func TestSplitResolved(t *testing.T) {
+	r := func(id int64, targets int) resolved {
+		return resolved{id: id, targets: make([]change.Target, targets)}
+	}
+	ids := func(parts [][]resolved) [][]int64 {
+		var out [][]int64
+		for _, p := range parts {
+			var ps []int64
+			for _, r := range p {
+				ps = append(ps, r.id)
+			}
+			out = append(out, ps)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		in   []resolved
+		want [][]int64
+	}{
+		{nil, [][]int64{nil}},
+		{[]resolved{r(1, 2), r(2, 1), r(3, 1)}, [][]int64{{1, 2}, {3}}},
+		{[]resolved{r(1, 0), r(2, 5), r(3, 3)}, [][]int64{{1}, {2}, {3}}},
+		{[]resolved{r(1, 0), r(2, 0), r(3, 3), r(4, 0)}, [][]int64{{1, 2, 3, 4}}},
+	} {
+		if got := ids(splitResolved(c.in, 3)); fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("split %v: %v, want %v", ids([][]resolved{c.in}), got, c.want)
+		}
+	}
 }

@@ -118,10 +118,10 @@ type Pipeline struct {
 	stopSync  context.CancelFunc
 	synced    sync.WaitGroup
 	w         *writer
-	// drainChunk and drainChunks are deliverChunk and deliverChunksPerJob,
-	// flushMax and flushChunks flushMaxTargets and flushChunks (tests
-	// make them small).
-	drainChunk, drainChunks, flushMax, flushChunks int
+	// drainChunk, drainTargets and drainChunks are deliverChunk,
+	// deliverChunkTargets and deliverChunksPerJob, flushMax and
+	// flushChunks flushMaxTargets and flushChunks (tests make them small).
+	drainChunk, drainTargets, drainChunks, flushMax, flushChunks int
 }
 
 // provider is a Provider with its rate, which replicas share through the
@@ -140,7 +140,8 @@ func New(o Options) (*Pipeline, error) {
 		o.Registerer = prometheus.NewRegistry()
 	}
 	p := &Pipeline{o: o, st: o.Store, providers: map[string]*provider{}, log: o.Logger.With("component", "pipeline"),
-		drainChunk: deliverChunk, drainChunks: deliverChunksPerJob, flushMax: flushMaxTargets, flushChunks: flushChunks}
+		drainChunk: deliverChunk, drainTargets: deliverChunkTargets, drainChunks: deliverChunksPerJob,
+		flushMax: flushMaxTargets, flushChunks: flushChunks}
 	for _, pr := range o.Providers {
 		pp := &provider{Provider: pr, rate: budget.Rate{PerSecond: pr.Limits.RatePerSecond, Burst: pr.Limits.Burst}}
 		p.providers[pr.Name] = pp
