@@ -63,14 +63,7 @@ func TestTheDeliveryJobDrainsEveryDeliveryOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := p.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if err := p.Stop(context.Background()); err != nil {
-				t.Error(err)
-			}
-		})
+		startPipeline(t, p)
 		waitDrained(t, st)
 		// Nothing waits and the flag is clear: these queue a new drain.
 		second := accept("b", 20)
@@ -93,19 +86,41 @@ func TestTheDeliveryJobDrainsEveryDeliveryOnce(t *testing.T) {
 	})
 }
 
+// startPipeline starts p's jobs, and stops them when the test ends.
+func startPipeline(t *testing.T, p *Pipeline) {
+	t.Helper()
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
 // waitDrained waits until no delivery waits to be resolved and no drain
-// is queued. It polls a condition, not a clock; the deadline only turns
-// a hang into a failure.
+// is queued.
 func waitDrained(t *testing.T, st *store.Store) {
+	t.Helper()
+	waitSettled(t, st, deliverKey, "deliveries waiting", func(ctx context.Context) (int, error) {
+		return st.DeliveryWaitingCount(ctx, nil)
+	})
+}
+
+// waitSettled waits until count is 0 and the state key is clear. It
+// polls a condition, not a clock; the deadline only turns a hang into a
+// failure.
+func waitSettled(t *testing.T, st *store.Store, key, what string, count func(context.Context) (int, error)) {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		n, err := st.DeliveryWaitingCount(ctx, nil)
+		n, err := count(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		flag, err := st.StateGet(ctx, deliverKey)
+		flag, err := st.StateGet(ctx, key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +128,7 @@ func waitDrained(t *testing.T, st *store.Store) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d deliveries still waiting, %s=%q", n, deliverKey, flag)
+			t.Fatalf("%d %s, %s=%q", n, what, key, flag)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -134,32 +149,11 @@ func TestTheFlushTakesABacklogInBoundedBatches(t *testing.T) {
 		if _, err := p.Manual(ctx, "backlog", targets); err != nil {
 			t.Fatal(err)
 		}
-		if err := p.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if err := p.Stop(context.Background()); err != nil {
-				t.Error(err)
-			}
-		})
-		deadline := time.Now().Add(time.Minute)
-		for {
+		startPipeline(t, p)
+		waitSettled(t, st, flushKey, "targets pending", func(ctx context.Context) (int, error) {
 			n, _, _, err := st.PendingWindow(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			flag, err := st.StateGet(ctx, flushKey)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n == 0 && flag == "" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d targets still pending, %s=%q", n, flushKey, flag)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return n, err
+		})
 		batches, err := st.BatchList(ctx, 100)
 		if err != nil {
 			t.Fatal(err)
