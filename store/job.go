@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
@@ -62,10 +61,9 @@ func (s *Store) JobCounts(ctx context.Context, kinds ...string) (map[string]int,
 	query := `SELECT state, COUNT(*) FROM river_job GROUP BY state`
 	var args []any
 	if len(kinds) > 0 {
-		for _, k := range kinds {
-			args = append(args, k)
-		}
-		query = `SELECT state, COUNT(*) FROM river_job WHERE kind IN (?` + strings.Repeat(", ?", len(kinds)-1) + `) GROUP BY state`
+		var in string
+		in, args = inList(kinds)
+		query = `SELECT state, COUNT(*) FROM river_job WHERE kind IN ` + in + ` GROUP BY state`
 	}
 	rows, err := s.q.QueryContext(ctx, query, args...)
 	if err != nil {

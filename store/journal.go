@@ -154,10 +154,9 @@ func (q *queries) DeliveryWaiting(ctx context.Context, limit int) ([]Delivery, e
 func (q *queries) DeliveryWaitingCount(ctx context.Context, ids []int64) (int, error) {
 	query, args := `SELECT COUNT(*) FROM ph_delivery WHERE state = 'accepted'`, []any{}
 	if len(ids) > 0 {
-		query += ` AND id IN (?` + strings.Repeat(", ?", len(ids)-1) + `)`
-		for _, id := range ids {
-			args = append(args, id)
-		}
+		var in string
+		in, args = inList(ids)
+		query += ` AND id IN ` + in
 	}
 	var n int
 	if err := q.q.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
@@ -195,15 +194,11 @@ func (q *queries) DeliveryCount(ctx context.Context) (int, error) {
 // DeliverySetStates records how far deliveries got, a few hundred a
 // statement.
 func (q *queries) DeliverySetStates(ctx context.Context, ids []int64, state DeliveryState) error {
-	const perStatement = 500
-	for start := 0; start < len(ids); start += perStatement {
-		chunk := ids[start:min(start+perStatement, len(ids))]
-		args := []any{string(state), ms(q.now())}
-		for _, id := range chunk {
-			args = append(args, id)
-		}
-		query := `UPDATE ph_delivery SET state = ?, resolved_at = ? WHERE id IN (?` + strings.Repeat(", ?", len(chunk)-1) + `)`
-		if _, err := q.q.ExecContext(ctx, query, args...); err != nil {
+	for start := 0; start < len(ids); start += rowsPerInsert {
+		chunk := ids[start:min(start+rowsPerInsert, len(ids))]
+		in, idArgs := inList(chunk)
+		args := append([]any{string(state), ms(q.now())}, idArgs...)
+		if _, err := q.q.ExecContext(ctx, `UPDATE ph_delivery SET state = ?, resolved_at = ? WHERE id IN `+in, args...); err != nil {
 			return fmt.Errorf("store: %d deliveries: %w", len(chunk), err)
 		}
 	}
@@ -222,11 +217,8 @@ func (q *queries) ChangeListMany(ctx context.Context, deliveries []int64) (map[i
 	out := map[int64][]change.Change{}
 	for start := 0; start < len(deliveries); start += rowsPerInsert {
 		chunk := deliveries[start:min(start+rowsPerInsert, len(deliveries))]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		rows, err := q.q.QueryContext(ctx, `SELECT delivery, data FROM ph_change WHERE delivery IN (?`+strings.Repeat(", ?", len(chunk)-1)+`) ORDER BY delivery, seq`, args...)
+		in, args := inList(chunk)
+		rows, err := q.q.QueryContext(ctx, `SELECT delivery, data FROM ph_change WHERE delivery IN `+in+` ORDER BY delivery, seq`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("store: changes of %d deliveries: %w", len(chunk), err)
 		}
@@ -328,6 +320,16 @@ func nullID(id int64) any {
 type DeliveryJournaled struct {
 	ID       int64
 	Inserted bool
+}
+
+// inList returns the placeholders "(?, ?, …)" of an IN list of vs (at
+// least one) and vs as the statement's arguments.
+func inList[T any](vs []T) (string, []any) {
+	args := make([]any, len(vs))
+	for i, v := range vs {
+		args[i] = v
+	}
+	return "(?" + strings.Repeat(", ?", len(vs)-1) + ")", args
 }
 
 // rowsPerInsert is how many rows one multi-row insert writes, well under
