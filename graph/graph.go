@@ -358,25 +358,27 @@ func (g *Graph) UnderAtMost(prefixes []string, max int) map[string][]string {
 		if _, done := out[p]; i < 0 || done {
 			continue
 		}
-		var under []string
-		for _, id := range g.dirs[p[:i+1]] {
-			if len(g.rev[id]) == 0 {
-				// Interned once, every edge since removed.
-				continue
-			}
-			if u := g.urls[id]; strings.HasPrefix(u, p) {
-				under = append(under, u)
-				if max > 0 && len(under) > max {
-					under = nil
-					break
-				}
-			}
+		if under := g.under(p, g.dirs[p[:i+1]], max); len(under) > 0 {
+			out[p] = under
 		}
-		out[p] = under
 	}
-	for p, under := range out {
-		if under == nil {
-			delete(out, p)
+	return out
+}
+
+// under returns the live pages of dir (a prefix's directory list) that
+// start with p, or nil if there are more than max (max 0: no limit).
+func (g *Graph) under(p string, dir []uint32, max int) []string {
+	var out []string
+	for _, id := range dir {
+		if len(g.rev[id]) == 0 {
+			// Interned once, every edge since removed.
+			continue
+		}
+		if u := g.urls[id]; strings.HasPrefix(u, p) {
+			out = append(out, u)
+			if max > 0 && len(out) > max {
+				return nil
+			}
 		}
 	}
 	return out
