@@ -76,16 +76,12 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliveryArgs])
 	if _, err := p.SyncGraph(ctx); err != nil {
 		return err
 	}
-	if ids := job.Args.ids(); len(ids) > 0 {
-		ds := make([]store.Delivery, len(ids))
-		for i, id := range ids {
-			d, err := p.st.DeliveryGet(ctx, id)
-			if err != nil {
-				return err
-			}
-			ds[i] = d
+	if job.Args.Delivery != 0 {
+		d, err := p.st.DeliveryGet(ctx, job.Args.Delivery)
+		if err != nil {
+			return err
 		}
-		out, err := p.resolve(ctx, ds)
+		out, err := p.resolve(ctx, []store.Delivery{d})
 		if err != nil {
 			return err
 		}
@@ -183,7 +179,7 @@ func (p *Pipeline) drainDone(ctx context.Context, tx *store.Tx, job *river.Job[D
 	case job.Args.Periodic:
 		// The queued drain, if there is one, goes on; if the flag is
 		// clear there is none.
-		err = p.queueDrain(ctx, tx)
+		err = p.queueOnce(ctx, tx, deliverKey, DeliveryArgs{})
 	default:
 		err = tx.JobInsert(ctx, p.queue, DeliveryArgs{}, nil)
 	}
@@ -191,22 +187,6 @@ func (p *Pipeline) drainDone(ctx context.Context, tx *store.Tx, job *river.Job[D
 		return err
 	}
 	return store.JobComplete(ctx, tx, job)
-}
-
-// queueDrain makes sure a draining delivery job is queued: it queues one
-// unless deliverKey says one is.
-func (p *Pipeline) queueDrain(ctx context.Context, tx *store.Tx) error {
-	if err := tx.StateLock(ctx, deliverKey); err != nil {
-		return err
-	}
-	queued, err := tx.StateGet(ctx, deliverKey)
-	if err != nil || queued == "1" {
-		return err
-	}
-	if err := tx.JobInsert(ctx, p.queue, DeliveryArgs{}, nil); err != nil {
-		return err
-	}
-	return tx.StateSet(ctx, deliverKey, "1")
 }
 
 // resolve reads ds's changes and resolves them into targets, outside any
@@ -332,20 +312,25 @@ func (p *Pipeline) queueTargets(ctx context.Context, tx *store.Tx, ds ...store.D
 	if err := tx.DeliverySetStates(ctx, resolved, store.DeliveryResolved); err != nil {
 		return err
 	}
-	if err := tx.StateLock(ctx, flushKey); err != nil {
+	return p.queueOnce(ctx, tx, flushKey, FlushArgs{})
+}
+
+// queueOnce queues a job of args unless the state key says one is
+// queued, and then says so; the key is locked for the rest of the
+// transaction, so that the job clearing it when it finds nothing left
+// either commits first or sees what this transaction wrote.
+func (p *Pipeline) queueOnce(ctx context.Context, tx *store.Tx, key string, args river.JobArgs) error {
+	if err := tx.StateLock(ctx, key); err != nil {
 		return err
 	}
-	queued, err := tx.StateGet(ctx, flushKey)
-	if err != nil {
+	queued, err := tx.StateGet(ctx, key)
+	if err != nil || queued == "1" {
 		return err
 	}
-	if queued == "1" {
-		return nil
-	}
-	if err := tx.JobInsert(ctx, p.queue, FlushArgs{}, nil); err != nil {
+	if err := tx.JobInsert(ctx, p.queue, args, nil); err != nil {
 		return err
 	}
-	return tx.StateSet(ctx, flushKey, "1")
+	return tx.StateSet(ctx, key, "1")
 }
 
 func summarize(ts []change.Target) string {

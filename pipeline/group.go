@@ -210,7 +210,7 @@ func (w *writer) commit(g int, group []*pending) {
 			}
 			// The draining delivery job resolves them, with whatever
 			// else is waiting; one is queued unless one already is.
-			if err := w.p.queueDrain(ctx, tx); err != nil {
+			if err := w.p.queueOnce(ctx, tx, deliverKey, DeliveryArgs{}); err != nil {
 				return err
 			}
 		}

@@ -23,14 +23,6 @@ type DeliveryArgs struct {
 	Periodic bool  `json:"periodic,omitempty"`
 }
 
-// ids lists the deliveries a replay resolves (none for a drain).
-func (a DeliveryArgs) ids() []int64 {
-	if a.Delivery != 0 {
-		return []int64{a.Delivery}
-	}
-	return nil
-}
-
 // Kind names the job.
 func (DeliveryArgs) Kind() string { return kindDelivery }
 
