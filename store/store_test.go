@@ -19,21 +19,24 @@ func drivers(t *testing.T, test func(t *testing.T, open func(t *testing.T) *Stor
 	for _, d := range []string{SQLite, Postgres} {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			test(t, func(t *testing.T) *Store {
-				t.Helper()
-				dsn := filepath.Join(t.TempDir(), "s.db")
-				if d == Postgres {
-					dsn = pgtest.DSN(t)
-				}
-				s, err := Open(context.Background(), d, dsn)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { s.Close() })
-				return s
-			})
+			test(t, func(t *testing.T) *Store { return openStore(t, d) })
 		})
 	}
+}
+
+// openStore opens an empty store of driver for t, closed when t ends.
+func openStore(t *testing.T, driver string) *Store {
+	t.Helper()
+	dsn := filepath.Join(t.TempDir(), "s.db")
+	if driver == Postgres {
+		dsn = pgtest.DSN(t)
+	}
+	s, err := Open(context.Background(), driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 func TestOpenTwiceIsRefused(t *testing.T) {
@@ -177,11 +180,7 @@ func TestOnlyDurableTransactionsWaitForTheDisk(t *testing.T) {
 // fails to prepare still reports its own error.
 func TestSQLitePoolQueriesArePrepared(t *testing.T) {
 	t.Parallel()
-	s, err := Open(context.Background(), SQLite, filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t, SQLite)
 	ctx := context.Background()
 	for range 3 {
 		if _, _, err := s.DeliveryFindLatest(ctx, "cms", "nope"); !errors.Is(err, ErrNotFound) {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -128,11 +127,7 @@ func TestStreamListenHearsAnotherStore(t *testing.T) {
 
 func TestStreamListenReturnsOnSQLite(t *testing.T) {
 	t.Parallel()
-	s, err := Open(context.Background(), SQLite, filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t, SQLite)
 	// One process: nothing to listen for, so Listen returns at once.
 	s.StreamLog(0).Listen(t.Context(), func() { t.Error("woken") }, func(err error) { t.Error(err) }, time.Second)
 }
